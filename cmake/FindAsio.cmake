@@ -1,0 +1,41 @@
+# FindAsio.cmake -- locate standalone Asio (header-only).
+#
+# Debian's libasio-dev ships no CMake package configuration, so rtmsg brings this
+# module and installs it next to rtmsgConfig.cmake.  If a package manager already
+# defined an `asio::asio` target (vcpkg, Conan) it is reused.
+#
+# Result: the imported target Asio::Asio, with ASIO_STANDALONE and
+# ASIO_NO_DEPRECATED defined and Threads::Threads linked, and Asio_VERSION.
+include(FindPackageHandleStandardArgs)
+
+find_path(Asio_INCLUDE_DIR NAMES asio/version.hpp)
+
+if(Asio_INCLUDE_DIR AND EXISTS "${Asio_INCLUDE_DIR}/asio/version.hpp")
+  file(STRINGS "${Asio_INCLUDE_DIR}/asio/version.hpp" _asio_version_line
+       REGEX "^#define ASIO_VERSION [0-9]+")
+  string(REGEX REPLACE "^#define ASIO_VERSION ([0-9]+).*" "\\1" _asio_v "${_asio_version_line}")
+  # ASIO_VERSION is XXYYZZ: major * 100000 + minor * 100 + patch
+  math(EXPR _asio_major "${_asio_v} / 100000")
+  math(EXPR _asio_minor "${_asio_v} / 100 % 1000")
+  math(EXPR _asio_patch "${_asio_v} % 100")
+  set(Asio_VERSION "${_asio_major}.${_asio_minor}.${_asio_patch}")
+endif()
+
+find_package_handle_standard_args(Asio
+  REQUIRED_VARS Asio_INCLUDE_DIR
+  VERSION_VAR Asio_VERSION)
+
+if(Asio_FOUND AND NOT TARGET Asio::Asio)
+  set(THREADS_PREFER_PTHREAD_FLAG ON)
+  find_package(Threads REQUIRED)
+  add_library(Asio::Asio INTERFACE IMPORTED)
+  if(TARGET asio::asio)
+    target_link_libraries(Asio::Asio INTERFACE asio::asio)
+  else()
+    target_include_directories(Asio::Asio INTERFACE "${Asio_INCLUDE_DIR}")
+  endif()
+  target_compile_definitions(Asio::Asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
+  target_link_libraries(Asio::Asio INTERFACE Threads::Threads)
+endif()
+
+mark_as_advanced(Asio_INCLUDE_DIR)

@@ -1,0 +1,126 @@
+#pragma once
+// Maps request paths to plain handlers, WebSocket routes and static files.
+#include <rtmsg/http/request.hpp>
+#include <rtmsg/http/response.hpp>
+#include <rtmsg/http/static_file.hpp>
+#include <rtmsg/websocket/connection.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rtmsg::http {
+
+/// A plain handler fills in the response; it runs on the connection's strand.
+using handler = std::function<void(request const&, response&)>;
+
+/** The routing table of an http::server.
+
+    Paths match exactly (no query string), except static-file prefixes.  A path that exists
+    for other methods answers 405 with an Allow header; an unknown path answers 404.
+
+    @par Thread safety  Configure before server::listen(); read-only afterwards.
+*/
+class router {
+public:
+    enum class kind { not_found, method_not_allowed, plain, websocket, static_files };
+
+    struct route {
+        kind type = kind::plain;
+        std::string method; ///< for plain routes
+        std::string path;   ///< exact path, or prefix for static files
+        http::handler fn;
+        std::shared_ptr<websocket::behavior> ws;
+        std::filesystem::path root;
+    };
+
+    struct match_result {
+        kind type = kind::not_found;
+        route const* r = nullptr;
+        std::string allow; ///< for method_not_allowed
+    };
+
+    /// Serves `method path` with `fn`.
+    router& handle(std::string method, std::string path, http::handler fn)
+    {
+        route r;
+        r.method = std::move(method);
+        r.path = std::move(path);
+        r.fn = std::move(fn);
+        routes_.push_back(std::move(r));
+        return *this;
+    }
+    router& get(std::string path, http::handler fn) { return handle("GET", std::move(path), std::move(fn)); }
+    router& post(std::string path, http::handler fn) { return handle("POST", std::move(path), std::move(fn)); }
+
+    /// Accepts WebSocket upgrades (GET) on `path`.
+    router& websocket(std::string path, websocket::behavior b)
+    {
+        route r;
+        r.type = kind::websocket;
+        r.method = "GET";
+        r.path = std::move(path);
+        r.ws = std::make_shared<websocket::behavior>(std::move(b));
+        routes_.push_back(std::move(r));
+        return *this;
+    }
+
+    /// Serves files under `root` for GET/HEAD requests whose path starts with `prefix`
+    /// ("/" serves everything not otherwise routed).  Paths are resolved safely
+    /// (resolve_static_path): no "..", no encoded traversal, no NUL, nothing outside root.
+    router& static_files(std::string prefix, std::filesystem::path root)
+    {
+        route r;
+        r.type = kind::static_files;
+        r.path = std::move(prefix);
+        r.root = std::move(root);
+        routes_.push_back(std::move(r));
+        return *this;
+    }
+
+    /// Finds the route for a request.
+    match_result match(request const& req) const
+    {
+        auto const path = req.path();
+        match_result res;
+        for (auto const& r : routes_) {
+            if (r.type == kind::static_files) continue;
+            if (r.path != path) continue;
+            if (r.method == req.method || (r.method == "GET" && req.method == "HEAD" && r.type == kind::plain)) {
+                res.type = r.type;
+                res.r = &r;
+                return res;
+            }
+            if (!res.allow.empty()) res.allow += ", ";
+            res.allow += r.method;
+        }
+        if (!res.allow.empty()) {
+            res.type = kind::method_not_allowed;
+            return res;
+        }
+        // Longest static prefix wins.
+        for (auto const& r : routes_) {
+            if (r.type != kind::static_files || !path.starts_with(r.path)) continue;
+            if (res.r && res.r->path.size() >= r.path.size()) continue;
+            res.r = &r;
+        }
+        if (res.r) {
+            if (req.method != "GET" && req.method != "HEAD") {
+                res.type = kind::method_not_allowed;
+                res.allow = "GET, HEAD";
+                res.r = nullptr;
+                return res;
+            }
+            res.type = kind::static_files;
+        }
+        return res;
+    }
+
+private:
+    std::vector<route> routes_;
+};
+
+} // namespace rtmsg::http

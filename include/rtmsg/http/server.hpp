@@ -1,0 +1,546 @@
+#pragma once
+// rtmsg::http::server: the HTTP/1.1 front door.  Accepts TCP (and, with
+// <rtmsg/transport/ssl.hpp>, TLS) connections, parses requests (keep-alive, pipelining),
+// and routes them to plain handlers, static files and WebSocket upgrades.
+#include <rtmsg/config.hpp>
+#include <rtmsg/error.hpp>
+#include <rtmsg/http/error.hpp>
+#include <rtmsg/http/parser.hpp>
+#include <rtmsg/http/request.hpp>
+#include <rtmsg/http/response.hpp>
+#include <rtmsg/http/router.hpp>
+#include <rtmsg/http/static_file.hpp>
+#include <rtmsg/transport/stream.hpp>
+#include <rtmsg/transport/teardown.hpp>
+#include <rtmsg/websocket/connection.hpp>
+#include <rtmsg/websocket/handshake.hpp>
+#include <rtmsg/websocket/stream.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/write.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace rtmsg {
+
+/// The server side of a stream's own handshake before HTTP starts: nothing for TCP.  The
+/// TLS overload is in <rtmsg/transport/ssl.hpp>; add one (found by ADL through role_type)
+/// for your own stream type.
+template <class Protocol, class Executor, class CompletionToken>
+auto async_accept_layer(role_type, asio::basic_stream_socket<Protocol, Executor>& s, CompletionToken&& token)
+{
+    return asio::async_initiate<CompletionToken, void(std::error_code)>(
+        [](auto handler, asio::any_io_executor ex) {
+            auto hex = asio::get_associated_executor(handler, ex);
+            asio::post(hex, [h = std::move(handler)]() mutable { h(std::error_code{}); });
+        },
+        token, asio::any_io_executor(s.get_executor()));
+}
+
+} // namespace rtmsg
+
+namespace rtmsg::http {
+
+/// Settings of an http::server.
+struct server_options {
+    /// Header and body size limits (431 and 413 past them).
+    request_parser::limits limits;
+    /// Open connections (HTTP and WebSocket) above which new ones get 503 and are closed.
+    std::size_t max_connections = 100'000;
+    /// Time a client has to send a complete request header section (and a WebSocket its
+    /// upgrade request); a trickled request is dropped with 408.  Also the keep-alive idle time.
+    std::chrono::milliseconds request_timeout{10'000};
+};
+
+namespace detail {
+
+/// Something the server can end when it stops.
+class closable {
+public:
+    virtual void shutdown() = 0;
+
+protected:
+    ~closable() = default;
+};
+
+struct server_state {
+    explicit server_state(asio::any_io_executor e, server_options o) : ex(std::move(e)), opt(std::move(o)) {}
+
+    asio::any_io_executor ex;
+    server_options opt;
+    http::router routes;
+    std::atomic<std::size_t> connections{0};
+    std::atomic<bool> stopping{false};
+    std::mutex mutex;
+    std::unordered_map<void const*, std::weak_ptr<closable>> live;
+    std::vector<std::shared_ptr<asio::ip::tcp::acceptor>> acceptors;
+
+    void add(void const* key, std::weak_ptr<closable> c)
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        live.emplace(key, std::move(c));
+    }
+    void remove(void const* key)
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        live.erase(key);
+    }
+};
+
+/// Counts one open connection against max_connections for as long as it lives.
+class connection_slot {
+public:
+    explicit connection_slot(std::shared_ptr<server_state> s) : s_(std::move(s)) { ++s_->connections; }
+    connection_slot(connection_slot&& o) noexcept = default;
+    connection_slot& operator=(connection_slot&&) = delete;
+    ~connection_slot()
+    {
+        if (s_) --s_->connections;
+    }
+    server_state& state() const noexcept { return *s_; }
+    std::shared_ptr<server_state> const& shared() const noexcept { return s_; }
+
+private:
+    std::shared_ptr<server_state> s_;
+};
+
+/// A WebSocket connection accepted by the server: runs the read loop and the behavior.
+template <class Stream>
+class ws_connection final : public websocket::connection,
+                            public closable,
+                            public std::enable_shared_from_this<ws_connection<Stream>> {
+public:
+    ws_connection(Stream&& s, connection_slot slot, std::shared_ptr<websocket::behavior> b)
+        : ws_(std::move(s)), slot_(std::move(slot)), b_(std::move(b))
+    {
+        ws_.set_options(b_->options);
+    }
+
+    ~ws_connection() override { slot_.state().remove(this); }
+
+    websocket::send_status send(websocket::message_type type, std::string_view payload) override
+    {
+        return ws_.send(type, payload);
+    }
+    void close(std::uint16_t code, std::string_view reason) override { ws_.close(code, reason); }
+    std::size_t queued_bytes() const noexcept override { return ws_.queued_bytes(); }
+    asio::any_io_executor get_executor() const override { return ws_.get_executor(); }
+    void shutdown() override { ws_.close(websocket::close_code::going_away, "server shutting down"); }
+
+    void start(http::request const& req, std::string_view leftover, std::string subprotocol,
+               asio::ip::tcp::endpoint remote, std::any user_data)
+    {
+        target_ = req.target;
+        subprotocol_ = std::move(subprotocol);
+        remote_ = remote;
+        user_data_ = std::move(user_data);
+        ws_.set_initial_bytes(leftover);
+        slot_.state().add(this, this->weak_from_this());
+        ws_.async_accept(req, subprotocol_, [self = this->shared_from_this()](std::error_code ec) {
+            if (ec) return;
+            if (self->slot_.state().stopping) self->shutdown();
+            if (self->b_->on_open) self->b_->on_open(self);
+            self->read_next();
+        });
+    }
+
+private:
+    void read_next()
+    {
+        buffer_.clear();
+        auto dyn = asio::dynamic_buffer(buffer_);
+        ws_.async_read(dyn, [self = this->shared_from_this()](std::error_code ec, std::size_t) { self->on_read(ec); });
+    }
+
+    void on_read(std::error_code ec)
+    {
+        if (ec) {
+            std::uint16_t code = websocket::close_code::abnormal;
+            std::string reason;
+            if (ec == websocket::error::closed) {
+                code = ws_.close_code();
+                reason = ws_.close_reason();
+            }
+            else if (ec.category() == websocket::error_category()) {
+                if (auto c = websocket::close_code_for(static_cast<websocket::error>(ec.value()))) code = c;
+                reason = ec.message();
+            }
+            if (b_->on_close) b_->on_close(this->shared_from_this(), code, reason);
+            return;
+        }
+        if (b_->on_message) b_->on_message(this->shared_from_this(), {ws_.got_type(), buffer_});
+        // Idle connections should not pin a large buffer.
+        if (buffer_.capacity() > 4096) std::string().swap(buffer_);
+        // Backpressure: stop reading while the peer does not read what we send it.
+        if (ws_.queued_bytes() > ws_.get_options().send_queue_soft_limit)
+            ws_.on_drained([self = this->shared_from_this()] { self->read_next(); });
+        else
+            read_next();
+    }
+
+    websocket::stream<Stream> ws_;
+    connection_slot slot_;
+    std::shared_ptr<websocket::behavior> b_;
+    std::string buffer_;
+};
+
+/// One HTTP connection: reads requests until it upgrades, closes, or times out.
+template <class Stream>
+class http_session final : public closable, public std::enable_shared_from_this<http_session<Stream>> {
+public:
+    http_session(Stream&& s, connection_slot slot, asio::ip::tcp::endpoint remote)
+        : stream_(std::move(s)),
+          slot_(std::move(slot)),
+          state_(slot_.shared()),
+          parser_(state_->opt.limits),
+          timer_(stream_.get_executor()),
+          remote_(remote)
+    {
+    }
+
+    ~http_session() { state_->remove(this); }
+
+    void shutdown() override
+    {
+        asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+            if (!self->upgraded_) rtmsg::close_now(self->stream_);
+        });
+    }
+
+    void start()
+    {
+        state_->add(this, this->weak_from_this());
+        arm_timer();
+        async_accept_layer(role_type::server, stream_, [self = this->shared_from_this()](std::error_code ec) {
+            if (ec) return self->drop();
+            self->read_request();
+        });
+    }
+
+    /// Over the connection limit: answer 503 and close.
+    void refuse_busy()
+    {
+        arm_timer();
+        async_accept_layer(role_type::server, stream_, [self = this->shared_from_this()](std::error_code ec) {
+            if (ec) return self->drop();
+            auto res = error_response(status::service_unavailable, "the server is at its connection limit");
+            res.headers.add("Retry-After", "1");
+            self->reply(std::move(res), false);
+        });
+    }
+
+private:
+    void arm_timer()
+    {
+        timer_.expires_after(state_->opt.request_timeout);
+        timer_.async_wait([w = this->weak_from_this()](std::error_code ec) {
+            if (ec) return;
+            if (auto self = w.lock()) self->on_timeout();
+        });
+    }
+
+    void on_timeout()
+    {
+        if (upgraded_) return;
+        if (writing_) {
+            rtmsg::close_now(stream_);
+            return;
+        }
+        // A client that trickles its request (or idles on keep-alive) is dropped.  If it
+        // had started a request, tell it why.
+        if (buffer_.empty() && !started_request_) {
+            rtmsg::close_now(stream_);
+            return;
+        }
+        timed_out_ = true;
+        rtmsg::close_now(stream_);
+    }
+
+    void drop()
+    {
+        timer_.cancel();
+        rtmsg::close_now(stream_);
+    }
+
+    void read_request()
+    {
+        // Pipelined bytes first.
+        while (!buffer_.empty()) {
+            started_request_ = true;
+            std::error_code ec;
+            auto const n = parser_.feed(buffer_, ec);
+            buffer_.erase(0, n);
+            if (ec) return on_parse_error(ec);
+            if (parser_.done()) return on_request();
+        }
+        auto const old = buffer_.size();
+        buffer_.resize(old + read_chunk);
+        stream_.async_read_some(asio::buffer(buffer_.data() + old, read_chunk),
+                                [self = this->shared_from_this(), old](std::error_code ec, std::size_t n) {
+                                    self->buffer_.resize(old + n);
+                                    if (ec) return self->drop();
+                                    self->read_request();
+                                });
+    }
+
+    void on_parse_error(std::error_code ec)
+    {
+        auto const st = ec.category() == http_category() ? status_for(static_cast<http::error>(ec.value()))
+                                                          : status::bad_request;
+        reply(error_response(st, ec.message()), false);
+    }
+
+    void on_request()
+    {
+        auto& st = *state_;
+        auto& req = parser_.get();
+        auto const m = st.routes.match(req);
+        bool const keep = req.keep_alive() && !st.stopping;
+        switch (m.type) {
+        case router::kind::not_found: return reply(error_response(status::not_found, "no such resource"), keep);
+        case router::kind::method_not_allowed: {
+            auto res = error_response(status::method_not_allowed, "method not allowed for this resource");
+            res.headers.add("Allow", m.allow);
+            return reply(std::move(res), keep);
+        }
+        case router::kind::plain: {
+            response res;
+            m.r->fn(req, res);
+            return reply(std::move(res), keep, req.method == "HEAD");
+        }
+        case router::kind::static_files: return serve_file(*m.r, req, keep);
+        case router::kind::websocket: return upgrade(*m.r, req);
+        }
+    }
+
+    void serve_file(router::route const& r, request const& req, bool keep)
+    {
+        auto path = req.path();
+        if (r.path != "/") path.remove_prefix(r.path.size());
+        auto file = resolve_static_path(r.root, path.empty() ? std::string_view("/") : path);
+        std::error_code ec;
+        if (!file || !std::filesystem::is_regular_file(*file, ec))
+            return reply(error_response(status::not_found, "no such file"), keep);
+        std::ifstream in(*file, std::ios::binary);
+        std::ostringstream ss;
+        ss << in.rdbuf();
+        response res;
+        res.headers.add("Content-Type", mime_type(*file));
+        res.headers.add("Cache-Control", "no-cache");
+        res.body = std::move(ss).str();
+        reply(std::move(res), keep, req.method == "HEAD");
+    }
+
+    void upgrade(router::route const& r, request const& req)
+    {
+        auto& b = *r.ws;
+        if (auto ec = websocket::check_request(req)) return reply(websocket::refuse_response(ec), false);
+        if (b.check_origin) {
+            auto const origin = req.headers.find("Origin");
+            if (!b.check_origin(origin ? *origin : std::string_view{}))
+                return reply(websocket::refuse_response(websocket::error::origin_refused), false);
+        }
+        auto decision = b.on_upgrade ? b.on_upgrade(websocket::upgrade_request{req, remote_})
+                                     : websocket::upgrade_decision::accept();
+        if (!decision.accepted) return reply(std::move(decision.refusal), false);
+        std::string subprotocol;
+        if (b.select_subprotocol) {
+            auto const offered = websocket::offered_subprotocols(req);
+            if (!offered.empty()) {
+                subprotocol = b.select_subprotocol(offered);
+                // Only a protocol the client offered may be selected (RFC 6455 §4.2.2).
+                if (std::find(offered.begin(), offered.end(), subprotocol) == offered.end()) subprotocol.clear();
+            }
+        }
+        upgraded_ = true;
+        timer_.cancel();
+        auto c = std::make_shared<ws_connection<Stream>>(std::move(stream_), std::move(slot_), r.ws);
+        c->start(req, buffer_, std::move(subprotocol), remote_, std::move(decision.user_data));
+    }
+
+    void reply(response res, bool keep_alive, bool head = false)
+    {
+        if (timed_out_) return;
+        out_.clear();
+        if (head) {
+            // HEAD: the same headers as GET, no body (RFC 9110 §9.3.2).
+            auto body = std::move(res.body);
+            if (!res.headers.find("Content-Length")) res.headers.add("Content-Length", std::to_string(body.size()));
+            serialize(res, out_, parser_.get().version ? parser_.get().version : 11, keep_alive);
+        }
+        else
+            serialize(res, out_, parser_.get().version ? parser_.get().version : 11, keep_alive);
+        writing_ = true;
+        asio::async_write(stream_, asio::buffer(out_),
+                          [self = this->shared_from_this(), keep_alive](std::error_code ec, std::size_t) {
+                              self->writing_ = false;
+                              if (ec) return self->drop();
+                              if (!keep_alive) return self->end();
+                              self->parser_.reset();
+                              self->started_request_ = false;
+                              self->arm_timer();
+                              self->read_request();
+                          });
+    }
+
+    /// Closes gracefully: FIN after the response, drain what the client still sends, close.
+    void end()
+    {
+        arm_timer();
+        async_teardown(role_type::server, stream_, [self = this->shared_from_this()](std::error_code) {
+            self->timer_.cancel();
+        });
+    }
+
+    static constexpr std::size_t read_chunk = 4096;
+
+    Stream stream_;
+    connection_slot slot_;
+    std::shared_ptr<server_state> state_; ///< kept after slot_ moves to a WebSocket connection
+    request_parser parser_;
+    asio::steady_timer timer_;
+    asio::ip::tcp::endpoint remote_;
+    std::string buffer_;
+    std::string out_;
+    bool upgraded_ = false;
+    bool writing_ = false;
+    bool timed_out_ = false;
+    bool started_request_ = false;
+};
+
+} // namespace detail
+
+/** An HTTP/1.1 server with WebSocket upgrades.
+
+    @code
+    asio::io_context ioc;
+    rtmsg::http::server server(ioc.get_executor());
+    server.routes().get("/health", [](auto const&, auto& res) { res.body = "ok"; });
+    server.routes().websocket("/echo", echo_behavior);
+    server.listen({asio::ip::make_address("127.0.0.1"), 9001});
+    ioc.run();
+    @endcode
+
+    Each connection runs on its own strand, so the io_context may run on any number of
+    threads.  Malformed requests get 400, oversized headers 431, oversized bodies 413,
+    unknown paths 404, wrong methods 405, and the server goes on serving everyone else.
+
+    @par Thread safety  Configure routes before listen().  stop() is safe from any thread.
+*/
+class server {
+public:
+    explicit server(asio::any_io_executor ex, server_options opt = {})
+        : state_(std::make_shared<detail::server_state>(std::move(ex), std::move(opt)))
+    {
+    }
+    server(server const&) = delete;
+    server& operator=(server const&) = delete;
+    ~server() { stop(); }
+
+    /// The routing table.
+    router& routes() noexcept { return state_->routes; }
+    server_options const& options() const noexcept { return state_->opt; }
+
+    /// Accepts plain TCP connections on `ep` (port 0 picks a free port).
+    void listen(asio::ip::tcp::endpoint const& ep, std::error_code& ec)
+    {
+        listen(ep, [](asio::ip::tcp::socket&& s) { return std::move(s); }, ec);
+    }
+    void listen(asio::ip::tcp::endpoint const& ep)
+    {
+        std::error_code ec;
+        listen(ep, ec);
+        if (ec) throw std::system_error(ec, "rtmsg::http::server::listen");
+    }
+
+    /** Accepts connections on `ep` and wraps each socket with `make_stream(socket&&)`,
+        for example in an asio::ssl::stream (see rtmsg::http::listen_tls).  The stream type
+        needs an async_accept_layer and an async_teardown overload. */
+    template <class StreamFactory>
+    void listen(asio::ip::tcp::endpoint const& ep, StreamFactory make_stream, std::error_code& ec)
+    {
+        auto acc = std::make_shared<asio::ip::tcp::acceptor>(asio::make_strand(state_->ex));
+        acc->open(ep.protocol(), ec);
+        if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec) acc->bind(ep, ec);
+        if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) return;
+        {
+            std::lock_guard<std::mutex> lock(state_->mutex);
+            state_->acceptors.push_back(acc);
+        }
+        accept(state_, acc, std::move(make_stream));
+    }
+
+    /// The address of the n-th listening socket (to learn the port after listening on 0).
+    asio::ip::tcp::endpoint local_endpoint(std::size_t n = 0) const
+    {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        return state_->acceptors.at(n)->local_endpoint();
+    }
+
+    /// Open connections, HTTP and WebSocket.
+    std::size_t connection_count() const noexcept { return state_->connections.load(); }
+
+    /** Stops gracefully: no new connections; WebSockets get a 1001 close, idle HTTP
+        connections are closed.  The io_context's run() returns once they are gone. */
+    void stop()
+    {
+        if (state_->stopping.exchange(true)) return;
+        std::vector<std::shared_ptr<detail::closable>> live;
+        {
+            std::lock_guard<std::mutex> lock(state_->mutex);
+            for (auto& a : state_->acceptors)
+                asio::post(a->get_executor(), [a] {
+                    std::error_code ignored;
+                    a->close(ignored);
+                });
+            for (auto& [k, w] : state_->live)
+                if (auto c = w.lock()) live.push_back(std::move(c));
+        }
+        for (auto& c : live) c->shutdown();
+    }
+
+private:
+    template <class StreamFactory>
+    static void accept(std::shared_ptr<detail::server_state> st, std::shared_ptr<asio::ip::tcp::acceptor> acc,
+                       StreamFactory make_stream)
+    {
+        auto& a = *acc;
+        a.async_accept(asio::make_strand(st->ex), [st, acc, make_stream = std::move(make_stream)](
+                                                      std::error_code ec, asio::ip::tcp::socket socket) mutable {
+            if (st->stopping || ec == asio::error::operation_aborted) return;
+            if (!ec) {
+                std::error_code ignored;
+                socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+                auto remote = socket.remote_endpoint(ignored);
+                bool const full = st->connections.load() >= st->opt.max_connections;
+                using stream_type = decltype(make_stream(std::move(socket)));
+                auto s = std::make_shared<detail::http_session<stream_type>>(make_stream(std::move(socket)),
+                                                                              detail::connection_slot(st), remote);
+                if (full) s->refuse_busy();
+                else s->start();
+            }
+            // Out of descriptors (EMFILE) and similar: keep accepting; the error is transient.
+            accept(std::move(st), std::move(acc), std::move(make_stream));
+        });
+    }
+
+    std::shared_ptr<detail::server_state> state_;
+};
+
+} // namespace rtmsg::http

@@ -1,0 +1,80 @@
+#pragma once
+// The stream policy: Asio's AsyncReadStream / AsyncWriteStream requirements as concepts.
+// Anything that satisfies rtmsg::async_stream can carry WebSocket and SSE:
+// asio::ip::tcp::socket, asio::ssl::stream<tcp::socket>, rtmsg::test::stream.
+#include <rtmsg/config.hpp>
+
+#include <asio/buffer.hpp>
+#include <asio/error.hpp>
+#include <asio/socket_base.hpp>
+
+#include <concepts>
+#include <cstddef>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+namespace rtmsg {
+
+namespace detail {
+/// A handler of the signature every stream operation completes with; used only in concepts.
+struct io_handler_archetype {
+    void operator()(std::error_code, std::size_t) {}
+};
+} // namespace detail
+
+/// An Asio AsyncReadStream.  If your type fails this check, give it an `executor_type`, a
+/// `get_executor()` and an `async_read_some(mutable_buffer, handler)`, as asio::ip::tcp::socket has.
+template <class S>
+concept async_read_stream = requires(S& s, asio::mutable_buffer b) {
+    typename S::executor_type;
+    { s.get_executor() } -> std::convertible_to<typename S::executor_type>;
+    s.async_read_some(b, detail::io_handler_archetype{});
+};
+
+/// An Asio AsyncWriteStream: `executor_type`, `get_executor()`, `async_write_some(const_buffer, handler)`.
+template <class S>
+concept async_write_stream = requires(S& s, asio::const_buffer b) {
+    typename S::executor_type;
+    { s.get_executor() } -> std::convertible_to<typename S::executor_type>;
+    s.async_write_some(b, detail::io_handler_archetype{});
+};
+
+/// A stream rtmsg can run a protocol over: both an AsyncReadStream and an AsyncWriteStream.
+template <class S>
+concept async_stream = async_read_stream<S> && async_write_stream<S>;
+
+/// The layer at the bottom of a stack of streams (ssl::stream<tcp::socket> -> tcp::socket).
+template <class S>
+decltype(auto) lowest_layer(S& s) noexcept
+{
+    if constexpr (requires { s.next_layer(); })
+        return rtmsg::lowest_layer(s.next_layer());
+    else
+        return (s);
+}
+
+/// Closes the bottom layer at once, without any closing handshake (used for dead peers and
+/// time-outs).  Errors are ignored: the goal is only to release the connection.
+template <class S>
+void close_now(S& s) noexcept
+{
+    std::error_code ignored;
+    auto& low = rtmsg::lowest_layer(s);
+    if constexpr (requires { low.shutdown(asio::socket_base::shutdown_both, ignored); })
+        low.shutdown(asio::socket_base::shutdown_both, ignored);
+    low.close(ignored);
+}
+
+namespace detail {
+/// Plain sockets can wait for readability and then read into a buffer owned by the I/O
+/// thread, so an idle connection holds no read buffer (see websocket::stream).
+template <class S>
+concept waitable_socket = requires(S& s, std::error_code& ec, asio::mutable_buffer b) {
+    s.async_wait(asio::socket_base::wait_read, [](std::error_code) {});
+    { s.read_some(b, ec) } -> std::convertible_to<std::size_t>;
+    s.non_blocking(true, ec);
+};
+} // namespace detail
+
+} // namespace rtmsg

@@ -1,0 +1,142 @@
+#pragma once
+// The server-side view of one WebSocket connection, and the behavior a route gives it:
+// what the HTTP server hands to application code.  The transport type (TCP or TLS) is
+// erased here so that one set of callbacks serves ws:// and wss://.
+#include <rtmsg/http/request.hpp>
+#include <rtmsg/http/response.hpp>
+#include <rtmsg/http/status.hpp>
+#include <rtmsg/websocket/frame.hpp>
+#include <rtmsg/websocket/option.hpp>
+#include <rtmsg/websocket/stream.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include <any>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rtmsg::websocket {
+
+/** An open WebSocket connection accepted by http::server.
+
+    @par Thread safety  send(), close() and the accessors may be called from any thread.
+    Callbacks for one connection never run concurrently.
+*/
+class connection {
+public:
+    virtual ~connection() = default;
+
+    /// Queues a message (copied); see stream::send.  Safe from any thread.
+    virtual send_status send(message_type type, std::string_view payload) = 0;
+    send_status send_text(std::string_view text) { return send(message_type::text, text); }
+    send_status send_binary(std::string_view bytes) { return send(message_type::binary, bytes); }
+
+    /// Starts the closing handshake (safe from any thread).
+    virtual void close(std::uint16_t code = close_code::normal, std::string_view reason = {}) = 0;
+
+    /// Bytes queued and not yet written.
+    virtual std::size_t queued_bytes() const noexcept = 0;
+
+    /// The executor (a strand) this connection's callbacks run on.
+    virtual asio::any_io_executor get_executor() const = 0;
+
+    /// A process-unique id, for logs and maps.
+    std::uint64_t id() const noexcept { return id_; }
+    /// The request target of the upgrade ("/chat?room=x").
+    std::string const& target() const noexcept { return target_; }
+    /// The subprotocol agreed in the handshake; empty if none.
+    std::string const& subprotocol() const noexcept { return subprotocol_; }
+    /// The peer's address.
+    asio::ip::tcp::endpoint const& remote_endpoint() const noexcept { return remote_; }
+
+    /// What the upgrade hook attached (an identity, a session); empty if nothing.
+    std::any& user_data() noexcept { return user_data_; }
+    std::any const& user_data() const noexcept { return user_data_; }
+
+protected:
+    connection() : id_(next_id()) {}
+
+    std::string target_;
+    std::string subprotocol_;
+    asio::ip::tcp::endpoint remote_;
+    std::any user_data_;
+
+private:
+    static std::uint64_t next_id() noexcept
+    {
+        static std::atomic<std::uint64_t> n{0};
+        return ++n;
+    }
+    std::uint64_t id_;
+};
+
+using connection_ptr = std::shared_ptr<connection>;
+
+/// What the upgrade hook sees: the whole request (method, target, query, headers,
+/// cookies) and the peer's address.
+struct upgrade_request {
+    http::request const& request;
+    asio::ip::tcp::endpoint remote;
+};
+
+/// The upgrade hook's answer: accept (optionally attaching user data), or refuse with an
+/// HTTP status and body.
+struct upgrade_decision {
+    bool accepted = true;
+    std::any user_data;
+    http::response refusal;
+
+    static upgrade_decision accept(std::any data = {})
+    {
+        upgrade_decision d;
+        d.user_data = std::move(data);
+        return d;
+    }
+    static upgrade_decision refuse(http::status code, std::string_view body = {})
+    {
+        upgrade_decision d;
+        d.accepted = false;
+        d.refusal = http::error_response(code, body.empty() ? http::reason_phrase(code) : body);
+        return d;
+    }
+};
+
+/// A received message.  `data` is valid only during the callback.
+struct message_view {
+    message_type type;
+    std::string_view data;
+    bool is_text() const noexcept { return type == message_type::text; }
+};
+
+/** What a WebSocket route does.  Every member is optional.
+
+    @code
+    rtmsg::websocket::behavior echo;
+    echo.on_message = [](auto const& c, rtmsg::websocket::message_view m) { c->send(m.type, m.data); };
+    server.routes().websocket("/echo", echo);
+    @endcode
+*/
+struct behavior {
+    /// Limits and timers of the connections on this route.
+    websocket::options options;
+    /// Allows or refuses the request's Origin (absent Origin: empty string).  Refused: 403.
+    std::function<bool(std::string_view origin)> check_origin;
+    /// Picks one of the offered subprotocols (client's order); empty: none.
+    std::function<std::string(std::vector<std::string_view> const& offered)> select_subprotocol;
+    /// Authentication and admission: runs after the RFC 6455 checks, before the 101.
+    std::function<upgrade_decision(upgrade_request const&)> on_upgrade;
+    /// The connection is open.
+    std::function<void(connection_ptr const&)> on_open;
+    /// A complete message arrived.
+    std::function<void(connection_ptr const&, message_view)> on_message;
+    /// The connection ended: the peer's close code (1006 if it vanished) and reason.
+    std::function<void(connection_ptr const&, std::uint16_t code, std::string_view reason)> on_close;
+};
+
+} // namespace rtmsg::websocket

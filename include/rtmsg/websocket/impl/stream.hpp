@@ -1,0 +1,832 @@
+#pragma once
+// Implementation of rtmsg::websocket::stream (included by <rtmsg/websocket/stream.hpp>).
+#include <rtmsg/http/response.hpp>
+
+#include <asio/associated_allocator.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/compose.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+namespace rtmsg::websocket::detail {
+
+/// A one-shot, type-erased completion: the queue calls complete() once its frame is written.
+class waiter {
+public:
+    virtual void complete(std::error_code ec, std::size_t n) = 0;
+
+protected:
+    ~waiter() = default;
+};
+
+/// Holds a handler (and work on its executor) until its frame is written.  Allocated with
+/// the handler's associated allocator, so Asio's recycling allocator makes it free when warm.
+template <class Handler, class IoExecutor>
+class waiter_impl final : public waiter {
+public:
+    using allocator_type = typename std::allocator_traits<
+        asio::associated_allocator_t<Handler>>::template rebind_alloc<waiter_impl>;
+
+    waiter_impl(Handler&& h, IoExecutor const& io)
+        : handler_(std::move(h)), work_(asio::make_work_guard(asio::get_associated_executor(handler_, io)))
+    {
+    }
+
+    static waiter* create(Handler&& h, IoExecutor const& io)
+    {
+        allocator_type alloc(asio::get_associated_allocator(h));
+        auto* p = std::allocator_traits<allocator_type>::allocate(alloc, 1);
+        return ::new (static_cast<void*>(p)) waiter_impl(std::move(h), io);
+    }
+
+    void complete(std::error_code ec, std::size_t n) override
+    {
+        // Free our memory before running the handler, so that it can reuse it.
+        auto h = std::move(handler_);
+        auto work = std::move(work_);
+        allocator_type alloc(asio::get_associated_allocator(h));
+        this->~waiter_impl();
+        std::allocator_traits<allocator_type>::deallocate(alloc, this, 1);
+        auto ex = work.get_executor();
+        asio::dispatch(ex, [h = std::move(h), ec, n]() mutable {
+            if constexpr (std::is_invocable_v<Handler&, std::error_code, std::size_t>)
+                h(ec, n);
+            else
+                h(ec);
+        });
+    }
+
+private:
+    Handler handler_;
+    asio::executor_work_guard<asio::associated_executor_t<Handler, IoExecutor>> work_;
+};
+
+/// One frame waiting in the write queue.
+struct out_frame {
+    std::string storage;                  ///< owned bytes: header + payload (send(), control frames)
+    std::array<char, max_header_size> header{}; ///< header of an external payload (async_write)
+    std::uint8_t header_size = 0;
+    asio::const_buffer payload;           ///< external payload, owned by the caller
+    waiter* done = nullptr;
+    std::size_t bytes = 0;                ///< bytes counted in queued_bytes
+    std::size_t payload_size = 0;
+    bool is_close = false;
+};
+
+/// The input buffer of the current I/O thread: an idle connection on a plain socket holds
+/// none of its own.  Its contents never outlive one completion handler.
+inline char* thread_read_buffer(std::size_t& size)
+{
+    constexpr std::size_t n = 64 * 1024;
+    thread_local std::unique_ptr<char[]> buf;
+    if (!buf) buf = std::make_unique<char[]>(n);
+    size = n;
+    return buf.get();
+}
+
+template <class NextLayer>
+class stream_impl : public std::enable_shared_from_this<stream_impl<NextLayer>> {
+public:
+    using executor_type = typename NextLayer::executor_type;
+    using clock = std::chrono::steady_clock;
+
+    template <class... Args>
+    explicit stream_impl(Args&&... args)
+        : next(std::forward<Args>(args)...), timer(next.get_executor()), last_rx(clock::now())
+    {
+        reader.max_message_size(opt.max_message_size);
+    }
+
+    NextLayer next;
+    options opt;
+    role_type role = role_type::server;
+    message_reader reader{role_type::server};
+    std::string pending;               ///< input not yet consumed
+    std::unique_ptr<char[]> own_buf;   ///< read buffer for streams that cannot wait for readability
+    static constexpr std::size_t own_buf_size = 16 * 1024;
+
+    std::vector<out_frame> queued;     ///< frames waiting for the next write
+    std::vector<out_frame> writing;    ///< frames of the write in flight
+    std::vector<asio::const_buffer> bufs;
+    std::mutex pool_mutex;
+    std::vector<std::string> pool;     ///< spare frame storage, so warm sends do not allocate
+    std::atomic<std::size_t> queued_bytes{0};
+    std::atomic<bool> closing{false};  ///< a close frame is queued, or the connection failed
+    bool write_in_flight = false;
+    bool close_written = false;
+    bool closed = false;               ///< the socket is closed or being torn down
+    bool timed_out = false;
+    bool reading = false;
+    std::uint16_t peer_code = close_code::abnormal;
+    std::string peer_reason;
+    message_type last_type = message_type::text;
+    std::function<void()> drained;
+
+    asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type> timer;
+    enum class timer_mode { none, keepalive, closing } tmode = timer_mode::none;
+    clock::time_point last_rx;
+    std::string handshake_out;
+
+    // ---- write queue ------------------------------------------------------------------
+
+    std::string take_storage()
+    {
+        std::lock_guard<std::mutex> lock(pool_mutex);
+        if (pool.empty()) return {};
+        auto s = std::move(pool.back());
+        pool.pop_back();
+        return s;
+    }
+
+    void recycle(std::string&& s)
+    {
+        // Keep a few modest buffers; a 16 MiB echo must not pin 16 MiB per connection.
+        if (s.capacity() > 64 * 1024) return;
+        s.clear();
+        std::lock_guard<std::mutex> lock(pool_mutex);
+        if (pool.size() < 4) pool.push_back(std::move(s));
+    }
+
+    /// Frames `payload` into owned storage (masking it in the client role).
+    std::string make_frame(opcode op, std::string_view payload)
+    {
+        auto s = take_storage();
+        char hdr[max_header_size];
+        std::uint32_t key = 0;
+        std::size_t hn;
+        if (role == role_type::client) {
+            key = next_mask_key();
+            hn = write_frame_header(hdr, op, true, payload.size(), &key);
+        }
+        else
+            hn = write_frame_header(hdr, op, true, payload.size());
+        s.reserve(hn + payload.size());
+        s.append(hdr, hn);
+        s.append(payload);
+        if (role == role_type::client) {
+            std::array<std::uint8_t, 4> k;
+            std::memcpy(k.data(), &key, 4);
+            mask_bytes(s.data() + hn, payload.size(), k, 0);
+        }
+        return s;
+    }
+
+    /// Masking keys for the client role (RFC 6455 §5.3: unpredictable).  Filled in by the
+    /// client issue with a CSPRNG; the server role never masks.
+    std::uint32_t next_mask_key() { return mask_source ? mask_source() : 0; }
+    std::function<std::uint32_t()> mask_source;
+
+    /// Queues owned bytes; runs on the executor.
+    void push_owned(std::string&& bytes, waiter* w, std::size_t payload_size, bool is_close)
+    {
+        out_frame f;
+        f.bytes = bytes.size();
+        f.storage = std::move(bytes);
+        f.done = w;
+        f.payload_size = payload_size;
+        f.is_close = is_close;
+        queued.push_back(std::move(f));
+        pump();
+    }
+
+    void enqueue_control(opcode op, std::string_view payload, waiter* w)
+    {
+        auto frame = make_frame(op, payload);
+        queued_bytes += frame.size();
+        push_owned(std::move(frame), w, payload.size(), op == opcode::close);
+    }
+
+    /// Queues a close frame (once).  `code` 0 sends an empty close payload.
+    bool enqueue_close(std::uint16_t code, std::string_view reason, waiter* w)
+    {
+        if (closing.exchange(true)) return false;
+        char payload[125];
+        std::size_t n = 0;
+        if (code != 0) {
+            payload[0] = static_cast<char>(code >> 8);
+            payload[1] = static_cast<char>(code & 0xFF);
+            reason = reason.substr(0, 123);
+            std::memcpy(payload + 2, reason.data(), reason.size());
+            n = 2 + reason.size();
+        }
+        enqueue_control(opcode::close, {payload, n}, w);
+        return true;
+    }
+
+    void pump()
+    {
+        if (write_in_flight || queued.empty() || closed) return;
+        std::swap(queued, writing);
+        bufs.clear();
+        for (auto& f : writing) {
+            if (f.header_size == 0)
+                bufs.push_back(asio::buffer(f.storage));
+            else {
+                bufs.push_back(asio::buffer(f.header.data(), f.header_size));
+                if (f.payload.size() != 0) bufs.push_back(f.payload);
+            }
+        }
+        write_in_flight = true;
+        asio::async_write(next, bufs,
+                          [self = this->shared_from_this()](std::error_code ec, std::size_t) { self->on_written(ec); });
+    }
+
+    void on_written(std::error_code ec)
+    {
+        write_in_flight = false;
+        std::size_t total = 0;
+        bool wrote_close = false;
+        for (auto& f : writing) {
+            total += f.bytes;
+            wrote_close |= f.is_close;
+            if (f.done) f.done->complete(ec, f.payload_size);
+            if (f.header_size == 0) recycle(std::move(f.storage));
+        }
+        writing.clear();
+        queued_bytes -= total;
+        if (ec) {
+            fail_now();
+            return;
+        }
+        if (wrote_close) {
+            close_written = true;
+            arm_close_timer();
+        }
+        if (drained && queued_bytes.load() <= opt.send_queue_soft_limit / 2) {
+            auto f = std::move(drained);
+            drained = nullptr;
+            f();
+        }
+        pump();
+    }
+
+    /// The connection is unusable: close the socket; queued writes fail.
+    void fail_now()
+    {
+        closing = true;
+        closed = true;
+        tmode = timer_mode::none;
+        rtmsg::close_now(next);
+        timer.cancel();
+        auto q = std::move(queued);
+        queued.clear();
+        for (auto& f : q) {
+            queued_bytes -= f.bytes;
+            if (f.done) f.done->complete(asio::error::operation_aborted, 0);
+        }
+    }
+
+    // ---- timers -----------------------------------------------------------------------
+
+    void arm_keepalive()
+    {
+        using namespace std::chrono;
+        auto tick = opt.ping_interval;
+        if (tick.count() == 0 || (opt.idle_timeout.count() != 0 && opt.idle_timeout < tick)) tick = opt.idle_timeout;
+        if (tick.count() == 0 || closed) return;
+        // Check four times per period so that the timeout fires within 25% of its value.
+        tmode = timer_mode::keepalive;
+        timer.expires_after(std::max<clock::duration>(tick / 4, milliseconds(1)));
+        timer.async_wait([w = this->weak_from_this()](std::error_code ec) {
+            if (ec) return;
+            if (auto self = w.lock()) self->on_keepalive();
+        });
+    }
+
+    void on_keepalive()
+    {
+        if (tmode != timer_mode::keepalive || closed) return;
+        auto const idle = clock::now() - last_rx;
+        if (opt.idle_timeout.count() != 0 && idle >= opt.idle_timeout) {
+            timed_out = true;
+            fail_now();
+            return;
+        }
+        if (opt.ping_interval.count() != 0 && idle >= opt.ping_interval && !closing && !ping_outstanding) {
+            ping_outstanding = true;
+            enqueue_control(opcode::ping, {}, nullptr);
+        }
+        arm_keepalive();
+    }
+    bool ping_outstanding = false;
+
+    void arm_close_timer()
+    {
+        tmode = timer_mode::closing;
+        timer.expires_after(opt.close_timeout);
+        timer.async_wait([w = this->weak_from_this()](std::error_code ec) {
+            if (ec) return;
+            if (auto self = w.lock(); self && self->tmode == timer_mode::closing) {
+                self->timed_out = true;
+                self->fail_now();
+            }
+        });
+    }
+
+    void on_input() noexcept
+    {
+        last_rx = clock::now();
+        ping_outstanding = false;
+    }
+
+    // ---- reading ----------------------------------------------------------------------
+
+    enum class step_kind { need_more, message, close, error };
+    struct step {
+        step_kind kind;
+        std::size_t consumed;
+        std::error_code ec;
+    };
+
+    /// Feeds input to the reader, answering pings, until a message, close or error.
+    template <class DynamicBuffer>
+    step process(char* data, std::size_t n, DynamicBuffer& buffer, std::size_t& bytes)
+    {
+        std::size_t pos = 0;
+        auto sink = [&](std::string_view chunk) {
+            auto const at = buffer.size();
+            buffer.grow(chunk.size());
+            asio::buffer_copy(buffer.data(at, chunk.size()), asio::buffer(chunk.data(), chunk.size()));
+            bytes += chunk.size();
+        };
+        for (;;) {
+            auto r = reader.read(data + pos, n - pos, sink);
+            pos += r.consumed;
+            if (r.ec) return {step_kind::error, pos, r.ec};
+            switch (r.event) {
+            case read_event::need_more: return {step_kind::need_more, pos, {}};
+            case read_event::message: last_type = reader.type(); return {step_kind::message, pos, {}};
+            case read_event::ping:
+                // RFC 6455 §5.5.2: answer with the same payload, unless we are closing.
+                if (!closing) enqueue_control(opcode::pong, reader.control_payload(), nullptr);
+                break;
+            case read_event::pong: break; // unsolicited pongs are allowed (§5.5.3); liveness noted by on_input
+            case read_event::close:
+                peer_code = reader.close_code();
+                peer_reason.assign(reader.close_reason());
+                return {step_kind::close, pos, {}};
+            }
+        }
+    }
+};
+
+/// The read operation: see stream::async_read.
+template <class NextLayer, class DynamicBuffer>
+struct read_op {
+    read_op(std::shared_ptr<stream_impl<NextLayer>> i, DynamicBuffer b) : impl(std::move(i)), buffer(std::move(b)) {}
+
+    std::shared_ptr<stream_impl<NextLayer>> impl;
+    DynamicBuffer buffer;
+    std::size_t bytes = 0;
+    std::error_code result;
+    enum class state { start, posted, waiting, reading, close_written, torn_down } st = state::start;
+
+    using impl_type = stream_impl<NextLayer>;
+    using step = typename impl_type::step;
+    using step_kind = typename impl_type::step_kind;
+
+    template <class Self>
+    void operator()(Self& self, std::error_code ec = {}, std::size_t n = 0)
+    {
+        auto& s = *impl;
+        switch (st) {
+        case state::start:
+            RTMSG_ASSERT(!s.reading && "rtmsg: only one async_read may be pending on a websocket::stream");
+            s.reading = true;
+            if (s.closed) {
+                st = state::posted;
+                result = s.timed_out ? std::error_code(rtmsg::error::timeout)
+                                     : std::error_code(asio::error::not_connected);
+                asio::post(s.next.get_executor(), std::move(self));
+                return;
+            }
+            if (!s.pending.empty()) {
+                auto r = s.process(s.pending.data(), s.pending.size(), buffer, bytes);
+                if (r.kind == step_kind::need_more) s.pending.clear();
+                else if (r.kind == step_kind::message) s.pending.erase(0, r.consumed);
+                else s.pending.clear();
+                if (r.kind != step_kind::need_more) {
+                    // Never complete inside the initiating call.
+                    pending_step = r;
+                    st = state::posted;
+                    asio::post(s.next.get_executor(), std::move(self));
+                    return;
+                }
+            }
+            return read_more(self);
+        case state::posted:
+            if (result) return finish(self, result);
+            return on_step(self, pending_step);
+        case state::waiting:
+            if (ec) return on_io_error(self, ec);
+            return read_ready(self);
+        case state::reading:
+            if (ec) return on_io_error(self, ec);
+            s.on_input();
+            return on_data(self, s.own_buf.get(), n, false);
+        case state::close_written:
+            // Our close frame is out (or failed); now end the connection.
+            if (ec || s.closed) return finish(self, result);
+            st = state::torn_down;
+            s.closed = true;
+            if (s.tmode != impl_type::timer_mode::closing) s.arm_close_timer();
+            async_teardown(s.role, s.next, std::move(self));
+            return;
+        case state::torn_down:
+            s.timer.cancel();
+            return finish(self, result);
+        }
+    }
+
+    step pending_step{step_kind::need_more, 0, {}};
+
+    template <class Self>
+    void read_more(Self& self)
+    {
+        auto& s = *impl;
+        if constexpr (rtmsg::detail::waitable_socket<NextLayer>) {
+            st = state::waiting;
+            s.next.async_wait(asio::socket_base::wait_read, std::move(self));
+        }
+        else {
+            if (!s.own_buf) s.own_buf = std::make_unique<char[]>(impl_type::own_buf_size);
+            st = state::reading;
+            s.next.async_read_some(asio::buffer(s.own_buf.get(), impl_type::own_buf_size), std::move(self));
+        }
+    }
+
+    /// Readable: drain the socket into the thread's buffer without blocking.
+    template <class Self>
+    void read_ready(Self& self)
+    {
+        if constexpr (rtmsg::detail::waitable_socket<NextLayer>) {
+            auto& s = *impl;
+            std::size_t cap;
+            char* buf = thread_read_buffer(cap);
+            for (;;) {
+                std::error_code ec;
+                auto const n = s.next.read_some(asio::buffer(buf, cap), ec);
+                if (ec == asio::error::would_block || ec == asio::error::try_again) return read_more(self);
+                if (ec) return on_io_error(self, ec);
+                s.on_input();
+                auto r = s.process(buf, n, buffer, bytes);
+                if (r.kind == step_kind::message) s.pending.append(buf + r.consumed, n - r.consumed);
+                if (r.kind != step_kind::need_more) return on_step(self, r);
+                if (n < cap) return read_more(self);
+            }
+        }
+    }
+
+    template <class Self>
+    void on_data(Self& self, char* data, std::size_t n, bool)
+    {
+        auto& s = *impl;
+        auto r = s.process(data, n, buffer, bytes);
+        if (r.kind == step_kind::message) s.pending.append(data + r.consumed, n - r.consumed);
+        if (r.kind == step_kind::need_more) return read_more(self);
+        on_step(self, r);
+    }
+
+    template <class Self>
+    void on_step(Self& self, step const& r)
+    {
+        auto& s = *impl;
+        switch (r.kind) {
+        case step_kind::need_more: return read_more(self);
+        case step_kind::message: return finish(self, {});
+        case step_kind::close:
+            result = error::closed;
+            if (!s.closing) {
+                // Echo the peer's code (RFC 6455 §5.5.1); an empty close gets an empty close.
+                auto const code = s.peer_code == close_code::no_status ? 0 : s.peer_code;
+                return close_then_teardown(self, code);
+            }
+            // The peer answered our close: the handshake is complete.
+            return teardown(self);
+        case step_kind::error:
+            result = r.ec;
+            if (!s.closing) {
+                auto code = close_code_for(static_cast<error>(r.ec.value()));
+                return close_then_teardown(self, code ? code : close_code::protocol_error);
+            }
+            return teardown(self);
+        }
+    }
+
+    template <class Self>
+    void close_then_teardown(Self& self, std::uint16_t code)
+    {
+        auto& s = *impl;
+        st = state::close_written;
+        auto ex = s.next.get_executor();
+        s.enqueue_close(code, {}, waiter_impl<Self, decltype(ex)>::create(std::move(self), ex));
+    }
+
+    template <class Self>
+    void teardown(Self& self)
+    {
+        auto& s = *impl;
+        st = state::close_written;
+        (*this)(self, {}, 0);
+        (void)s;
+    }
+
+    template <class Self>
+    void on_io_error(Self& self, std::error_code ec)
+    {
+        auto& s = *impl;
+        s.fail_now();
+        if (s.timed_out) ec = rtmsg::error::timeout;
+        finish(self, ec);
+    }
+
+    template <class Self>
+    void finish(Self& self, std::error_code ec)
+    {
+        impl->reading = false;
+        auto n = bytes;
+        self.complete(ec, n);
+    }
+};
+
+template <class NextLayer>
+struct accept_op {
+    accept_op(std::shared_ptr<stream_impl<NextLayer>> i, std::error_code r) : impl(std::move(i)), result(r) {}
+
+    std::shared_ptr<stream_impl<NextLayer>> impl;
+    std::error_code result;
+    bool started = false;
+
+    template <class Self>
+    void operator()(Self& self, std::error_code ec = {}, std::size_t = 0)
+    {
+        auto& s = *impl;
+        if (!started) {
+            started = true;
+            asio::async_write(s.next, asio::buffer(s.handshake_out), std::move(self));
+            return;
+        }
+        std::string().swap(s.handshake_out);
+        if (ec) {
+            s.fail_now();
+            return self.complete(ec);
+        }
+        if (result) {
+            s.fail_now();
+            return self.complete(result);
+        }
+        s.last_rx = stream_impl<NextLayer>::clock::now();
+        s.arm_keepalive();
+        self.complete({});
+    }
+};
+
+} // namespace rtmsg::websocket::detail
+
+namespace rtmsg::websocket {
+
+template <async_stream NextLayer>
+template <class... Args>
+stream<NextLayer>::stream(Args&&... args)
+    : impl_(std::make_shared<detail::stream_impl<NextLayer>>(std::forward<Args>(args)...))
+{
+}
+
+template <async_stream NextLayer>
+stream<NextLayer>::~stream()
+{
+    if (impl_ && !impl_->closed) {
+        auto impl = impl_;
+        asio::dispatch(impl->next.get_executor(), [impl] { impl->fail_now(); });
+    }
+}
+
+template <async_stream NextLayer>
+auto stream<NextLayer>::get_executor() const noexcept -> executor_type
+{
+    return impl_->next.get_executor();
+}
+
+template <async_stream NextLayer>
+NextLayer& stream<NextLayer>::next_layer() noexcept
+{
+    return impl_->next;
+}
+
+template <async_stream NextLayer>
+NextLayer const& stream<NextLayer>::next_layer() const noexcept
+{
+    return impl_->next;
+}
+
+template <async_stream NextLayer>
+void stream<NextLayer>::set_options(options const& opt)
+{
+    impl_->opt = opt;
+    impl_->reader.max_message_size(opt.max_message_size);
+}
+
+template <async_stream NextLayer>
+options const& stream<NextLayer>::get_options() const noexcept
+{
+    return impl_->opt;
+}
+
+template <async_stream NextLayer>
+void stream<NextLayer>::set_role(role_type role) noexcept
+{
+    impl_->role = role;
+    impl_->reader = message_reader(role, impl_->opt.max_message_size);
+}
+
+template <async_stream NextLayer>
+role_type stream<NextLayer>::role() const noexcept
+{
+    return impl_->role;
+}
+
+template <async_stream NextLayer>
+bool stream<NextLayer>::is_open() const noexcept
+{
+    return impl_ && !impl_->closed;
+}
+
+template <async_stream NextLayer>
+void stream<NextLayer>::set_initial_bytes(std::string_view bytes)
+{
+    impl_->pending.append(bytes);
+}
+
+template <async_stream NextLayer>
+template <asio::completion_token_for<void(std::error_code)> CompletionToken>
+auto stream<NextLayer>::async_accept(http::request const& req, std::string_view subprotocol, CompletionToken&& token)
+{
+    auto ec = check_request(req);
+    auto res = ec ? refuse_response(ec) : accept_response(req, subprotocol);
+    impl_->handshake_out.clear();
+    http::serialize(res, impl_->handshake_out, 11, !ec);
+    return asio::async_compose<CompletionToken, void(std::error_code)>(detail::accept_op<NextLayer>{impl_, ec}, token,
+                                                                      impl_->next);
+}
+
+template <async_stream NextLayer>
+template <class DynamicBuffer, asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken>
+auto stream<NextLayer>::async_read(DynamicBuffer& buffer, CompletionToken&& token)
+{
+    static_assert(asio::is_dynamic_buffer_v2<DynamicBuffer>::value,
+                  "rtmsg: async_read needs a DynamicBuffer_v2, for example asio::dynamic_buffer(std::string&)");
+    return asio::async_compose<CompletionToken, void(std::error_code, std::size_t)>(
+        detail::read_op<NextLayer, DynamicBuffer>{impl_, buffer}, token, impl_->next);
+}
+
+template <async_stream NextLayer>
+message_type stream<NextLayer>::got_type() const noexcept
+{
+    return impl_->last_type;
+}
+
+template <async_stream NextLayer>
+template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken>
+auto stream<NextLayer>::async_write(message_type type, asio::const_buffer payload, CompletionToken&& token)
+{
+    return asio::async_initiate<CompletionToken, void(std::error_code, std::size_t)>(
+        [](auto handler, std::shared_ptr<detail::stream_impl<NextLayer>> impl, message_type type,
+           asio::const_buffer payload) {
+            auto ex = impl->next.get_executor();
+            if (impl->closing) {
+                auto hex = asio::get_associated_executor(handler, ex);
+                asio::post(hex, [h = std::move(handler)]() mutable { h(make_error_code(error::closing), 0); });
+                return;
+            }
+            using handler_type = decltype(handler);
+            detail::out_frame f;
+            if (impl->role == role_type::client) {
+                // A client must mask, which needs a copy of the payload.
+                f.storage = impl->make_frame(static_cast<opcode>(type),
+                                             {static_cast<char const*>(payload.data()), payload.size()});
+                f.bytes = f.storage.size();
+            }
+            else {
+                f.header_size = static_cast<std::uint8_t>(
+                    write_frame_header(f.header.data(), static_cast<opcode>(type), true, payload.size()));
+                f.payload = payload;
+                f.bytes = f.header_size + payload.size();
+            }
+            f.payload_size = payload.size();
+            f.done = detail::waiter_impl<handler_type, decltype(ex)>::create(std::move(handler), ex);
+            impl->queued_bytes += f.bytes;
+            impl->queued.push_back(std::move(f));
+            impl->pump();
+        },
+        token, impl_, type, payload);
+}
+
+template <async_stream NextLayer>
+template <asio::completion_token_for<void(std::error_code)> CompletionToken>
+auto stream<NextLayer>::async_ping(std::string_view payload, CompletionToken&& token)
+{
+    return asio::async_initiate<CompletionToken, void(std::error_code)>(
+        [](auto handler, std::shared_ptr<detail::stream_impl<NextLayer>> impl, std::string_view payload) {
+            auto ex = impl->next.get_executor();
+            if (impl->closing || payload.size() > 125) {
+                auto hex = asio::get_associated_executor(handler, ex);
+                std::error_code ec = impl->closing ? make_error_code(error::closing)
+                                                   : make_error_code(error::control_too_big);
+                asio::post(hex, [h = std::move(handler), ec]() mutable { h(ec); });
+                return;
+            }
+            using handler_type = decltype(handler);
+            impl->enqueue_control(opcode::ping, payload,
+                                  detail::waiter_impl<handler_type, decltype(ex)>::create(std::move(handler), ex));
+        },
+        token, impl_, payload);
+}
+
+template <async_stream NextLayer>
+template <asio::completion_token_for<void(std::error_code)> CompletionToken>
+auto stream<NextLayer>::async_close(std::uint16_t code, std::string_view reason, CompletionToken&& token)
+{
+    return asio::async_initiate<CompletionToken, void(std::error_code)>(
+        [](auto handler, std::shared_ptr<detail::stream_impl<NextLayer>> impl, std::uint16_t code,
+           std::string_view reason) {
+            auto ex = impl->next.get_executor();
+            using handler_type = decltype(handler);
+            if (impl->closing) {
+                auto hex = asio::get_associated_executor(handler, ex);
+                asio::post(hex, [h = std::move(handler)]() mutable { h(make_error_code(error::closing)); });
+                return;
+            }
+            impl->enqueue_close(code, reason,
+                                detail::waiter_impl<handler_type, decltype(ex)>::create(std::move(handler), ex));
+        },
+        token, impl_, code, reason);
+}
+
+template <async_stream NextLayer>
+send_status stream<NextLayer>::send(message_type type, std::string_view payload)
+{
+    auto& s = *impl_;
+    if (s.closing) return send_status::closed;
+    auto const q = s.queued_bytes.load(std::memory_order_relaxed);
+    if (q + payload.size() > s.opt.send_queue_hard_limit) return send_status::dropped;
+    auto frame = s.make_frame(static_cast<opcode>(type), payload);
+    auto const size = frame.size();
+    auto const now = s.queued_bytes.fetch_add(size) + size;
+    asio::dispatch(s.next.get_executor(), [impl = impl_, frame = std::move(frame), size, payload_size = payload.size()]() mutable {
+        if (impl->closing) {
+            impl->queued_bytes -= size;
+            return;
+        }
+        impl->push_owned(std::move(frame), nullptr, payload_size, false);
+    });
+    return now > s.opt.send_queue_soft_limit ? send_status::backpressure : send_status::queued;
+}
+
+template <async_stream NextLayer>
+void stream<NextLayer>::close(std::uint16_t code, std::string_view reason)
+{
+    std::string r(reason.substr(0, 123));
+    asio::dispatch(impl_->next.get_executor(),
+                   [impl = impl_, code, r = std::move(r)] { impl->enqueue_close(code, r, nullptr); });
+}
+
+template <async_stream NextLayer>
+std::size_t stream<NextLayer>::queued_bytes() const noexcept
+{
+    return impl_->queued_bytes.load(std::memory_order_relaxed);
+}
+
+template <async_stream NextLayer>
+std::uint16_t stream<NextLayer>::close_code() const noexcept
+{
+    return impl_->peer_code;
+}
+
+template <async_stream NextLayer>
+std::string_view stream<NextLayer>::close_reason() const noexcept
+{
+    return impl_->peer_reason;
+}
+
+template <async_stream NextLayer>
+template <class F>
+void stream<NextLayer>::on_drained(F&& f)
+{
+    auto& s = *impl_;
+    if (s.queued_bytes.load() <= s.opt.send_queue_soft_limit / 2 || s.closed) {
+        asio::post(s.next.get_executor(), std::forward<F>(f));
+        return;
+    }
+    s.drained = std::forward<F>(f);
+}
+
+} // namespace rtmsg::websocket

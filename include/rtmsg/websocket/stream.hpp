@@ -1,0 +1,193 @@
+#pragma once
+// rtmsg::websocket::stream: RFC 6455 over any Asio stream.
+#include <rtmsg/config.hpp>
+#include <rtmsg/error.hpp>
+#include <rtmsg/http/request.hpp>
+#include <rtmsg/transport/stream.hpp>
+#include <rtmsg/transport/teardown.hpp>
+#include <rtmsg/websocket/error.hpp>
+#include <rtmsg/websocket/frame.hpp>
+#include <rtmsg/websocket/handshake.hpp>
+#include <rtmsg/websocket/option.hpp>
+
+#include <asio/async_result.hpp>
+#include <asio/buffer.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace rtmsg::websocket {
+
+namespace detail {
+template <class NextLayer>
+class stream_impl;
+}
+
+/// What send() did with a message.
+enum class send_status {
+    queued,       ///< queued for writing
+    backpressure, ///< queued, but the queue is over its soft limit: slow down
+    dropped,      ///< not queued: the queue is over its hard limit (error::queue_full)
+    closed,       ///< not queued: the connection is closing or closed
+};
+
+/** A WebSocket connection over the stream `NextLayer` (RFC 6455), server or client role.
+
+    One template serves `asio::ip::tcp::socket`, `asio::ssl::stream<asio::ip::tcp::socket>`
+    (include <rtmsg/transport/ssl.hpp>) and `rtmsg::test::stream`.
+
+    The stream enforces every framing rule of RFC 6455 as it reads (see message_reader),
+    answers pings with pongs, echoes close frames, fails the connection with the right close
+    code (1002 protocol error, 1007 bad UTF-8, 1009 too big), sends keepalive pings and drops
+    peers that go silent (options::ping_interval, options::idle_timeout), and bounds the
+    closing handshake (options::close_timeout).
+
+    @par Writes
+    Every outgoing frame goes through one queue owned by the stream.  Frames queued while a
+    write is in flight are gathered into the next single write.  async_write() completes when
+    its frame has been written; send() copies the message and returns at once.
+
+    @par Memory
+    On a plain TCP socket an idle connection holds no read buffer: the stream waits for
+    readability, then reads into a buffer owned by the I/O thread, and keeps only the bytes
+    that the current call cannot use.
+
+    @par Thread safety
+    Distinct objects: Safe.  Shared objects: Unsafe, except send(), which may be called from
+    any thread: it hands the message to the stream's executor with asio::dispatch.  If the
+    io_context runs on several threads, construct the stream with a strand executor
+    (asio::make_strand) so that its handlers never run concurrently.  At most one
+    async_read may be pending at a time; any number of writes may be.
+
+    @tparam NextLayer an rtmsg::async_stream that owns the connection.
+*/
+template <async_stream NextLayer>
+class stream {
+public:
+    using next_layer_type = NextLayer;
+    using executor_type = typename NextLayer::executor_type;
+
+    /// Constructs the next layer from `args` (a socket, or an ssl::stream's socket and context).
+    template <class... Args>
+    explicit stream(Args&&... args);
+
+    stream(stream&&) noexcept = default;
+    stream& operator=(stream&&) noexcept = default;
+    /// Closes the connection at once if it is still open; pending operations complete with
+    /// operation_aborted.
+    ~stream();
+
+    executor_type get_executor() const noexcept;
+    next_layer_type& next_layer() noexcept;
+    next_layer_type const& next_layer() const noexcept;
+
+    /// Changes the settings; call before the handshake.
+    void set_options(options const& opt);
+    options const& get_options() const noexcept;
+
+    /// Client or server: the server expects masked frames and sends unmasked ones.
+    void set_role(role_type role) noexcept;
+    role_type role() const noexcept;
+
+    /// True from construction until the connection is closed or failed.
+    bool is_open() const noexcept;
+
+    /// Bytes the peer sent after its handshake that the HTTP layer already read; they are
+    /// consumed before anything is read from the socket.
+    void set_initial_bytes(std::string_view bytes);
+
+    /** Answers an upgrade request that the HTTP layer has read.
+
+        Checks `req` (RFC 6455 §4.2.1).  If it is acceptable, writes the 101 response with
+        `subprotocol` (empty: none) and starts the keepalive timer; otherwise writes the
+        error response (400, 405, or 426 with Sec-WebSocket-Version: 13) and completes with
+        the error (condition::handshake_failed).
+
+        @par Completion signature  `void(std::error_code ec)`
+    */
+    template <asio::completion_token_for<void(std::error_code)> CompletionToken =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_accept(http::request const& req, std::string_view subprotocol = {},
+                      CompletionToken&& token = CompletionToken{});
+
+    /** Reads one complete message into `buffer` (a DynamicBuffer_v2, for example
+        `asio::dynamic_buffer(str)`), appending to what it holds.
+
+        Control frames that arrive meanwhile are handled: pings are answered, pongs noted,
+        a close frame is echoed and the connection torn down, after which the read
+        completes with error::closed (close_code() tells the peer's code).  A protocol
+        violation sends the matching close code, tears the connection down, and completes
+        with that error.
+
+        @par Completion signature  `void(std::error_code ec, std::size_t bytes_read)`
+        @par Cancellation  None: close the stream (or let a timer do it) to end a read.
+    */
+    template <class DynamicBuffer, asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken =
+                                       asio::default_completion_token_t<executor_type>>
+    auto async_read(DynamicBuffer& buffer, CompletionToken&& token = CompletionToken{});
+
+    /// The type of the last message read.
+    message_type got_type() const noexcept;
+    bool got_text() const noexcept { return got_type() == message_type::text; }
+
+    /** Sends one message as a single frame.  The bytes are not copied: `payload` must stay
+        valid until completion.
+
+        @par Completion signature  `void(std::error_code ec, std::size_t bytes_written)`
+        (bytes_written counts the payload).
+    */
+    template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_write(message_type type, asio::const_buffer payload, CompletionToken&& token = CompletionToken{});
+
+    /** Sends a ping (payload at most 125 bytes).
+        @par Completion signature  `void(std::error_code ec)` */
+    template <asio::completion_token_for<void(std::error_code)> CompletionToken =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_ping(std::string_view payload = {}, CompletionToken&& token = CompletionToken{});
+
+    /** Starts the closing handshake: sends a close frame with `code` (0: no code) and
+        `reason` (at most 123 bytes of UTF-8).  Completes once the frame is written; the
+        pending or next async_read then completes with error::closed when the peer
+        answers, or the connection is dropped after options::close_timeout.
+
+        @par Completion signature  `void(std::error_code ec)` */
+    template <asio::completion_token_for<void(std::error_code)> CompletionToken =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_close(std::uint16_t code = close_code::normal, std::string_view reason = {},
+                     CompletionToken&& token = CompletionToken{});
+
+    /** Queues a message without waiting; the payload is copied.  Safe from any thread.
+        Several queued messages go out in one gathered write. */
+    send_status send(message_type type, std::string_view payload);
+
+    /** Queues a close frame without waiting (safe from any thread); see async_close. */
+    void close(std::uint16_t code = close_code::normal, std::string_view reason = {});
+
+    /// Bytes queued for writing and not yet written.
+    std::size_t queued_bytes() const noexcept;
+
+    /// The code of the close frame the peer sent; close_code::abnormal if none arrived.
+    std::uint16_t close_code() const noexcept;
+    /// The reason of the peer's close frame.
+    std::string_view close_reason() const noexcept;
+
+    /// Calls `f()` on the stream's executor once the send queue is below half its soft
+    /// limit (at once if it already is).  Used to pause reading while a peer is slow.
+    template <class F>
+    void on_drained(F&& f);
+
+private:
+    std::shared_ptr<detail::stream_impl<NextLayer>> impl_;
+};
+
+/// A WebSocket over plain TCP.
+using tcp_stream = stream<asio::ip::tcp::socket>;
+
+} // namespace rtmsg::websocket
+
+#include <rtmsg/websocket/impl/stream.hpp>
