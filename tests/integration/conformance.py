@@ -1281,6 +1281,28 @@ def selected(cid, desc, patterns):
     return False
 
 
+def expect_shutdown(suite, count):
+    """Hold `count` open /echo connections, print `ready`, then expect a 1001 close frame on
+    each and the end of TCP when the server is stopped (SIGTERM) by whoever runs this."""
+    suite.deadline = time.monotonic() + 10
+    conns = [suite.connect() for _ in range(count)]
+    for c in conns:
+        c.send_frame(TEXT, b"ready?")
+        c.expect_message("text", b"ready?")
+    print("ready", flush=True)
+    suite.deadline = time.monotonic() + 30
+    failures = 0
+    for i, c in enumerate(conns):
+        try:
+            c.expect_close(1001, note=" after SIGTERM")
+            print("PASS shutdown: connection %d got close 1001" % i)
+        except Fail as e:
+            failures += 1
+            print("FAIL shutdown: connection %d: %s" % (i, e))
+    print("%d passed, %d failed" % (count - failures, failures), flush=True)
+    return 0 if failures == 0 else 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--host", default="127.0.0.1")
@@ -1298,7 +1320,12 @@ def main():
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
     ap.add_argument("--no-health-check", action="store_true",
                     help="skip the fresh /echo connection after each case")
+    ap.add_argument("--expect-shutdown", type=int, metavar="N",
+                    help="instead of the cases: hold N connections, print 'ready', and expect a "
+                         "1001 close on each when the server is stopped")
     args = ap.parse_args()
+    if args.expect_shutdown:
+        return expect_shutdown(Suite(args), args.expect_shutdown)
 
     define_cases(args.max_message)
     cases = [c for c in CASES if selected(c[0], c[1], args.patterns)]

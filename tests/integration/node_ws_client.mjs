@@ -140,7 +140,7 @@ class Peer {
     ws.on('error', (err) => push({ type: 'error', err }));
   }
 
-  async next(what = 'an event', ms = 10000) {
+  async next(what = 'an event', ms = 20000) {
     const deadline = Date.now() + ms;
     while (this.events.length === 0) {
       const left = deadline - Date.now();

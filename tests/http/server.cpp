@@ -1,0 +1,492 @@
+// The HTTP front door and WebSocket upgrades over real loopback sockets.
+#include <rtmsg/http/server.hpp>
+#include <rtmsg/transport/ssl.hpp>
+
+#include <asio/connect.hpp>
+#include <asio/io_context.hpp>
+#include <asio/read.hpp>
+#include <asio/read_until.hpp>
+#include <asio/ssl.hpp>
+#include <asio/write.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <thread>
+
+namespace {
+
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+/// A server on 127.0.0.1:0 running on its own thread for the life of the test.
+struct running_server {
+    explicit running_server(rtmsg::http::server_options opt = {}) : server(ioc.get_executor(), opt) {}
+
+    void start()
+    {
+        server.listen({asio::ip::make_address("127.0.0.1"), 0});
+        port = server.local_endpoint().port();
+        thread = std::thread([this] { ioc.run(); });
+    }
+    template <class Factory>
+    void start(Factory f)
+    {
+        std::error_code ec;
+        server.listen({asio::ip::make_address("127.0.0.1"), 0}, f, ec);
+        REQUIRE(!ec);
+        port = server.local_endpoint().port();
+        thread = std::thread([this] { ioc.run(); });
+    }
+    ~running_server()
+    {
+        asio::post(ioc, [this] { server.stop(); });
+        guard.reset();
+        ioc.stop();
+        if (thread.joinable()) thread.join();
+    }
+
+    asio::io_context ioc;
+    asio::executor_work_guard<asio::io_context::executor_type> guard{ioc.get_executor()};
+    rtmsg::http::server server;
+    unsigned short port = 0;
+    std::thread thread;
+};
+
+/// A blocking client connection.
+struct client {
+    explicit client(unsigned short port) : socket(ioc)
+    {
+        socket.connect({asio::ip::make_address("127.0.0.1"), port});
+    }
+    void send(std::string_view bytes) { asio::write(socket, asio::buffer(bytes)); }
+    /// Reads one response (headers + Content-Length body).
+    std::string response()
+    {
+        std::error_code ec;
+        auto n = asio::read_until(socket, asio::dynamic_buffer(buf), "\r\n\r\n", ec);
+        if (ec) return {};
+        std::string head = buf.substr(0, n);
+        buf.erase(0, n);
+        std::size_t len = 0;
+        auto lower = head;
+        for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (auto p = lower.find("content-length:"); p != std::string::npos) len = std::stoul(head.substr(p + 15));
+        if (buf.size() < len) asio::read(socket, asio::dynamic_buffer(buf), asio::transfer_exactly(len - buf.size()), ec);
+        head += buf.substr(0, len);
+        buf.erase(0, len);
+        return head;
+    }
+    /// True if the server closed the connection (reads eof within the time limit).
+    bool closed_by_server()
+    {
+        char c;
+        std::error_code ec;
+        socket.read_some(asio::buffer(&c, 1), ec);
+        return ec == asio::error::eof || ec == asio::error::connection_reset;
+    }
+    asio::io_context ioc;
+    tcp::socket socket;
+    std::string buf;
+};
+
+std::string get(std::string_view target, std::string_view extra = {})
+{
+    return std::string("GET ").append(target).append(" HTTP/1.1\r\nHost: t\r\n").append(extra).append("\r\n");
+}
+
+std::string upgrade_request(std::string_view target, std::string_view extra = {})
+{
+    return std::string("GET ")
+        .append(target)
+        .append(" HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n")
+        .append(extra)
+        .append("\r\n");
+}
+
+std::string masked_frame(rtmsg::websocket::opcode op, std::string_view payload, bool fin = true)
+{
+    char hdr[rtmsg::websocket::max_header_size];
+    std::uint32_t key = 0xA1B2C3D4;
+    auto n = rtmsg::websocket::write_frame_header(hdr, op, fin, payload.size(), &key);
+    std::string out(hdr, n);
+    std::string p(payload);
+    std::array<std::uint8_t, 4> k;
+    std::memcpy(k.data(), &key, 4);
+    rtmsg::websocket::mask_bytes(p.data(), p.size(), k, 0);
+    return out + p;
+}
+
+/// Reads one unmasked server frame: {opcode, payload}.
+template <class SyncStream>
+std::pair<int, std::string> read_frame(SyncStream& s, std::string& buf)
+{
+    auto need = [&](std::size_t n) {
+        if (buf.size() < n) asio::read(s, asio::dynamic_buffer(buf), asio::transfer_exactly(n - buf.size()));
+    };
+    need(2);
+    auto const b0 = static_cast<unsigned char>(buf[0]);
+    std::size_t len = static_cast<unsigned char>(buf[1]) & 0x7F;
+    std::size_t at = 2;
+    if (len == 126) {
+        need(4);
+        len = static_cast<std::size_t>(static_cast<unsigned char>(buf[2]) << 8 | static_cast<unsigned char>(buf[3]));
+        at = 4;
+    }
+    else if (len == 127) {
+        need(10);
+        len = 0;
+        for (int i = 0; i < 8; ++i) len = len << 8 | static_cast<unsigned char>(buf[2 + static_cast<std::size_t>(i)]);
+        at = 10;
+    }
+    need(at + len);
+    std::pair<int, std::string> f{b0 & 0x0F, buf.substr(at, len)};
+    buf.erase(0, at + len);
+    return f;
+}
+
+rtmsg::websocket::behavior echo_behavior()
+{
+    rtmsg::websocket::behavior b;
+    b.options.ping_interval = {};
+    b.on_message = [](auto const& c, rtmsg::websocket::message_view m) { c->send(m.type, m.data); };
+    return b;
+}
+
+} // namespace
+
+TEST_CASE("http: routes answer 200, 404 and 405 with Allow", "[http][server]")
+{
+    running_server s;
+    s.server.routes().get("/hello", [](auto const&, auto& res) { res.body = "hi"; });
+    s.server.routes().post("/hello", [](auto const& req, auto& res) { res.body = "got " + req.body; });
+    s.start();
+    client c(s.port);
+    c.send(get("/hello"));
+    auto r = c.response();
+    CHECK(r.starts_with("HTTP/1.1 200 OK\r\n"));
+    CHECK(r.ends_with("\r\n\r\nhi"));
+    c.send(get("/nope"));
+    CHECK(c.response().starts_with("HTTP/1.1 404 "));
+    c.send("DELETE /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    r = c.response();
+    CHECK(r.starts_with("HTTP/1.1 405 "));
+    CHECK(r.find("Allow: GET, POST\r\n") != std::string::npos);
+    c.send("POST /hello HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nTrailer: 1\r\n\r\n");
+    CHECK(c.response().ends_with("got abc"));
+}
+
+TEST_CASE("http: pipelined requests are answered in order on one connection", "[http][server]")
+{
+    running_server s;
+    s.server.routes().post("/echo-body", [](auto const& req, auto& res) { res.body = req.body; });
+    s.start();
+    client c(s.port);
+    c.send("POST /echo-body HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\none"
+           "POST /echo-body HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\ntwo"
+           "POST /echo-body HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nthree");
+    CHECK(c.response().ends_with("\r\n\r\none"));
+    CHECK(c.response().ends_with("\r\n\r\ntwo"));
+    CHECK(c.response().ends_with("\r\n\r\nthree"));
+}
+
+TEST_CASE("http: HTTP/1.0 and Connection: close end the connection after the response", "[http][server]")
+{
+    running_server s;
+    s.server.routes().get("/x", [](auto const&, auto& res) { res.body = "x"; });
+    s.start();
+    {
+        client c(s.port);
+        c.send("GET /x HTTP/1.0\r\n\r\n");
+        CHECK(c.response().starts_with("HTTP/1.0 200 OK"));
+        CHECK(c.closed_by_server());
+    }
+    {
+        client c(s.port);
+        c.send(get("/x", "Connection: close\r\n"));
+        auto r = c.response();
+        CHECK(r.find("Connection: close") != std::string::npos);
+        CHECK(c.closed_by_server());
+    }
+    {
+        client c(s.port);
+        c.send("GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        CHECK(c.response().starts_with("HTTP/1.0 200 OK"));
+        c.send(get("/x"));
+        CHECK(c.response().starts_with("HTTP/1.1 200 OK"));
+    }
+}
+
+TEST_CASE("http: bad requests get 400, 413, 431, 501 and others are still served", "[http][server]")
+{
+    rtmsg::http::server_options opt;
+    opt.limits.header_bytes = 1024;
+    opt.limits.body_bytes = 100;
+    running_server s(opt);
+    s.server.routes().post("/b", [](auto const&, auto& res) { res.body = "ok"; });
+    s.server.routes().get("/ok", [](auto const&, auto& res) { res.body = "ok"; });
+    s.start();
+    client bystander(s.port);
+
+    struct bad {
+        std::string request;
+        std::string status;
+    };
+    auto const c = GENERATE(values<bad>({
+        {"garbage\r\n\r\n", "400"},
+        {"GET / HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n", "400"},
+        {"GET / HTTP/2.0\r\nHost: t\r\n\r\n", "505"},
+        {"GET / HTTP/1.1\r\n\r\n", "400"},
+        {"GET / HTTP/1.1\r\nHost: t\r\nX: " + std::string(2000, 'a') + "\r\n\r\n", "431"},
+        {"POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n", "413"},
+        {"POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", "400"},
+        // RFC 9112 §6.3: chunked not last in a request is 400; an unknown coding before it is 501.
+        {"POST /b HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", "400"},
+        {"POST /b HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "501"},
+    }));
+    client cl(s.port);
+    cl.send(c.request);
+    auto r = cl.response();
+    INFO(c.request.substr(0, 60));
+    CHECK(r.substr(0, 12) == "HTTP/1.1 " + c.status);
+    CHECK(r.find("Content-Length:") != std::string::npos);
+    CHECK(cl.closed_by_server());
+    bystander.send(get("/ok"));
+    CHECK(bystander.response().ends_with("ok"));
+}
+
+TEST_CASE("http: a trickled request is dropped while others are served", "[http][server]")
+{
+    rtmsg::http::server_options opt;
+    opt.request_timeout = 300ms;
+    running_server s(opt);
+    s.server.routes().get("/ok", [](auto const&, auto& res) { res.body = "ok"; });
+    s.start();
+    client slow(s.port);
+    slow.send("GET /ok HTTP/1.1\r\nHo");
+    client fast(s.port);
+    fast.send(get("/ok"));
+    CHECK(fast.response().ends_with("ok"));
+    auto const t0 = std::chrono::steady_clock::now();
+    CHECK(slow.closed_by_server());
+    CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+}
+
+TEST_CASE("http: over the connection limit new clients get 503", "[http][server]")
+{
+    rtmsg::http::server_options opt;
+    opt.max_connections = 2;
+    running_server s(opt);
+    s.server.routes().get("/ok", [](auto const&, auto& res) { res.body = "ok"; });
+    s.start();
+    client a(s.port), b(s.port);
+    a.send(get("/ok"));
+    CHECK(a.response().ends_with("ok"));
+    b.send(get("/ok"));
+    CHECK(b.response().ends_with("ok"));
+    client c(s.port);
+    c.send(get("/ok"));
+    CHECK(c.response().starts_with("HTTP/1.1 503 "));
+}
+
+TEST_CASE("http: static files are served and traversal is refused", "[http][server][static]")
+{
+    auto const root = std::filesystem::temp_directory_path() / ("rtmsg-static-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(root / "sub");
+    std::ofstream(root / "index.html") << "<h1>home</h1>";
+    std::ofstream(root / "sub" / "app.js") << "let x = 1;";
+    std::ofstream(root.parent_path() / "rtmsg-secret.txt") << "secret";
+    running_server s;
+    s.server.routes().static_files("/", root);
+    s.start();
+    client c(s.port);
+    c.send(get("/"));
+    auto r = c.response();
+    CHECK(r.starts_with("HTTP/1.1 200"));
+    CHECK(r.find("text/html") != std::string::npos);
+    CHECK(r.ends_with("<h1>home</h1>"));
+    c.send(get("/sub/app.js"));
+    r = c.response();
+    CHECK(r.find("javascript") != std::string::npos);
+    CHECK(r.ends_with("let x = 1;"));
+    for (auto target : {"/../rtmsg-secret.txt", "/sub/../../rtmsg-secret.txt", "/%2e%2e/rtmsg-secret.txt",
+                        "/%2E%2e%2frtmsg-secret.txt", "/..%2frtmsg-secret.txt", "//etc/passwd", "/%2fetc/passwd",
+                        "/index.html%00.js", "/..\\rtmsg-secret.txt", "/sub/%2e%2e/%2e%2e/rtmsg-secret.txt"}) {
+        INFO(target);
+        client t(s.port);
+        t.send(get(target));
+        auto res = t.response();
+        CHECK((res.starts_with("HTTP/1.1 404") || res.starts_with("HTTP/1.1 400")));
+        CHECK(res.find("secret") == std::string::npos);
+        CHECK(res.find("root:") == std::string::npos);
+    }
+    std::filesystem::remove_all(root);
+    std::filesystem::remove(root.parent_path() / "rtmsg-secret.txt");
+}
+
+TEST_CASE("websocket: the upgrade over TCP answers 101 with the RFC 6455 accept key and echoes", "[websocket][server]")
+{
+    running_server s;
+    s.server.routes().websocket("/echo", echo_behavior());
+    s.start();
+    client c(s.port);
+    c.send(upgrade_request("/echo") + masked_frame(rtmsg::websocket::opcode::text, "early"));
+    auto r = c.response();
+    CHECK(r.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+    CHECK(r.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n") != std::string::npos);
+    // Bytes sent right after the request (before the 101) are not lost.
+    auto f = read_frame(c.socket, c.buf);
+    CHECK(f.first == 1);
+    CHECK(f.second == "early");
+    c.send(masked_frame(rtmsg::websocket::opcode::binary, std::string(70000, 'b')));
+    f = read_frame(c.socket, c.buf);
+    CHECK(f.first == 2);
+    CHECK(f.second == std::string(70000, 'b'));
+    c.send(masked_frame(rtmsg::websocket::opcode::close, std::string("\x0f\xa0", 2)));
+    f = read_frame(c.socket, c.buf);
+    CHECK(f.first == 8);
+    CHECK(f.second == std::string("\x0f\xa0", 2)); // 4000 echoed
+    CHECK(c.closed_by_server());
+}
+
+TEST_CASE("websocket: handshake refusals are well-formed HTTP errors", "[websocket][server]")
+{
+    running_server s;
+    auto b = echo_behavior();
+    b.check_origin = [](std::string_view origin) { return origin.empty() || origin == "https://good.example"; };
+    b.on_upgrade = [](rtmsg::websocket::upgrade_request const& u) {
+        if (u.request.query_param("token") == std::optional<std::string>("secret") ||
+            u.request.cookie("session") == std::optional<std::string>("s1"))
+            return rtmsg::websocket::upgrade_decision::accept(std::string("alice"));
+        return rtmsg::websocket::upgrade_decision::refuse(rtmsg::http::status::unauthorized, "bad token");
+    };
+    s.server.routes().websocket("/ws", b);
+    s.start();
+    auto status_of = [&](std::string const& req) {
+        client c(s.port);
+        c.send(req);
+        return c.response();
+    };
+    auto r = status_of(upgrade_request("/ws?token=secret", "Sec-WebSocket-Version: 8\r\n").replace(
+        upgrade_request("/ws?token=secret").find("Sec-WebSocket-Version: 13\r\n"), 27, ""));
+    CHECK(r.starts_with("HTTP/1.1 426 "));
+    CHECK(r.find("Sec-WebSocket-Version: 13\r\n") != std::string::npos);
+    CHECK(status_of(upgrade_request("/ws?token=secret", "Origin: https://evil.example\r\n")).starts_with("HTTP/1.1 403 "));
+    r = status_of(upgrade_request("/ws?token=wrong"));
+    CHECK(r.starts_with("HTTP/1.1 401 "));
+    CHECK(r.ends_with("bad token\n"));
+    CHECK(status_of(upgrade_request("/ws", "Cookie: a=b; session=s1\r\n")).starts_with("HTTP/1.1 101 "));
+    CHECK(status_of(upgrade_request("/ws?token=secret", "Origin: https://good.example\r\n")).starts_with("HTTP/1.1 101 "));
+    CHECK(status_of(get("/ws?token=secret")).starts_with("HTTP/1.1 400 "));
+    CHECK(status_of("POST /ws HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n").starts_with("HTTP/1.1 405 "));
+    std::string bad_key = upgrade_request("/ws?token=secret");
+    bad_key.replace(bad_key.find("dGhlIHNhbXBsZSBub25jZQ=="), 24, "c2hvcnQ=");
+    CHECK(status_of(bad_key).starts_with("HTTP/1.1 400 "));
+}
+
+TEST_CASE("websocket: user data from the upgrade hook and the chosen subprotocol reach the connection", "[websocket][server]")
+{
+    running_server s;
+    std::promise<std::string> seen;
+    rtmsg::websocket::behavior b;
+    b.on_upgrade = [](auto const&) { return rtmsg::websocket::upgrade_decision::accept(std::string("bob")); };
+    b.select_subprotocol = [](auto const& offered) { return offered.size() > 1 ? std::string(offered[1]) : ""; };
+    b.on_open = [&](auto const& c) {
+        seen.set_value(std::any_cast<std::string>(c->user_data()) + "/" + c->subprotocol() + "/" + c->target());
+    };
+    s.server.routes().websocket("/ws", b);
+    s.start();
+    client c(s.port);
+    c.send(upgrade_request("/ws?x=1", "Sec-WebSocket-Protocol: chat.v1, chat.v2\r\n"));
+    auto r = c.response();
+    CHECK(r.find("Sec-WebSocket-Protocol: chat.v2\r\n") != std::string::npos);
+    auto fut = seen.get_future();
+    REQUIRE(fut.wait_for(5s) == std::future_status::ready);
+    CHECK(fut.get() == "bob/chat.v2//ws?x=1");
+}
+
+TEST_CASE("websocket: a peer that resets mid-frame is reported as 1006 and others are served", "[websocket][server]")
+{
+    running_server s;
+    std::promise<std::uint16_t> closed;
+    auto b = echo_behavior();
+    b.on_close = [&](auto const&, std::uint16_t code, std::string_view) { closed.set_value(code); };
+    s.server.routes().websocket("/rst", b);
+    s.server.routes().websocket("/echo", echo_behavior());
+    s.start();
+    {
+        client c(s.port);
+        c.send(upgrade_request("/rst"));
+        c.response();
+        auto frame = masked_frame(rtmsg::websocket::opcode::text, std::string(1000, 'x'));
+        c.send(std::string_view(frame).substr(0, 500));
+        c.socket.set_option(asio::socket_base::linger(true, 0)); // close() sends RST
+        c.socket.close();
+    }
+    auto fut = closed.get_future();
+    REQUIRE(fut.wait_for(5s) == std::future_status::ready);
+    CHECK(fut.get() == rtmsg::websocket::close_code::abnormal);
+    client other(s.port);
+    other.send(upgrade_request("/echo") + masked_frame(rtmsg::websocket::opcode::text, "still here"));
+    other.response();
+    CHECK(read_frame(other.socket, other.buf).second == "still here");
+}
+
+TEST_CASE("websocket: stopping the server sends 1001 to open connections", "[websocket][server]")
+{
+    auto s = std::make_unique<running_server>();
+    s->server.routes().websocket("/echo", echo_behavior());
+    s->start();
+    client c(s->port);
+    c.send(upgrade_request("/echo"));
+    c.response();
+    asio::post(s->ioc, [&] { s->server.stop(); });
+    auto f = read_frame(c.socket, c.buf);
+    CHECK(f.first == 8);
+    REQUIRE(f.second.size() >= 2);
+    CHECK((static_cast<unsigned char>(f.second[0]) << 8 | static_cast<unsigned char>(f.second[1])) == 1001);
+    c.send(masked_frame(rtmsg::websocket::opcode::close, std::string("\x03\xe9", 2)));
+    CHECK(c.closed_by_server());
+}
+
+TEST_CASE("websocket: wss end to end with a certificate made at test time", "[websocket][server][tls]")
+{
+    auto const dir = std::filesystem::temp_directory_path() / ("rtmsg-tls-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    auto const cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
+    auto const cmd = "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -addext "
+                     "subjectAltName=DNS:localhost,IP:127.0.0.1 -days 1 -keyout " +
+                     key + " -out " + cert + " >/dev/null 2>&1";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+
+    asio::ssl::context server_ctx(asio::ssl::context::tls_server);
+    server_ctx.use_certificate_chain_file(cert);
+    server_ctx.use_private_key_file(key, asio::ssl::context::pem);
+    running_server s;
+    s.server.routes().websocket("/echo", echo_behavior());
+    s.server.routes().get("/plain", [](auto const&, auto& res) { res.body = "over tls"; });
+    s.start(rtmsg::tls_layer{server_ctx});
+
+    asio::io_context ioc;
+    asio::ssl::context client_ctx(asio::ssl::context::tls_client);
+    client_ctx.load_verify_file(cert);
+    client_ctx.set_verify_mode(asio::ssl::verify_peer);
+    asio::ssl::stream<tcp::socket> tls(ioc, client_ctx);
+    tls.set_verify_callback(asio::ssl::host_name_verification("localhost"));
+    SSL_set_tlsext_host_name(tls.native_handle(), "localhost");
+    tls.next_layer().connect({asio::ip::make_address("127.0.0.1"), s.port});
+    tls.handshake(asio::ssl::stream_base::client);
+    asio::write(tls, asio::buffer(upgrade_request("/echo") + masked_frame(rtmsg::websocket::opcode::text, "secure")));
+    std::string buf;
+    auto n = asio::read_until(tls, asio::dynamic_buffer(buf), "\r\n\r\n");
+    CHECK(buf.substr(0, n).starts_with("HTTP/1.1 101 "));
+    buf.erase(0, n);
+    auto f = read_frame(tls, buf);
+    CHECK(f.second == "secure");
+    std::filesystem::remove_all(dir);
+}
