@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -278,7 +279,8 @@ TEST_CASE("http: upgrade needs both the Connection token and the Upgrade token, 
     CHECK_FALSE(parse_one("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n\r\n").is_upgrade("websocket"));
     CHECK(parse_one("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: h2c, websocket\r\n\r\n")
               .is_upgrade("websocket"));
-    CHECK_FALSE(parse_one("GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n").is_upgrade("websocket"));
+    CHECK_FALSE(parse_one("GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n")
+                    .is_upgrade("websocket"));
 }
 
 TEST_CASE("http: request targets in origin, absolute and asterisk form are accepted", "[http]")
@@ -322,6 +324,14 @@ TEST_CASE("http: chunked bodies with extensions and trailers are decoded", "[htt
     CHECK(req.headers.size() == 2);
 }
 
+TEST_CASE("http: repeated identical Content-Length values are accepted", "[http]")
+{
+    auto const req = parse_one("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\ncontent-length: 003\r\n\r\nabc");
+    CHECK(req.body == "abc");
+    CHECK(req.headers.count("Content-Length") == 2);
+    CHECK(parse_one("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n").body.empty());
+}
+
 TEST_CASE("http: a few empty lines before the request line are ignored, more are rejected", "[http]")
 {
     CHECK(parse_one("\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n").target == "/");
@@ -357,100 +367,121 @@ struct bad_case {
     http::error expected;
 };
 
+using E = http::error;
+std::string const get = "GET / HTTP/1.1\r\nHost: a\r\n";   // a request line and Host, to add fields to
+std::string const post = "POST / HTTP/1.1\r\nHost: a\r\n";
+std::string const chunked = post + "Transfer-Encoding: chunked\r\n\r\n"; // to add chunks to
+std::string const cl = post + "Content-Length: ";
+
+std::string many_fields(int n)
+{
+    std::string s;
+    for (int i = 0; i < n; ++i) s += "X-" + std::to_string(i) + ": v\r\n";
+    return s;
+}
+
 std::vector<bad_case> const bad_cases = {
     // request line
-    {"no target", "GET\r\n\r\n", http::error::bad_request_line},
-    {"no version (HTTP/0.9)", "GET /\r\n\r\n", http::error::bad_request_line},
-    {"two spaces", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", http::error::bad_request_line},
-    {"trailing space", "GET / HTTP/1.1 \r\nHost: a\r\n\r\n", http::error::bad_request_line},
-    {"leading space", " GET / HTTP/1.1\r\nHost: a\r\n\r\n", http::error::bad_request_line},
-    {"lower-case HTTP", "GET / http/1.1\r\nHost: a\r\n\r\n", http::error::bad_request_line},
-    {"garbage version", "GET / HTTP/1.10\r\nHost: a\r\n\r\n", http::error::bad_request_line},
-    {"bare LF ends the request line", "GET / HTTP/1.1\nHost: a\r\n\r\n", http::error::bad_request_line},
-    {"bare LF before the request line", "\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", http::error::bad_request_line},
-    {"CR without LF", "GET / HTTP/1.1\rHost: a\r\n\r\n", http::error::bad_request_line},
-    {"TLS handshake on a plain port", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"s, http::error::bad_request_line},
-    {"separator in method", "GE(T / HTTP/1.1\r\nHost: a\r\n\r\n", http::error::bad_method},
-    {"tab after method", "GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n", http::error::bad_method},
+    {"no target", "GET\r\n\r\n", E::bad_request_line},
+    {"no version (HTTP/0.9)", "GET /\r\n\r\n", E::bad_request_line},
+    {"two spaces", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", E::bad_request_line},
+    {"trailing space", "GET / HTTP/1.1 \r\nHost: a\r\n\r\n", E::bad_request_line},
+    {"leading space", " GET / HTTP/1.1\r\nHost: a\r\n\r\n", E::bad_request_line},
+    {"lower-case HTTP", "GET / http/1.1\r\nHost: a\r\n\r\n", E::bad_request_line},
+    {"garbage version", "GET / HTTP/1.10\r\nHost: a\r\n\r\n", E::bad_request_line},
+    {"bare LF ends the request line", "GET / HTTP/1.1\nHost: a\r\n\r\n", E::bad_request_line},
+    {"bare LF before the request line", "\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", E::bad_request_line},
+    {"CR without LF", "GET / HTTP/1.1\rHost: a\r\n\r\n", E::bad_request_line},
+    {"TLS handshake on a plain port", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"s, E::bad_request_line},
+    {"separator in method", "GE(T / HTTP/1.1\r\nHost: a\r\n\r\n", E::bad_method},
+    {"tab after method", "GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n", E::bad_method},
     // request-target
-    {"control character in target", "GET /a\x01z HTTP/1.1\r\nHost: a\r\n\r\n", http::error::bad_target},
-    {"NUL in target", "GET /a\0z HTTP/1.1\r\nHost: a\r\n\r\n"s, http::error::bad_target},
-    {"DEL in target", "GET /a\x7fz HTTP/1.1\r\nHost: a\r\n\r\n", http::error::bad_target},
-    {"non-ASCII in target", "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", http::error::bad_target},
-    {"fragment in target", "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", http::error::bad_target},
-    {"relative target", "GET a/b HTTP/1.1\r\nHost: a\r\n\r\n", http::error::bad_target},
-    {"asterisk without OPTIONS", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", http::error::bad_target},
-    {"other scheme", "GET ftp://a/b HTTP/1.1\r\nHost: a\r\n\r\n", http::error::bad_target},
-    {"empty authority", "GET http:///etc HTTP/1.1\r\nHost: a\r\n\r\n", http::error::bad_target},
-    {"userinfo", "GET http://user:pw@a/ HTTP/1.1\r\nHost: a\r\n\r\n", http::error::bad_target},
-    {"authority-form (CONNECT)", "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", http::error::bad_target},
+    {"control character in target", "GET /a\x01z HTTP/1.1\r\nHost: a\r\n\r\n", E::bad_target},
+    {"NUL in target", "GET /a\0z HTTP/1.1\r\nHost: a\r\n\r\n"s, E::bad_target},
+    {"DEL in target", "GET /a\x7fz HTTP/1.1\r\nHost: a\r\n\r\n", E::bad_target},
+    {"non-ASCII in target", "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", E::bad_target},
+    {"fragment in target", "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", E::bad_target},
+    {"relative target", "GET a/b HTTP/1.1\r\nHost: a\r\n\r\n", E::bad_target},
+    {"asterisk without OPTIONS", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", E::bad_target},
+    {"other scheme", "GET ftp://a/b HTTP/1.1\r\nHost: a\r\n\r\n", E::bad_target},
+    {"empty authority", "GET http:///etc HTTP/1.1\r\nHost: a\r\n\r\n", E::bad_target},
+    {"userinfo", "GET http://user:pw@a/ HTTP/1.1\r\nHost: a\r\n\r\n", E::bad_target},
+    {"authority-form (CONNECT)", "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", E::bad_target},
     // version
-    {"HTTP/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", http::error::bad_version},
-    {"HTTP/0.9", "GET / HTTP/0.9\r\n\r\n", http::error::bad_version},
-    {"HTTP/1.2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", http::error::bad_version},
+    {"HTTP/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", E::bad_version},
+    {"HTTP/0.9", "GET / HTTP/0.9\r\n\r\n", E::bad_version},
+    {"HTTP/1.2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", E::bad_version},
     // field lines
-    {"space before colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", http::error::bad_header},
-    {"tab before colon", "GET / HTTP/1.1\r\nHost: a\r\nX\t: b\r\n\r\n", http::error::bad_header},
-    {"no colon", "GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", http::error::bad_header},
-    {"empty name", "GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n", http::error::bad_header},
-    {"control character in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x01z\r\n\r\n", http::error::bad_header},
-    {"NUL in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\0z\r\n\r\n"s, http::error::bad_header},
-    {"bare CR in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\rz\r\n\r\n", http::error::bad_header},
-    {"bare LF after a field", "GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n", http::error::bad_header},
-    {"bare LF ends the header section", "GET / HTTP/1.1\r\nHost: a\r\n\n", http::error::bad_header},
-    {"obsolete line folding", "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n  b\r\n\r\n", http::error::obsolete_line_folding},
-    {"whitespace before the first field", "GET / HTTP/1.1\r\n Host: a\r\n\r\n", http::error::obsolete_line_folding},
-    {"HTTP/1.1 without Host", "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", http::error::missing_host},
-    {"two Host fields", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", http::error::multiple_host},
-    {"two Host fields in HTTP/1.0", "GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n", http::error::multiple_host},
-    {"Host with a path", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", http::error::bad_header},
-    {"Host with a space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", http::error::bad_header},
+    {"space before colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", E::bad_header},
+    {"tab before colon", get + "X\t: b\r\n\r\n", E::bad_header},
+    {"no colon", get + "NoColon\r\n\r\n", E::bad_header},
+    {"empty name", get + ": b\r\n\r\n", E::bad_header},
+    {"control character in value", get + "X: a\x01z\r\n\r\n", E::bad_header},
+    {"NUL in value", get + "X: a\0z\r\n\r\n"s, E::bad_header},
+    {"bare CR in value", get + "X: a\rz\r\n\r\n", E::bad_header},
+    {"bare LF after a field", get + "X: b\n\r\n", E::bad_header},
+    {"bare LF ends the header section", get + "\n", E::bad_header},
+    {"obsolete line folding", get + "X: a\r\n  b\r\n\r\n", E::obsolete_line_folding},
+    {"whitespace before the first field", "GET / HTTP/1.1\r\n Host: a\r\n\r\n", E::obsolete_line_folding},
+    {"HTTP/1.1 without Host", "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", E::missing_host},
+    {"two Host fields", get + "Host: b\r\n\r\n", E::multiple_host},
+    {"two Host fields in HTTP/1.0", "GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n", E::multiple_host},
+    {"Host with a path", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", E::bad_header},
+    {"Host with a space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", E::bad_header},
     // Content-Length
-    {"Content-Length not a number", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: abc\r\n\r\n", http::error::bad_content_length},
-    {"negative Content-Length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", http::error::bad_content_length},
-    {"Content-Length with sign", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\nx", http::error::bad_content_length},
-    {"empty Content-Length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", http::error::bad_content_length},
-    {"Content-Length list", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 1\r\n\r\nx", http::error::bad_content_length},
-    {"Content-Length with inner space", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\n", http::error::bad_content_length},
-    {"Content-Length overflow", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551616\r\n\r\n", http::error::bad_content_length},
-    {"differing Content-Length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", http::error::bad_content_length},
-    // request smuggling
-    {"Content-Length and Transfer-Encoding", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", http::error::ambiguous_length},
-    {"Transfer-Encoding and Content-Length", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n0\r\n\r\n", http::error::ambiguous_length},
-    {"chunked, identity", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", http::error::bad_transfer_encoding},
-    {"chunked then identity in two fields", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n", http::error::bad_transfer_encoding},
-    {"identity alone", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n", http::error::bad_transfer_encoding},
-    {"chunked twice", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", http::error::bad_transfer_encoding},
-    {"chunked twice in two fields", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", http::error::bad_transfer_encoding},
-    {"look-alike coding", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n", http::error::bad_transfer_encoding},
-    {"empty Transfer-Encoding", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,\r\n\r\n", http::error::bad_transfer_encoding},
-    {"Transfer-Encoding in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", http::error::bad_transfer_encoding},
-    {"gzip, chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", http::error::unsupported_transfer_encoding},
-    {"gzip then chunked in two fields", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", http::error::unsupported_transfer_encoding},
+    {"Content-Length not a number", cl + "abc\r\n\r\n", E::bad_content_length},
+    {"negative Content-Length", cl + "-1\r\n\r\n", E::bad_content_length},
+    {"Content-Length with a sign", cl + "+1\r\n\r\nx", E::bad_content_length},
+    {"empty Content-Length", cl + "\r\n\r\n", E::bad_content_length},
+    {"Content-Length list", cl + "1, 1\r\n\r\nx", E::bad_content_length},
+    {"Content-Length with inner space", cl + "1 2\r\n\r\n", E::bad_content_length},
+    {"Content-Length overflow", cl + "18446744073709551616\r\n\r\n", E::bad_content_length},
+    {"differing Content-Length", cl + "5\r\nContent-Length: 6\r\n\r\nhello!", E::bad_content_length},
+    // request smuggling (RFC 9112 §6.1, §6.3, §11.2)
+    {"Content-Length and Transfer-Encoding", cl + "3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+     E::ambiguous_length},
+    {"Transfer-Encoding and Content-Length", post + "Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n",
+     E::ambiguous_length},
+    {"chunked, identity", post + "Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", E::bad_transfer_encoding},
+    {"chunked then identity in two fields", post + "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n",
+     E::bad_transfer_encoding},
+    {"identity alone", post + "Transfer-Encoding: identity\r\n\r\n", E::bad_transfer_encoding},
+    {"gzip alone", post + "Transfer-Encoding: gzip\r\n\r\n", E::bad_transfer_encoding},
+    {"chunked twice", post + "Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", E::bad_transfer_encoding},
+    {"chunked twice in two fields", post + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+     E::bad_transfer_encoding},
+    {"look-alike coding", post + "Transfer-Encoding: xchunked\r\n\r\n", E::bad_transfer_encoding},
+    {"empty Transfer-Encoding", post + "Transfer-Encoding: ,\r\n\r\n", E::bad_transfer_encoding},
+    {"Transfer-Encoding in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+     E::bad_transfer_encoding},
+    {"gzip, chunked", post + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", E::unsupported_transfer_encoding},
+    {"gzip then chunked in two fields", post + "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+     E::unsupported_transfer_encoding},
     // chunked framing
-    {"chunk size not hex", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\ng\r\n", http::error::bad_chunk},
-    {"empty chunk size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", http::error::bad_chunk},
-    {"negative chunk size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n", http::error::bad_chunk},
-    {"0x prefix", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0x1\r\na\r\n0\r\n\r\n", http::error::bad_chunk},
-    {"data longer than size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n0\r\n\r\n", http::error::bad_chunk},
-    {"bare LF after size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\na\r\n0\r\n\r\n", http::error::bad_chunk},
-    {"bare LF after data", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\n0\r\n\r\n", http::error::bad_chunk},
-    {"trailing whitespace after size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1 \r\na\r\n0\r\n\r\n", http::error::bad_chunk},
-    {"empty extension", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;\r\na\r\n0\r\n\r\n", http::error::bad_chunk},
-    {"extension without value", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;a=\r\na\r\n0\r\n\r\n", http::error::bad_chunk},
-    {"unterminated quoted extension", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;a=\"b\r\na\r\n0\r\n\r\n", http::error::bad_chunk},
-    {"control byte in extension", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;a\x01\r\na\r\n0\r\n\r\n", http::error::bad_chunk},
-    {"17-digit chunk size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000001\r\na\r\n0\r\n\r\n", http::error::bad_chunk},
-    {"bad trailer", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nNo colon\r\n\r\n", http::error::bad_header},
-    {"folded trailer", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nA: b\r\n c\r\n\r\n", http::error::obsolete_line_folding},
+    {"chunk size not hex", chunked + "g\r\n", E::bad_chunk},
+    {"empty chunk size", chunked + "\r\n", E::bad_chunk},
+    {"negative chunk size", chunked + "-1\r\n", E::bad_chunk},
+    {"0x prefix", chunked + "0x1\r\na\r\n0\r\n\r\n", E::bad_chunk},
+    {"data longer than size", chunked + "1\r\nab\r\n0\r\n\r\n", E::bad_chunk},
+    {"bare LF after size", chunked + "1\na\r\n0\r\n\r\n", E::bad_chunk},
+    {"bare LF after data", chunked + "1\r\na\n0\r\n\r\n", E::bad_chunk},
+    {"trailing whitespace after size", chunked + "1 \r\na\r\n0\r\n\r\n", E::bad_chunk},
+    {"empty extension", chunked + "1;\r\na\r\n0\r\n\r\n", E::bad_chunk},
+    {"extension without value", chunked + "1;a=\r\na\r\n0\r\n\r\n", E::bad_chunk},
+    {"trailing whitespace after extension", chunked + "1;a=b \r\na\r\n0\r\n\r\n", E::bad_chunk},
+    {"unterminated quoted extension", chunked + "1;a=\"b\r\na\r\n0\r\n\r\n", E::bad_chunk},
+    {"control byte in extension", chunked + "1;a\x01\r\na\r\n0\r\n\r\n", E::bad_chunk},
+    {"17-digit chunk size", chunked + "00000000000000001\r\na\r\n0\r\n\r\n", E::bad_chunk},
+    {"bad trailer", chunked + "0\r\nNo colon\r\n\r\n", E::bad_header},
+    {"folded trailer", chunked + "0\r\nA: b\r\n c\r\n\r\n", E::obsolete_line_folding},
     // limits (defaults: 16 KiB of header, 1 MiB of body)
-    {"Content-Length over the body limit", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1048577\r\n\r\n", http::error::body_too_large},
-    {"chunk size over the body limit", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n100001\r\n", http::error::body_too_large},
-    {"huge chunk size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n", http::error::body_too_large},
-    {"header section over the limit", "GET / HTTP/1.1\r\nHost: a\r\nX: " + std::string(20000, 'a') + "\r\n\r\n", http::error::header_too_large},
-    {"many fields over the limit", "GET / HTTP/1.1\r\nHost: a\r\n" + [] { std::string s; for (int i = 0; i < 2000; ++i) s += "X-" + std::to_string(i) + ": v\r\n"; return s; }() + "\r\n", http::error::header_too_large},
-    {"target over the limit", "GET /" + std::string(20000, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n", http::error::target_too_long},
-    {"method over the limit", std::string(20000, 'G') + " / HTTP/1.1\r\nHost: a\r\n\r\n", http::error::header_too_large},
+    {"Content-Length over the body limit", cl + "1048577\r\n\r\n", E::body_too_large},
+    {"chunk size over the body limit", chunked + "100001\r\n", E::body_too_large},
+    {"huge chunk size", chunked + "ffffffffffffffff\r\n", E::body_too_large},
+    {"header section over the limit", get + "X: " + std::string(20000, 'a') + "\r\n\r\n", E::header_too_large},
+    {"many fields over the limit", get + many_fields(2000) + "\r\n", E::header_too_large},
+    {"target over the limit", "GET /" + std::string(20000, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n", E::target_too_long},
+    {"method over the limit", std::string(20000, 'G') + " / HTTP/1.1\r\nHost: a\r\n\r\n", E::header_too_large},
 };
 
 } // namespace

@@ -82,7 +82,8 @@ TEST_CASE("http: static paths cannot escape the root", "[http]")
     site const s;
     auto const attack = GENERATE(as<std::string>{},
                                  // dot-dot, raw and encoded
-                                 "/..", "/../secret.txt", "/sub/../../secret.txt", "/sub/../a.txt", "/%2e%2e/secret.txt",
+                                 "/..", "/../secret.txt", "/sub/../../secret.txt", "/sub/../a.txt",
+                                 "/%2e%2e/secret.txt",
                                  "/%2E%2e/secret.txt", "/.%2e/secret.txt", "/%2e./secret.txt", "/..%2fsecret.txt",
                                  "/..%2Fsecret.txt", "/sub/..%2f..%2fsecret.txt", "/%2f../secret.txt",
                                  "/../www2/x.txt", "/%2e%2e%2f%2e%2e%2fetc%2fpasswd",

@@ -2,6 +2,7 @@
 // An ordered list of HTTP header fields with case-insensitive look-up (RFC 9110 §5).
 #include <algorithm>
 #include <cstddef>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -97,7 +98,10 @@ public:
     using size_type = std::size_t;
 
     /// Appends a field line, keeping any existing ones with the same name.
-    void add(std::string_view name, std::string_view value) { list_.push_back({std::string(name), std::string(value)}); }
+    void add(std::string_view name, std::string_view value)
+    {
+        list_.push_back({std::string(name), std::string(value)});
+    }
 
     /** Replaces every field named `name` (case-insensitively) by one field with `value`.
 

@@ -36,20 +36,23 @@ namespace rtmsg::http {
     - Body (§6.3): `Transfer-Encoding: chunked` (chunk extensions are checked and ignored, trailer fields
       are checked and discarded), or `Content-Length` (digits only; repeated field lines must agree),
       or no body. Both at once is `error::ambiguous_length`, as is customary against request smuggling.
-      Transfer-Encoding in HTTP/1.0, or whose final coding is not chunked, or with chunked twice, is
-      `error::bad_transfer_encoding` (400, §6.1 and §6.3); a coding other than chunked before a final
-      chunked is `error::unsupported_transfer_encoding` (501).
+      Transfer-Encoding in HTTP/1.0, or whose final coding is not chunked (`chunked, identity`, `gzip`),
+      or with chunked twice, is `error::bad_transfer_encoding` (400: §6.3 makes it a MUST, since the body
+      length is then unknown); a coding other than chunked before a final chunked (`gzip, chunked`) is
+      `error::unsupported_transfer_encoding` (501, §6.1).
 
     @par Limits
     - `limits::header_bytes` bounds the request line plus the header section, counting line endings and the
       final empty line; leading empty lines are not counted. Exceeding it fails at once, without waiting for
       the end of the line: `error::target_too_long` (414) while inside the request-target,
-      `error::header_too_large` (431) elsewhere. The trailer section has its own budget of the same size,
-      and so do chunk extensions, summed over the request (`error::bad_chunk` past it).
+      `error::header_too_large` (431) elsewhere. The trailer section has a budget of its own of the same
+      size (`error::header_too_large` past it), and so do chunk extensions, summed over the request
+      (`error::bad_chunk` past it). Chunk sizes may have at most 16 hex digits.
     - `limits::body_bytes` bounds the decoded body. A Content-Length or a chunk size that would pass it
       fails with `error::body_too_large` (413) as soon as it is read, before any of that body arrives.
 
-    After an error the parser stays failed (every `feed` returns 0 and the same error) until `reset()`.
+    Once `done()`, `feed` consumes nothing more until `reset()`. After an error the parser stays failed
+    (every `feed` returns 0 and the same error) until `reset()`.
     The connection should be closed after answering with `status_for(error)`: its framing is lost.
 
     @par Example
@@ -109,7 +112,7 @@ public:
     /// The request parsed so far; complete once `done()`.
     request const& get() const noexcept { return req_; }
 
-    /// Moves the request out. Call `reset()` before parsing the next one.
+    /// Moves the request out, leaving `get()` unspecified. Call `reset()` before parsing the next one.
     request release() noexcept { return std::move(req_); }
 
     /** Prepares for the next request, keeping the limits (and, where possible, allocated memory).
@@ -559,8 +562,8 @@ inline std::size_t request_parser::feed(std::string_view in, std::error_code& ec
         }
 
         case state::target: {
-            auto const end =
-                detail::scan_while(in, pos, [](char c) { return detail::target_chars.value[static_cast<unsigned char>(c)]; });
+            auto const end = detail::scan_while(
+                in, pos, [](char c) { return detail::target_chars.value[static_cast<unsigned char>(c)]; });
             if (!charge_head(end - pos, error::target_too_long)) break;
             req_.target.append(in.data() + pos, end - pos);
             pos = end;
