@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds, and runs the whole test suite: the developer build,
-# then the same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+# the same suite under AddressSanitizer + UndefinedBehaviorSanitizer, and the unit and
+# socket tests (including the multi-threaded ones) under ThreadSanitizer.
 # Usage: scripts/test.sh            (from anywhere)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,3 +16,8 @@ for preset in dev asan; do
   echo "=== test: $preset"
   ctest --preset "$preset" -j "$jobs"
 done
+echo "=== build: tsan (unit and socket tests)"
+cmake --preset tsan >/dev/null
+cmake --build --preset tsan -j "$jobs" --target rtmsg_tests_http rtmsg_tests_websocket
+echo "=== test: tsan"
+TSAN_OPTIONS="halt_on_error=1" ctest --preset tsan -j "$jobs" -R '^rtmsg_tests_'

@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -489,4 +490,54 @@ TEST_CASE("websocket: wss end to end with a certificate made at test time", "[we
     auto f = read_frame(tls, buf);
     CHECK(f.second == "secure");
     std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("websocket: send() from many threads is safe, ordered per thread and loses nothing", "[websocket][server][threads]")
+{
+    // The io_context runs on two threads; four more threads send to one connection.
+    running_server s;
+    std::promise<rtmsg::websocket::connection_ptr> opened;
+    rtmsg::websocket::behavior b;
+    b.options.ping_interval = {};
+    b.on_open = [&](auto const& c) { opened.set_value(c); };
+    s.server.routes().websocket("/ws", b);
+    s.start();
+    std::thread second_io([&] { s.ioc.run(); });
+
+    client c(s.port);
+    c.send(upgrade_request("/ws"));
+    REQUIRE(c.response().starts_with("HTTP/1.1 101"));
+    auto fut = opened.get_future();
+    REQUIRE(fut.wait_for(5s) == std::future_status::ready);
+    auto conn = fut.get();
+
+    constexpr int senders = 4, per_sender = 500;
+    std::vector<std::thread> threads;
+    std::atomic<int> refused{0}; // Catch2 assertions are not thread-safe: count, check later
+    for (int t = 0; t < senders; ++t)
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < per_sender; ++i) {
+                auto const msg = std::to_string(t) + ":" + std::to_string(i);
+                if (conn->send_text(msg) == rtmsg::websocket::send_status::dropped) ++refused;
+            }
+        });
+    std::vector<int> next(senders, 0);
+    for (int n = 0; n < senders * per_sender; ++n) {
+        auto f = read_frame(c.socket, c.buf);
+        REQUIRE(f.first == 1);
+        auto const colon = f.second.find(':');
+        auto const t = std::stoi(f.second.substr(0, colon));
+        auto const i = std::stoi(f.second.substr(colon + 1));
+        REQUIRE(i == next[static_cast<std::size_t>(t)]); // in order, no gap, no duplicate
+        ++next[static_cast<std::size_t>(t)];
+    }
+    for (auto& t : threads) t.join();
+    CHECK(refused == 0);
+    CHECK(next == std::vector<int>(senders, per_sender));
+    conn.reset();
+    c.socket.close();
+    asio::post(s.ioc, [&] { s.server.stop(); });
+    s.guard.reset();
+    s.ioc.stop();
+    second_io.join();
 }

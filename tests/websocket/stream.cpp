@@ -1,0 +1,942 @@
+// Test that the header is self-contained.
+#include <rtmsg/websocket/stream.hpp>
+#include <rtmsg/test/stream.hpp>
+
+#include "websocket/support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_future.hpp>
+#if defined(ASIO_HAS_CO_AWAIT)
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/use_awaitable.hpp>
+#endif
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <functional>
+#include <future>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace {
+
+namespace websocket = rtmsg::websocket;
+using websocket::error;
+using websocket::message_type;
+using namespace ws_test;
+using namespace std::chrono_literals;
+
+/// Options with the keepalive off, so that io_context::run() returns when the test is done.
+websocket::options quiet()
+{
+    websocket::options o;
+    o.ping_interval = {};
+    o.idle_timeout = {};
+    return o;
+}
+
+/// The outcome of one async operation.
+struct completion {
+    bool done = false;
+    std::error_code ec;
+    std::size_t n = 0;
+};
+
+/// A websocket::stream (server role) over one end of a test pair; the test plays the client
+/// on the other end with raw bytes.
+struct peer {
+    explicit peer(websocket::options const& o = quiet()) { ws.set_options(o); }
+
+    asio::io_context ioc;
+    std::pair<rtmsg::test::stream, rtmsg::test::stream> ends{rtmsg::test::make_pair(ioc.get_executor())};
+    rtmsg::test::stream& client = ends.first;
+    websocket::stream<rtmsg::test::stream> ws{std::move(ends.second)};
+    std::string buf; ///< where reads put messages
+    asio::dynamic_string_buffer<char, std::char_traits<char>, std::allocator<char>> dyn = asio::dynamic_buffer(buf);
+
+    /// Bytes from the client, as if it had written them.
+    void from_client(std::string_view bytes) { ws.next_layer().append(bytes); }
+
+    /// Frames the server has written since the last call; there must be no partial frame.
+    std::vector<parsed_frame> frames()
+    {
+        auto p = parse_frames(client.take_input());
+        CHECK(p.rest.empty());
+        return std::move(p.frames);
+    }
+
+    /// Accepts the RFC's upgrade request and consumes the 101 response.
+    void accept(std::string_view subprotocol = {})
+    {
+        completion c;
+        ws.async_accept(upgrade_request(), subprotocol, [&](std::error_code ec) {
+            c.done = true;
+            c.ec = ec;
+        });
+        run_ready(ioc); // not run(): with keepalive on, the timers would keep it busy
+        REQUIRE(c.done);
+        REQUIRE_FALSE(c.ec);
+        std::string in = client.take_input();
+        auto res = take_response(in);
+        REQUIRE(res);
+        REQUIRE(res->status == 101);
+        REQUIRE(in.empty());
+    }
+
+    /// Starts a read into `buf`; `c` records its completion.
+    void read(completion& c)
+    {
+        ws.async_read(dyn, [&c](std::error_code ec, std::size_t n) {
+            c.done = true;
+            c.ec = ec;
+            c.n = n;
+        });
+    }
+};
+
+std::string accept_and_take(peer& p, rtmsg::http::request const& req, completion& c, std::string_view subprotocol = {})
+{
+    p.ws.async_accept(req, subprotocol, [&](std::error_code ec) {
+        c.done = true;
+        c.ec = ec;
+    });
+    REQUIRE(run_until_idle(p.ioc));
+    REQUIRE(c.done);
+    return p.client.take_input();
+}
+
+} // namespace
+
+// ---- opening handshake ------------------------------------------------------------------------
+
+TEST_CASE("websocket: the accept key of the RFC example is the RFC's", "[websocket]")
+{
+    CHECK(websocket::accept_key(rfc_key) == rfc_accept);
+    CHECK(websocket::accept_key("x3JJHMbDL1EzLkh9GBhXDw==") == "HSmrc0sMlYUkAGmm5OPpG2HaGWk=");
+    CHECK_FALSE(websocket::check_request(upgrade_request()));
+}
+
+TEST_CASE("websocket: a valid upgrade is answered with 101 and the accept key", "[websocket]")
+{
+    auto const subprotocol = GENERATE(std::string(), std::string("chat"));
+    peer p;
+    auto req = upgrade_request();
+    req.headers.add("Sec-WebSocket-Protocol", "superchat, chat");
+    completion c;
+    std::string out = accept_and_take(p, req, c, subprotocol);
+    CHECK_FALSE(c.ec);
+    CHECK(p.ws.is_open());
+    auto res = take_response(out);
+    REQUIRE(res);
+    CHECK(out.empty()); // nothing after the response
+    CHECK(res->status == 101);
+    CHECK(res->field("Sec-WebSocket-Accept") == std::string(rfc_accept));
+    CHECK(res->field("Upgrade") == std::string("websocket"));
+    CHECK(res->field("Connection") == std::string("Upgrade"));
+    CHECK_FALSE(res->field("Content-Length"));
+    if (subprotocol.empty())
+        CHECK_FALSE(res->field("Sec-WebSocket-Protocol"));
+    else
+        CHECK(res->field("Sec-WebSocket-Protocol") == subprotocol);
+}
+
+TEST_CASE("websocket: a bad upgrade is refused with the right status", "[websocket]")
+{
+    struct refusal {
+        char const* name;
+        std::function<void(rtmsg::http::request&)> spoil;
+        error expected;
+        int status;
+    };
+    std::vector<refusal> const cases{
+        {"no key", [](auto& r) { r.headers.erase("Sec-WebSocket-Key"); }, error::bad_key, 400},
+        {"key of 10 bytes", [](auto& r) { r.headers.set("Sec-WebSocket-Key", "dGhlIHNhbXBsZQ=="); }, error::bad_key,
+         400},
+        {"key of 17 bytes", [](auto& r) { r.headers.set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZSE="); },
+         error::bad_key, 400},
+        {"key not base64", [](auto& r) { r.headers.set("Sec-WebSocket-Key", "!!!!!!!!!!!!!!!!!!!!!!!!"); },
+         error::bad_key, 400},
+        {"two keys", [](auto& r) { r.headers.add("Sec-WebSocket-Key", std::string(rfc_key)); }, error::bad_key, 400},
+        {"version 8", [](auto& r) { r.headers.set("Sec-WebSocket-Version", "8"); }, error::bad_version, 426},
+        {"no version", [](auto& r) { r.headers.erase("Sec-WebSocket-Version"); }, error::bad_version, 426},
+        {"POST", [](auto& r) { r.method = "POST"; }, error::bad_method, 405},
+        {"no Upgrade", [](auto& r) { r.headers.erase("Upgrade"); }, error::no_upgrade, 400},
+        {"Upgrade: h2c", [](auto& r) { r.headers.set("Upgrade", "h2c"); }, error::no_upgrade, 400},
+        {"Connection: keep-alive", [](auto& r) { r.headers.set("Connection", "keep-alive"); },
+         error::no_connection_upgrade, 400},
+        {"no Host", [](auto& r) { r.headers.erase("Host"); }, error::no_host, 400},
+        {"HTTP/1.0", [](auto& r) { r.version = 10; }, error::bad_http_version, 400},
+    };
+    for (auto const& k : cases) {
+        INFO(k.name);
+        peer p;
+        auto req = upgrade_request();
+        k.spoil(req);
+        CHECK(websocket::check_request(req) == k.expected);
+        completion c;
+        std::string out = accept_and_take(p, req, c);
+        CHECK(c.ec == k.expected);
+        CHECK(c.ec == websocket::condition::handshake_failed);
+        CHECK_FALSE(p.ws.is_open());
+        auto res = take_response(out);
+        REQUIRE(res);
+        CHECK(out.empty());
+        CHECK(res->status == k.status);
+        CHECK(res->field("Connection") == std::string("close"));
+        CHECK_FALSE(res->field("Sec-WebSocket-Accept"));
+        if (k.status == 426) CHECK(res->field("Sec-WebSocket-Version") == std::string("13"));
+        if (k.status == 405) CHECK(res->field("Allow") == std::string("GET"));
+
+        // Nothing more can be read on a refused connection.
+        completion r;
+        p.read(r);
+        REQUIRE(run_until_idle(p.ioc));
+        CHECK(r.done);
+        CHECK(r.ec);
+    }
+}
+
+// ---- messages ----------------------------------------------------------------------------------
+
+TEST_CASE("websocket: a message echoes intact with any read size", "[websocket]")
+{
+    auto const read_size = GENERATE(as<std::size_t>{}, 1, 2, 13, 125, 65536);
+    auto const size = GENERATE(as<std::size_t>{}, 0, 125, 126, 70000);
+    auto const type = GENERATE(message_type::text, message_type::binary);
+    INFO("read size " << read_size << ", payload " << size << ", type " << int(type));
+
+    peer p;
+    p.accept();
+    p.ws.next_layer().read_size(read_size);
+    auto const payload = type == message_type::text ? random_text(size, 5) : random_bytes(size, 5);
+    p.from_client(client_frame(static_cast<std::uint8_t>(type), payload));
+
+    completion r, w;
+    p.ws.async_read(p.dyn, [&](std::error_code ec, std::size_t n) {
+        r = {true, ec, n};
+        if (ec) return;
+        p.ws.async_write(p.ws.got_type(), asio::buffer(p.buf), [&](std::error_code ec, std::size_t n) {
+            w = {true, ec, n};
+        });
+    });
+    REQUIRE(run_until_idle(p.ioc));
+    REQUIRE(r.done);
+    REQUIRE_FALSE(r.ec);
+    CHECK(r.n == size);
+    CHECK(p.buf == payload);
+    CHECK(p.ws.got_type() == type);
+    REQUIRE(w.done);
+    CHECK_FALSE(w.ec);
+    CHECK(w.n == size);
+
+    auto const frames = p.frames();
+    REQUIRE(frames.size() == 1);
+    CHECK(frames[0].fin);
+    CHECK(frames[0].rsv == 0);
+    CHECK_FALSE(frames[0].masked);
+    CHECK(frames[0].opcode == static_cast<std::uint8_t>(type));
+    CHECK(frames[0].header_size == (size < 126 ? 2u : size < 65536 ? 4u : 10u));
+    CHECK(frames[0].payload == payload);
+    CHECK(p.ws.queued_bytes() == 0);
+}
+
+TEST_CASE("websocket: a fragmented message is reassembled and pings between fragments are answered", "[websocket]")
+{
+    auto const read_size = GENERATE(as<std::size_t>{}, 1, 3, 65536);
+    peer p;
+    p.accept();
+    p.ws.next_layer().read_size(read_size);
+    p.from_client(client_frame(op_text, "Hel", false) + client_frame(op_ping, "are you there?") +
+                  client_frame(op_cont, "", false) + client_frame(op_pong, "unsolicited") +
+                  client_frame(op_cont, "lo \xE2\x82", false) + client_frame(op_ping, "") +
+                  client_frame(op_cont, "\xAC"));
+    completion r;
+    p.read(r);
+    REQUIRE(run_until_idle(p.ioc));
+    REQUIRE(r.done);
+    CHECK_FALSE(r.ec);
+    CHECK(p.buf == "Hello \xE2\x82\xAC");
+    CHECK(r.n == p.buf.size());
+    CHECK(p.ws.got_text());
+
+    auto const frames = p.frames();
+    REQUIRE(frames.size() == 2); // a pong for each ping, none for the pong
+    CHECK(frames[0].opcode == op_pong);
+    CHECK(frames[0].payload == "are you there?");
+    CHECK(frames[1].opcode == op_pong);
+    CHECK(frames[1].payload.empty());
+}
+
+TEST_CASE("websocket: messages that arrive together are read one per call", "[websocket]")
+{
+    peer p;
+    p.accept();
+    p.from_client(client_frame(op_text, "first") + client_frame(op_binary, "second") + client_frame(op_text, "third"));
+    std::vector<std::pair<message_type, std::string>> got;
+    std::function<void()> next = [&] {
+        p.buf.clear();
+        p.ws.async_read(p.dyn, [&](std::error_code ec, std::size_t) {
+            if (ec) return;
+            got.emplace_back(p.ws.got_type(), p.buf);
+            if (got.size() < 3) next();
+        });
+    };
+    next();
+    REQUIRE(run_until_idle(p.ioc));
+    CHECK(got == std::vector<std::pair<message_type, std::string>>{
+                     {message_type::text, "first"}, {message_type::binary, "second"}, {message_type::text, "third"}});
+}
+
+TEST_CASE("websocket: bytes read with the handshake are consumed first", "[websocket]")
+{
+    peer p;
+    auto const a = client_frame(op_text, "early");
+    auto const b = client_frame(op_binary, "split across the handshake and the socket");
+    p.ws.set_initial_bytes(a + b.substr(0, 5));
+    p.accept();
+    completion r1;
+    p.read(r1);
+    REQUIRE(run_until_idle(p.ioc));
+    REQUIRE(r1.done);
+    CHECK_FALSE(r1.ec);
+    CHECK(p.buf == "early");
+
+    p.buf.clear();
+    p.from_client(b.substr(5));
+    completion r2;
+    p.read(r2);
+    REQUIRE(run_until_idle(p.ioc));
+    REQUIRE(r2.done);
+    CHECK_FALSE(r2.ec);
+    CHECK(p.buf == "split across the handshake and the socket");
+    CHECK(p.ws.got_type() == message_type::binary);
+}
+
+// ---- failures --------------------------------------------------------------------------------------
+
+TEST_CASE("websocket: a protocol error closes with its code and fails the read", "[websocket]")
+{
+    struct violation {
+        char const* name;
+        std::string input;
+        error expected;
+        std::uint16_t code;
+    };
+    frame_options rsv;
+    rsv.rsv1 = true;
+    frame_options unmasked;
+    unmasked.masked = false;
+    std::vector<violation> const cases{
+        {"RSV1", make_frame(op_text, "x", rsv), error::bad_reserved_bits, 1002},
+        {"unmasked", make_frame(op_text, "x", unmasked), error::unmasked_frame, 1002},
+        {"reserved opcode", client_frame(3, "x"), error::bad_opcode, 1002},
+        {"fragmented ping", client_frame(op_ping, "x", false), error::fragmented_control, 1002},
+        {"bare continuation", client_frame(op_cont, "x"), error::bad_continuation, 1002},
+        {"close code 1005", client_frame(op_close, close_payload(1005)), error::bad_close_code, 1002},
+        {"one-byte close", client_frame(op_close, "x"), error::bad_close_size, 1002},
+        {"invalid UTF-8", client_frame(op_text, "caf\xC3("), error::bad_utf8, 1007},
+        {"close reason not UTF-8", client_frame(op_close, close_payload(1000, "\xFF")), error::bad_utf8, 1007},
+        {"too big", client_frame(op_binary, std::string(1001, 'x')), error::message_too_big, 1009},
+        {"too big across fragments",
+         client_frame(op_binary, std::string(600, 'x'), false) + client_frame(op_cont, std::string(401, 'x')),
+         error::message_too_big, 1009},
+    };
+    auto const read_size = GENERATE(as<std::size_t>{}, 1, 65536);
+    for (auto const& v : cases) {
+        INFO(v.name << ", read size " << read_size);
+        auto o = quiet();
+        o.max_message_size = 1000;
+        peer p(o);
+        p.accept();
+        p.ws.next_layer().read_size(read_size);
+        // A valid message first: it is delivered, and the error ends the next read.
+        p.from_client(client_frame(op_text, "fine") + v.input + client_frame(op_text, "never read"));
+        completion r1;
+        p.read(r1);
+        REQUIRE(run_until_idle(p.ioc));
+        REQUIRE(r1.done);
+        CHECK_FALSE(r1.ec);
+        CHECK(p.buf == "fine");
+
+        completion r2;
+        p.read(r2);
+        REQUIRE(run_until_idle(p.ioc));
+        REQUIRE(r2.done);
+        CHECK(r2.ec == v.expected);
+        CHECK(r2.ec == websocket::condition::protocol_violation);
+        CHECK(p.buf.substr(0, 4) == "fine");
+        CHECK(p.buf.find("never") == std::string::npos); // nothing after the error was delivered
+        CHECK_FALSE(p.ws.is_open());
+
+        auto const frames = p.frames();
+        REQUIRE(frames.size() == 1);
+        CHECK(frames[0].opcode == op_close);
+        CHECK(frames[0].close_code() == v.code);
+        CHECK_FALSE(frames[0].masked);
+
+        // The connection is gone: writes and sends are refused.
+        completion w;
+        p.ws.async_write(message_type::text, asio::buffer("late", 4), [&](std::error_code ec, std::size_t n) {
+            w = {true, ec, n};
+        });
+        CHECK(p.ws.send(message_type::text, "late") == websocket::send_status::closed);
+        REQUIRE(run_until_idle(p.ioc));
+        CHECK(w.done);
+        CHECK(w.ec);
+        CHECK(p.frames().empty());
+    }
+}
+
+TEST_CASE("websocket: invalid UTF-8 closes with 1007 before the message ends", "[websocket]")
+{
+    auto const lead = GENERATE(std::string(), std::string(100, 'a'));
+    auto const bad = GENERATE(std::string("\xF4\x90"), std::string("\xE0\x80"), std::string("\xED\xA0"),
+                              std::string("ok\xC3(more"));
+    peer p;
+    p.accept();
+    // Only the first fragment: FIN clear, the message could still go on.
+    p.from_client(client_frame(op_text, lead + bad, false));
+    completion r;
+    p.read(r);
+    REQUIRE(run_until_idle(p.ioc));
+    REQUIRE(r.done);
+    CHECK(r.ec == error::bad_utf8);
+    auto const frames = p.frames();
+    REQUIRE(frames.size() == 1);
+    CHECK(frames[0].opcode == op_close);
+    CHECK(frames[0].close_code() == 1007);
+}
+
+// ---- closing handshake -----------------------------------------------------------------------------
+
+TEST_CASE("websocket: a close from the client is echoed and ends the read", "[websocket]")
+{
+    auto const code = GENERATE(as<std::uint16_t>{}, 1000, 1001, 1003, 3000, 4999);
+    peer p;
+    p.accept();
+    completion r;
+    p.read(r);
+    run_ready(p.ioc);
+    CHECK_FALSE(r.done);
+    p.from_client(client_frame(op_close, close_payload(code, "bye")));
+    auto const start = std::chrono::steady_clock::now();
+    REQUIRE(run_until_idle(p.ioc));
+    CHECK(std::chrono::steady_clock::now() - start < 2s); // no wait for the close timer
+    REQUIRE(r.done);
+    CHECK(r.ec == error::closed);
+    CHECK(p.ws.close_code() == code);
+    CHECK(p.ws.close_reason() == "bye");
+    CHECK_FALSE(p.ws.is_open());
+    auto const frames = p.frames();
+    REQUIRE(frames.size() == 1);
+    CHECK(frames[0].opcode == op_close);
+    CHECK(frames[0].close_code() == code);
+    CHECK(frames[0].fin);
+}
+
+TEST_CASE("websocket: an empty close is answered with an empty close", "[websocket]")
+{
+    peer p;
+    p.accept();
+    p.from_client(client_frame(op_close, ""));
+    completion r;
+    p.read(r);
+    REQUIRE(run_until_idle(p.ioc));
+    REQUIRE(r.done);
+    CHECK(r.ec == error::closed);
+    CHECK(p.ws.close_code() == websocket::close_code::no_status);
+    auto const frames = p.frames();
+    REQUIRE(frames.size() == 1);
+    CHECK(frames[0].opcode == op_close);
+    CHECK(frames[0].payload.empty());
+}
+
+TEST_CASE("websocket: a close from the server completes when the client answers", "[websocket]")
+{
+    peer p;
+    p.accept();
+    completion r, c;
+    p.read(r);
+    p.ws.async_close(1001, "going away", [&](std::error_code ec) { c = {true, ec, 0}; });
+    run_ready(p.ioc);
+    CHECK(c.done);
+    CHECK_FALSE(c.ec);
+    CHECK_FALSE(r.done);
+    CHECK(p.ws.close_code() == websocket::close_code::abnormal); // the peer has not answered yet
+    auto frames = p.frames();
+    REQUIRE(frames.size() == 1);
+    CHECK(frames[0].opcode == op_close);
+    CHECK(frames[0].close_code() == 1001);
+    CHECK(frames[0].close_reason() == "going away");
+
+    // Closing: nothing more may be sent, and pings are no longer answered.
+    completion w, c2;
+    p.ws.async_write(message_type::text, asio::buffer("x", 1), [&](std::error_code ec, std::size_t n) {
+        w = {true, ec, n};
+    });
+    p.ws.async_close(1000, {}, [&](std::error_code ec) { c2 = {true, ec, 0}; });
+    CHECK(p.ws.send(message_type::text, "x") == websocket::send_status::closed);
+    p.from_client(client_frame(op_ping, "late") + client_frame(op_text, "in flight"));
+    run_ready(p.ioc);
+    CHECK(w.ec == error::closing);
+    CHECK(c2.ec == error::closing);
+    // Data may still arrive until the client's close (RFC 6455 §1.4).
+    REQUIRE(r.done);
+    CHECK_FALSE(r.ec);
+    CHECK(p.buf == "in flight");
+    r = {};
+    p.read(r);
+    run_ready(p.ioc);
+    CHECK_FALSE(r.done);
+
+    p.from_client(client_frame(op_close, close_payload(1000)));
+    auto const start = std::chrono::steady_clock::now();
+    REQUIRE(run_until_idle(p.ioc));
+    CHECK(std::chrono::steady_clock::now() - start < 2s);
+    REQUIRE(r.done);
+    CHECK(r.ec == error::closed);
+    CHECK(p.ws.close_code() == 1000);
+    CHECK_FALSE(p.ws.is_open());
+    CHECK(p.frames().empty()); // no pong, no second close
+}
+
+TEST_CASE("websocket: a close that the client never answers times out", "[websocket]")
+{
+    auto o = quiet();
+    o.close_timeout = 50ms;
+    peer p(o);
+    p.accept();
+    completion r, c;
+    p.read(r);
+    p.ws.async_close(1000, {}, [&](std::error_code ec) { c = {true, ec, 0}; });
+    auto const start = std::chrono::steady_clock::now();
+    REQUIRE(run_until_idle(p.ioc, 5s));
+    auto const elapsed = std::chrono::steady_clock::now() - start;
+    CHECK(c.done);
+    CHECK_FALSE(c.ec);
+    REQUIRE(r.done);
+    CHECK(r.ec == rtmsg::error::timeout);
+    CHECK(elapsed >= 50ms);
+    CHECK(elapsed < 2s);
+    CHECK_FALSE(p.ws.is_open());
+    auto const frames = p.frames();
+    REQUIRE(frames.size() == 1);
+    CHECK(frames[0].opcode == op_close);
+
+    // A read after the time-out reports it too.
+    completion r2;
+    p.read(r2);
+    REQUIRE(run_until_idle(p.ioc));
+    CHECK(r2.done);
+    CHECK(r2.ec == rtmsg::error::timeout);
+}
+
+// ---- keepalive ---------------------------------------------------------------------------------------
+
+TEST_CASE("websocket: a silent peer is pinged, then dropped", "[websocket]")
+{
+    auto o = quiet();
+    o.ping_interval = 20ms;
+    o.idle_timeout = 80ms;
+    peer p(o);
+    p.accept();
+    completion r;
+    p.read(r);
+    auto const start = std::chrono::steady_clock::now();
+    REQUIRE(run_until_idle(p.ioc, 5s));
+    auto const elapsed = std::chrono::steady_clock::now() - start;
+    REQUIRE(r.done);
+    CHECK(r.ec == rtmsg::error::timeout);
+    CHECK(elapsed >= 80ms);
+    CHECK(elapsed < 2s);
+    CHECK_FALSE(p.ws.is_open());
+    auto const frames = p.frames();
+    REQUIRE(frames.size() == 1); // one ping while it is unanswered
+    CHECK(frames[0].opcode == op_ping);
+}
+
+TEST_CASE("websocket: a peer that answers pings stays connected past the idle timeout", "[websocket]")
+{
+    auto o = quiet();
+    o.ping_interval = 20ms;
+    o.idle_timeout = 80ms;
+    peer p(o);
+    p.accept();
+    completion r;
+
+    // The client: answers every ping with a pong; after 300 ms sends a message, then answers
+    // the server's close.
+    int pings = 0;
+    auto const start = std::chrono::steady_clock::now();
+    asio::steady_timer t(p.ioc);
+    bool sent = false;
+    std::function<void()> tick = [&] {
+        t.expires_after(5ms);
+        t.async_wait([&](std::error_code) {
+            for (auto const& f : p.frames()) {
+                if (f.opcode == op_ping) {
+                    ++pings;
+                    p.from_client(client_frame(op_pong, f.payload));
+                }
+                if (f.opcode == op_close) {
+                    p.from_client(client_frame(op_close, f.payload));
+                    return; // done
+                }
+            }
+            if (!sent && std::chrono::steady_clock::now() - start > 300ms) {
+                sent = true;
+                p.from_client(client_frame(op_text, "still here"));
+            }
+            tick();
+        });
+    };
+    tick();
+    completion closed;
+    p.ws.async_read(p.dyn, [&](std::error_code ec, std::size_t n) {
+        r = {true, ec, n};
+        if (ec) return;
+        p.ws.async_close(1000, {}, [](std::error_code) {});
+        p.ws.async_read(p.dyn, [&](std::error_code ec, std::size_t n) { closed = {true, ec, n}; });
+    });
+    REQUIRE(run_until_idle(p.ioc, 5s));
+    REQUIRE(r.done);
+    CHECK_FALSE(r.ec);
+    CHECK(p.buf == "still here");
+    CHECK(pings >= 3);
+    CHECK(closed.ec == error::closed);
+}
+
+// ---- writing -------------------------------------------------------------------------------------------
+
+TEST_CASE("websocket: queued sends arrive in order", "[websocket]")
+{
+    peer p;
+    p.accept();
+    auto const big = random_bytes(100000, 11);
+    CHECK(p.ws.send(message_type::text, "one") == websocket::send_status::queued);
+    CHECK(p.ws.send(message_type::binary, big) == websocket::send_status::queued);
+    CHECK(p.ws.send(message_type::text, "") == websocket::send_status::queued);
+    CHECK(p.ws.send(message_type::text, "four") == websocket::send_status::queued);
+    CHECK(p.ws.queued_bytes() == (2 + 3) + (10 + big.size()) + 2 + (2 + 4));
+    REQUIRE(run_until_idle(p.ioc));
+    CHECK(p.ws.queued_bytes() == 0);
+    auto const frames = p.frames();
+    REQUIRE(frames.size() == 4);
+    CHECK(frames[0].opcode == op_text);
+    CHECK(frames[0].payload == "one");
+    CHECK(frames[1].opcode == op_binary);
+    CHECK(frames[1].payload == big);
+    CHECK(frames[2].opcode == op_text);
+    CHECK(frames[2].payload.empty());
+    CHECK(frames[3].payload == "four");
+    for (auto const& f : frames) {
+        CHECK(f.fin);
+        CHECK_FALSE(f.masked);
+    }
+}
+
+TEST_CASE("websocket: sends, writes and pings keep their order", "[websocket]")
+{
+    peer p;
+    p.accept();
+    p.ws.next_layer().write_size(3); // every write_some takes at most 3 bytes
+    std::vector<std::string> done;
+    std::string const a = "alpha", b = "bravo";
+    p.ws.async_write(message_type::text, asio::buffer(a), [&](std::error_code ec, std::size_t n) {
+        CHECK_FALSE(ec);
+        CHECK(n == 5);
+        done.push_back("a");
+    });
+    p.ws.send(message_type::text, "sent");
+    p.ws.async_ping("ping!", [&](std::error_code ec) {
+        CHECK_FALSE(ec);
+        done.push_back("ping");
+    });
+    p.ws.async_write(message_type::binary, asio::buffer(b), [&](std::error_code ec, std::size_t n) {
+        CHECK_FALSE(ec);
+        CHECK(n == 5);
+        done.push_back("b");
+    });
+    REQUIRE(run_until_idle(p.ioc));
+    CHECK(done == std::vector<std::string>{"a", "ping", "b"});
+    auto const frames = p.frames();
+    REQUIRE(frames.size() == 4);
+    // send() goes through dispatch, so it may land after the writes started in this call;
+    // the three operations started directly keep their order.
+    std::vector<std::string> payloads;
+    for (auto const& f : frames) payloads.push_back(f.payload);
+    std::vector<std::string> direct;
+    for (auto const& s : payloads)
+        if (s != "sent") direct.push_back(s);
+    CHECK(direct == std::vector<std::string>{"alpha", "ping!", "bravo"});
+    CHECK(std::count(payloads.begin(), payloads.end(), "sent") == 1);
+}
+
+namespace {
+
+/// Runs `body` in a child process, so that a crash fails this test instead of ending the
+/// whole run.  `body` returns "" on success or says what went wrong; it must not use Catch
+/// assertions.  Returns "" or a description of the failure.
+std::string run_in_child(std::function<std::string()> const& body)
+{
+    std::fflush(nullptr);
+    int fds[2];
+    if (pipe(fds) != 0) return "pipe() failed";
+    pid_t const pid = fork();
+    if (pid < 0) return "fork() failed";
+    if (pid == 0) {
+        // Catch's handlers would report the crash as if the child were the test run.
+        for (int sig : {SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL}) std::signal(sig, SIG_DFL);
+        close(fds[0]);
+        std::string r;
+        try {
+            r = body();
+        }
+        catch (std::exception const& e) {
+            r = std::string("exception: ") + e.what();
+        }
+        catch (...) {
+            r = "unknown exception";
+        }
+        auto n = write(fds[1], r.data(), r.size());
+        (void)n;
+        _exit(0);
+    }
+    close(fds[1]);
+    std::string out;
+    char buf[256];
+    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (WIFSIGNALED(status)) return "the child crashed with signal " + std::to_string(WTERMSIG(status));
+    if (WEXITSTATUS(status) != 0) return "the child exited with status " + std::to_string(WEXITSTATUS(status));
+    return out;
+}
+
+enum class nested { async_write, send, from_ping };
+
+/// A write whose completion handler starts another write (and that one a third).
+std::string write_from_completion(nested how)
+{
+    peer p;
+    p.accept();
+    std::string const first = "first", second = "second", third = "third";
+    std::vector<std::string> done;
+    auto third_write = [&] {
+        p.ws.async_write(message_type::text, asio::buffer(third), [&](std::error_code ec, std::size_t) {
+            done.push_back(ec ? "error" : "third");
+        });
+    };
+    auto second_write = [&] {
+        if (how == nested::send) {
+            p.ws.send(message_type::text, second);
+            done.push_back("second");
+            return third_write();
+        }
+        p.ws.async_write(message_type::text, asio::buffer(second), [&](std::error_code ec, std::size_t) {
+            done.push_back(ec ? "error" : "second");
+            third_write();
+        });
+    };
+    if (how == nested::from_ping)
+        p.ws.async_ping(first, [&](std::error_code ec) {
+            done.push_back(ec ? "error" : "first");
+            second_write();
+        });
+    else
+        p.ws.async_write(message_type::text, asio::buffer(first), [&](std::error_code ec, std::size_t) {
+            done.push_back(ec ? "error" : "first");
+            second_write();
+        });
+    if (!run_until_idle(p.ioc, 2s)) return "hung: a completion handler never ran";
+    std::string problems;
+    if (done != std::vector<std::string>{"first", "second", "third"}) problems += "wrong completions; ";
+    std::vector<std::string> payloads;
+    for (auto const& f : parse_frames(p.client.take_input()).frames) payloads.push_back(f.payload);
+    if (payloads != std::vector<std::string>{"first", "second", "third"}) {
+        problems += "frames written:";
+        for (auto const& s : payloads) problems += " " + s;
+    }
+    return problems;
+}
+
+} // namespace
+
+TEST_CASE("websocket: a write started from a write's completion handler goes out", "[websocket]")
+{
+    auto const how = GENERATE(nested::async_write, nested::send, nested::from_ping);
+    INFO("nested " << (how == nested::async_write ? "async_write" : how == nested::send ? "send" : "after ping"));
+    // BUG: include/rtmsg/websocket/impl/stream.hpp, stream_impl::on_written: the completion
+    // handler runs inline (asio::dispatch) inside the loop over `writing`; a write it starts
+    // calls pump(), which swaps `queued` and `writing`, and on_written then clears the new
+    // in-flight frame (its handler never runs) and later re-sends the completed one, calling
+    // its freed waiter again (use after free; SIGSEGV here).
+    CHECK(run_in_child([how] { return write_from_completion(how); }) == "");
+}
+
+TEST_CASE("websocket: a ping longer than 125 bytes is refused", "[websocket]")
+{
+    peer p;
+    p.accept();
+    completion c;
+    p.ws.async_ping(std::string(126, 'x'), [&](std::error_code ec) { c = {true, ec, 0}; });
+    REQUIRE(run_until_idle(p.ioc));
+    CHECK(c.done);
+    CHECK(c.ec == error::control_too_big);
+    CHECK(p.frames().empty());
+}
+
+TEST_CASE("websocket: async_write completes through a future", "[websocket]")
+{
+    peer p;
+    p.accept();
+    std::string const payload = random_text(1000, 2);
+    std::future<std::size_t> f = p.ws.async_write(message_type::text, asio::buffer(payload), asio::use_future);
+    std::thread io([&] { p.ioc.restart(); p.ioc.run(); });
+    REQUIRE(f.wait_for(5s) == std::future_status::ready);
+    CHECK(f.get() == payload.size());
+    io.join();
+    auto const frames = p.frames();
+    REQUIRE(frames.size() == 1);
+    CHECK(frames[0].payload == payload);
+
+    // An error arrives as an exception.
+    p.ws.close(1000);
+    p.ioc.restart();
+    p.ioc.poll();
+    std::future<std::size_t> g = p.ws.async_write(message_type::text, asio::buffer(payload), asio::use_future);
+    std::thread io2([&] { p.ioc.restart(); p.ioc.run_for(5s); });
+    REQUIRE(g.wait_for(5s) == std::future_status::ready);
+    try {
+        g.get();
+        FAIL("no exception");
+    }
+    catch (std::system_error const& e) {
+        CHECK(e.code() == error::closing);
+    }
+    io2.join();
+}
+
+#if defined(ASIO_HAS_CO_AWAIT)
+TEST_CASE("websocket: the stream works in a coroutine", "[websocket]")
+{
+    peer p;
+    p.from_client(client_frame(op_text, "co", false) + client_frame(op_ping, "p") + client_frame(op_cont, "routine"));
+    std::string got, error_text;
+    std::size_t written = 0;
+    bool finished = false;
+    asio::co_spawn(
+        p.ioc,
+        [&]() -> asio::awaitable<void> {
+            co_await p.ws.async_accept(upgrade_request(), {}, asio::use_awaitable);
+            std::string buf;
+            auto d = asio::dynamic_buffer(buf);
+            co_await p.ws.async_read(d, asio::use_awaitable);
+            got = buf;
+            written = co_await p.ws.async_write(message_type::text, asio::buffer(buf), asio::use_awaitable);
+            co_await p.ws.async_ping("hi", asio::use_awaitable);
+            co_await p.ws.async_close(1000, "done", asio::use_awaitable);
+            try {
+                co_await p.ws.async_read(d, asio::use_awaitable);
+            }
+            catch (std::system_error const& e) {
+                error_text = e.code() == error::closed ? "closed" : e.code().message();
+            }
+            finished = true;
+        },
+        asio::detached);
+    // The client answers the close once it sees it.
+    run_ready(p.ioc);
+    std::string in = p.client.take_input();
+    auto res = take_response(in);
+    REQUIRE(res);
+    CHECK(res->status == 101);
+    auto const frames = parse_frames(in).frames;
+    for (auto const& f : frames) UNSCOPED_INFO("frame opcode " << int(f.opcode) << " payload '" << f.payload << "'");
+    REQUIRE(frames.size() == 4);
+    CHECK(frames[0].opcode == op_pong);
+    CHECK(frames[1].payload == "coroutine");
+    CHECK(frames[2].opcode == op_ping);
+    CHECK(frames[3].opcode == op_close);
+    p.from_client(client_frame(op_close, close_payload(1000)));
+    REQUIRE(run_until_idle(p.ioc));
+    CHECK(finished);
+    CHECK(got == "coroutine");
+    CHECK(written == 9);
+    CHECK(error_text == "closed");
+}
+#endif
+
+// ---- injected failures ---------------------------------------------------------------------------------
+
+TEST_CASE("websocket: every failing operation ends the connection cleanly", "[websocket]")
+{
+    auto const read_size = GENERATE(as<std::size_t>{}, 3, 65536);
+    std::string const payload = "Hello, fail loop";
+    bool succeeded = false;
+    std::size_t n = 0;
+    for (; n < 50 && !succeeded; ++n) {
+        INFO("failing operation " << n << ", read size " << read_size);
+        rtmsg::test::fail_count fc(n);
+        peer p;
+        p.ws.next_layer().set_fail_count(fc);
+        p.ws.next_layer().read_size(read_size);
+        p.from_client(client_frame(op_text, payload.substr(0, 5), false) + client_frame(op_ping, "p") +
+                      client_frame(op_cont, payload.substr(5)));
+
+        std::error_code failure;
+        bool echoed = false;
+        p.ws.async_accept(upgrade_request(), {}, [&](std::error_code ec) {
+            if (ec) {
+                failure = ec;
+                return;
+            }
+            p.ws.async_read(p.dyn, [&](std::error_code ec, std::size_t) {
+                if (ec) {
+                    failure = ec;
+                    return;
+                }
+                p.ws.async_write(p.ws.got_type(), asio::buffer(p.buf), [&](std::error_code ec, std::size_t) {
+                    if (ec)
+                        failure = ec;
+                    else
+                        echoed = true;
+                });
+            });
+        });
+        REQUIRE(run_until_idle(p.ioc, 5s)); // never hangs
+        CHECK((failure || echoed));          // always completes
+        if (echoed) {
+            CHECK_FALSE(failure);
+            succeeded = true;
+            std::string in = p.client.take_input();
+            REQUIRE(take_response(in));
+            auto const frames = parse_frames(in).frames;
+            REQUIRE(frames.size() == 2);
+            CHECK(frames[0].opcode == op_pong);
+            CHECK(frames[1].payload == payload);
+        }
+        else {
+            INFO(failure.message());
+            CHECK((failure == rtmsg::test::injected_error() || failure == asio::error::operation_aborted ||
+                   failure == asio::error::eof));
+            CHECK_FALSE(p.ws.is_open());
+        }
+    }
+    CHECK(succeeded);
+    CHECK(n > 3); // accept, read, pong and echo each failed once
+}
