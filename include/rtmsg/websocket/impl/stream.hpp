@@ -116,6 +116,7 @@ public:
 
     std::vector<out_frame> queued;     ///< frames waiting for the next write
     std::vector<out_frame> writing;    ///< frames of the write in flight
+    std::vector<out_frame> spare;      ///< keeps a vector's capacity between writes
     std::vector<asio::const_buffer> bufs;
     std::mutex pool_mutex;
     std::vector<std::string> pool;     ///< spare frame storage, so warm sends do not allocate
@@ -215,7 +216,7 @@ public:
             payload[0] = static_cast<char>(code >> 8);
             payload[1] = static_cast<char>(code & 0xFF);
             reason = reason.substr(0, 123);
-            std::memcpy(payload + 2, reason.data(), reason.size());
+            if (!reason.empty()) std::memcpy(payload + 2, reason.data(), reason.size());
             n = 2 + reason.size();
         }
         enqueue_control(opcode::close, {payload, n}, w);
@@ -242,25 +243,31 @@ public:
 
     void on_written(std::error_code ec)
     {
+        // Completion handlers below may queue and start the next write (which reuses
+        // `writing`), so finish with this batch in a vector of its own first.
+        std::vector<out_frame> done = std::move(writing);
+        writing = std::move(spare);
+        writing.clear();
         write_in_flight = false;
         std::size_t total = 0;
         bool wrote_close = false;
-        for (auto& f : writing) {
+        for (auto const& f : done) {
             total += f.bytes;
             wrote_close |= f.is_close;
-            if (f.done) f.done->complete(ec, f.payload_size);
-            if (f.header_size == 0) recycle(std::move(f.storage));
         }
-        writing.clear();
         queued_bytes -= total;
-        if (ec) {
-            fail_now();
-            return;
-        }
-        if (wrote_close) {
+        if (ec) fail_now();
+        else if (wrote_close) {
             close_written = true;
             arm_close_timer();
         }
+        for (auto& f : done) {
+            if (f.done) f.done->complete(ec, f.payload_size);
+            if (f.header_size == 0) recycle(std::move(f.storage));
+        }
+        done.clear();
+        spare = std::move(done);
+        if (ec) return;
         if (drained && queued_bytes.load() <= opt.send_queue_soft_limit / 2) {
             auto f = std::move(drained);
             drained = nullptr;
@@ -277,6 +284,12 @@ public:
         tmode = timer_mode::none;
         rtmsg::close_now(next);
         timer.cancel();
+        if (drained) {
+            // A paused reader must wake up to see the failure (and release the connection).
+            auto f = std::move(drained);
+            drained = nullptr;
+            asio::post(next.get_executor(), std::move(f));
+        }
         auto q = std::move(queued);
         queued.clear();
         for (auto& f : q) {
@@ -434,8 +447,10 @@ struct read_op {
             s.on_input();
             return on_data(self, s.own_buf.get(), n, false);
         case state::close_written:
-            // Our close frame is out (or failed); now end the connection.
-            if (ec || s.closed) return finish(self, result);
+            // Our close frame is out; now end the connection.  If it could not be
+            // written, the closing handshake did not happen: report the write error.
+            if (ec) return finish(self, ec);
+            if (s.closed) return finish(self, result);
             st = state::torn_down;
             s.closed = true;
             if (s.tmode != impl_type::timer_mode::closing) s.arm_close_timer();
