@@ -11,6 +11,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "websocket/support.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -22,6 +24,10 @@
 namespace {
 
 using tcp = asio::ip::tcp;
+using ws_test::client_frame;
+using ws_test::op_binary;
+using ws_test::op_close;
+using ws_test::op_text;
 using namespace std::chrono_literals;
 
 /// A server on 127.0.0.1:0 running on its own thread for the life of the test.
@@ -100,7 +106,7 @@ std::string get(std::string_view target, std::string_view extra = {})
     return std::string("GET ").append(target).append(" HTTP/1.1\r\nHost: t\r\n").append(extra).append("\r\n");
 }
 
-std::string upgrade_request(std::string_view target, std::string_view extra = {})
+std::string upgrade_bytes(std::string_view target, std::string_view extra = {})
 {
     return std::string("GET ")
         .append(target)
@@ -108,19 +114,6 @@ std::string upgrade_request(std::string_view target, std::string_view extra = {}
                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n")
         .append(extra)
         .append("\r\n");
-}
-
-std::string masked_frame(rtmsg::websocket::opcode op, std::string_view payload, bool fin = true)
-{
-    char hdr[rtmsg::websocket::max_header_size];
-    std::uint32_t key = 0xA1B2C3D4;
-    auto n = rtmsg::websocket::write_frame_header(hdr, op, fin, payload.size(), &key);
-    std::string out(hdr, n);
-    std::string p(payload);
-    std::array<std::uint8_t, 4> k;
-    std::memcpy(k.data(), &key, 4);
-    rtmsg::websocket::mask_bytes(p.data(), p.size(), k, 0);
-    return out + p;
 }
 
 /// Reads one unmasked server frame: {opcode, payload}.
@@ -336,7 +329,7 @@ TEST_CASE("websocket: the upgrade over TCP answers 101 with the RFC 6455 accept 
     s.server.routes().websocket("/echo", echo_behavior());
     s.start();
     client c(s.port);
-    c.send(upgrade_request("/echo") + masked_frame(rtmsg::websocket::opcode::text, "early"));
+    c.send(upgrade_bytes("/echo") + client_frame(op_text, "early"));
     auto r = c.response();
     CHECK(r.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
     CHECK(r.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n") != std::string::npos);
@@ -344,11 +337,11 @@ TEST_CASE("websocket: the upgrade over TCP answers 101 with the RFC 6455 accept 
     auto f = read_frame(c.socket, c.buf);
     CHECK(f.first == 1);
     CHECK(f.second == "early");
-    c.send(masked_frame(rtmsg::websocket::opcode::binary, std::string(70000, 'b')));
+    c.send(client_frame(op_binary, std::string(70000, 'b')));
     f = read_frame(c.socket, c.buf);
     CHECK(f.first == 2);
     CHECK(f.second == std::string(70000, 'b'));
-    c.send(masked_frame(rtmsg::websocket::opcode::close, std::string("\x0f\xa0", 2)));
+    c.send(client_frame(op_close, std::string("\x0f\xa0", 2)));
     f = read_frame(c.socket, c.buf);
     CHECK(f.first == 8);
     CHECK(f.second == std::string("\x0f\xa0", 2)); // 4000 echoed
@@ -373,19 +366,19 @@ TEST_CASE("websocket: handshake refusals are well-formed HTTP errors", "[websock
         c.send(req);
         return c.response();
     };
-    auto r = status_of(upgrade_request("/ws?token=secret", "Sec-WebSocket-Version: 8\r\n").replace(
-        upgrade_request("/ws?token=secret").find("Sec-WebSocket-Version: 13\r\n"), 27, ""));
+    auto r = status_of(upgrade_bytes("/ws?token=secret", "Sec-WebSocket-Version: 8\r\n").replace(
+        upgrade_bytes("/ws?token=secret").find("Sec-WebSocket-Version: 13\r\n"), 27, ""));
     CHECK(r.starts_with("HTTP/1.1 426 "));
     CHECK(r.find("Sec-WebSocket-Version: 13\r\n") != std::string::npos);
-    CHECK(status_of(upgrade_request("/ws?token=secret", "Origin: https://evil.example\r\n")).starts_with("HTTP/1.1 403 "));
-    r = status_of(upgrade_request("/ws?token=wrong"));
+    CHECK(status_of(upgrade_bytes("/ws?token=secret", "Origin: https://evil.example\r\n")).starts_with("HTTP/1.1 403 "));
+    r = status_of(upgrade_bytes("/ws?token=wrong"));
     CHECK(r.starts_with("HTTP/1.1 401 "));
     CHECK(r.ends_with("bad token\n"));
-    CHECK(status_of(upgrade_request("/ws", "Cookie: a=b; session=s1\r\n")).starts_with("HTTP/1.1 101 "));
-    CHECK(status_of(upgrade_request("/ws?token=secret", "Origin: https://good.example\r\n")).starts_with("HTTP/1.1 101 "));
+    CHECK(status_of(upgrade_bytes("/ws", "Cookie: a=b; session=s1\r\n")).starts_with("HTTP/1.1 101 "));
+    CHECK(status_of(upgrade_bytes("/ws?token=secret", "Origin: https://good.example\r\n")).starts_with("HTTP/1.1 101 "));
     CHECK(status_of(get("/ws?token=secret")).starts_with("HTTP/1.1 400 "));
     CHECK(status_of("POST /ws HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n").starts_with("HTTP/1.1 405 "));
-    std::string bad_key = upgrade_request("/ws?token=secret");
+    std::string bad_key = upgrade_bytes("/ws?token=secret");
     bad_key.replace(bad_key.find("dGhlIHNhbXBsZSBub25jZQ=="), 24, "c2hvcnQ=");
     CHECK(status_of(bad_key).starts_with("HTTP/1.1 400 "));
 }
@@ -403,7 +396,7 @@ TEST_CASE("websocket: user data from the upgrade hook and the chosen subprotocol
     s.server.routes().websocket("/ws", b);
     s.start();
     client c(s.port);
-    c.send(upgrade_request("/ws?x=1", "Sec-WebSocket-Protocol: chat.v1, chat.v2\r\n"));
+    c.send(upgrade_bytes("/ws?x=1", "Sec-WebSocket-Protocol: chat.v1, chat.v2\r\n"));
     auto r = c.response();
     CHECK(r.find("Sec-WebSocket-Protocol: chat.v2\r\n") != std::string::npos);
     auto fut = seen.get_future();
@@ -422,9 +415,9 @@ TEST_CASE("websocket: a peer that resets mid-frame is reported as 1006 and other
     s.start();
     {
         client c(s.port);
-        c.send(upgrade_request("/rst"));
+        c.send(upgrade_bytes("/rst"));
         c.response();
-        auto frame = masked_frame(rtmsg::websocket::opcode::text, std::string(1000, 'x'));
+        auto frame = client_frame(op_text, std::string(1000, 'x'));
         c.send(std::string_view(frame).substr(0, 500));
         c.socket.set_option(asio::socket_base::linger(true, 0)); // close() sends RST
         c.socket.close();
@@ -433,7 +426,7 @@ TEST_CASE("websocket: a peer that resets mid-frame is reported as 1006 and other
     REQUIRE(fut.wait_for(5s) == std::future_status::ready);
     CHECK(fut.get() == rtmsg::websocket::close_code::abnormal);
     client other(s.port);
-    other.send(upgrade_request("/echo") + masked_frame(rtmsg::websocket::opcode::text, "still here"));
+    other.send(upgrade_bytes("/echo") + client_frame(op_text, "still here"));
     other.response();
     CHECK(read_frame(other.socket, other.buf).second == "still here");
 }
@@ -444,14 +437,14 @@ TEST_CASE("websocket: stopping the server sends 1001 to open connections", "[web
     s->server.routes().websocket("/echo", echo_behavior());
     s->start();
     client c(s->port);
-    c.send(upgrade_request("/echo"));
+    c.send(upgrade_bytes("/echo"));
     c.response();
     asio::post(s->ioc, [&] { s->server.stop(); });
     auto f = read_frame(c.socket, c.buf);
     CHECK(f.first == 8);
     REQUIRE(f.second.size() >= 2);
     CHECK((static_cast<unsigned char>(f.second[0]) << 8 | static_cast<unsigned char>(f.second[1])) == 1001);
-    c.send(masked_frame(rtmsg::websocket::opcode::close, std::string("\x03\xe9", 2)));
+    c.send(client_frame(op_close, std::string("\x03\xe9", 2)));
     CHECK(c.closed_by_server());
 }
 
@@ -482,7 +475,7 @@ TEST_CASE("websocket: wss end to end with a certificate made at test time", "[we
     SSL_set_tlsext_host_name(tls.native_handle(), "localhost");
     tls.next_layer().connect({asio::ip::make_address("127.0.0.1"), s.port});
     tls.handshake(asio::ssl::stream_base::client);
-    asio::write(tls, asio::buffer(upgrade_request("/echo") + masked_frame(rtmsg::websocket::opcode::text, "secure")));
+    asio::write(tls, asio::buffer(upgrade_bytes("/echo") + client_frame(op_text, "secure")));
     std::string buf;
     auto n = asio::read_until(tls, asio::dynamic_buffer(buf), "\r\n\r\n");
     CHECK(buf.substr(0, n).starts_with("HTTP/1.1 101 "));
@@ -505,7 +498,7 @@ TEST_CASE("websocket: send() from many threads is safe, ordered per thread and l
     std::thread second_io([&] { s.ioc.run(); });
 
     client c(s.port);
-    c.send(upgrade_request("/ws"));
+    c.send(upgrade_bytes("/ws"));
     REQUIRE(c.response().starts_with("HTTP/1.1 101"));
     auto fut = opened.get_future();
     REQUIRE(fut.wait_for(5s) == std::future_status::ready);

@@ -535,7 +535,15 @@ private:
                 if (full) s->refuse_busy();
                 else s->start();
             }
-            // Out of descriptors (EMFILE) and similar: keep accepting; the error is transient.
+            if (ec) {
+                // Out of descriptors (EMFILE) and similar: transient, so keep accepting, but
+                // after a pause rather than in a tight loop.
+                auto timer = std::make_shared<asio::steady_timer>(acc->get_executor(), std::chrono::milliseconds(50));
+                timer->async_wait([timer, st, acc, make_stream](std::error_code) mutable {
+                    accept(std::move(st), std::move(acc), std::move(make_stream));
+                });
+                return;
+            }
             accept(std::move(st), std::move(acc), std::move(make_stream));
         });
     }
