@@ -1,6 +1,8 @@
 // rtmsg-testbed: the server that outside clients, load tools and conformance suites drive
-// (see the testbed contract).  /echo echoes, /broadcast relays to every /broadcast client.
+// (see the testbed contract).  /echo echoes; /broadcast, /sse and POST /publish share the
+// hub topic "broadcast".
 #include <rtmsg/http/server.hpp>
+#include <rtmsg/hub/endpoint.hpp>
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
 #include <rtmsg/transport/ssl.hpp>
 #endif
@@ -12,7 +14,6 @@
 #include <iostream>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -69,30 +70,6 @@ args parse(int argc, char** argv)
     return a;
 }
 
-/// The /broadcast room: every message goes to every member, the sender included.
-class room {
-public:
-    void join(rtmsg::websocket::connection_ptr const& c)
-    {
-        std::lock_guard<std::mutex> lock(m_);
-        members_.insert(c);
-    }
-    void leave(rtmsg::websocket::connection_ptr const& c)
-    {
-        std::lock_guard<std::mutex> lock(m_);
-        members_.erase(c);
-    }
-    void publish(rtmsg::websocket::message_view m)
-    {
-        std::lock_guard<std::mutex> lock(m_);
-        for (auto const& c : members_) c->send(m.type, m.data);
-    }
-
-private:
-    std::mutex m_;
-    std::set<rtmsg::websocket::connection_ptr> members_;
-};
-
 } // namespace
 
 int main(int argc, char** argv)
@@ -106,13 +83,21 @@ int main(int argc, char** argv)
     echo.on_message = [](auto const& c, rtmsg::websocket::message_view m) { c->send(m.type, m.data); };
     server.routes().websocket("/echo", echo);
 
-    room broadcast;
+    rtmsg::hub hub;
     rtmsg::websocket::behavior bc;
     bc.options.max_message_size = a.max_message;
-    bc.on_open = [&](auto const& c) { broadcast.join(c); };
-    bc.on_close = [&](auto const& c, std::uint16_t, std::string_view) { broadcast.leave(c); };
-    bc.on_message = [&](auto const&, rtmsg::websocket::message_view m) { broadcast.publish(m); };
-    server.routes().websocket("/broadcast", bc);
+    server.routes().websocket("/broadcast", rtmsg::raw_endpoint(hub, "broadcast", bc));
+    rtmsg::sse_endpoint_options events;
+    events.topic = "broadcast";
+    server.routes().sse("/sse", rtmsg::sse_endpoint(hub, events));
+    server.routes().post("/publish", [&](rtmsg::http::request const& req, rtmsg::http::response& res) {
+        auto r = hub.publish("broadcast", req.body);
+        res.code = r.ec ? rtmsg::http::status::bad_request : rtmsg::http::status::no_content;
+    });
+    server.routes().get("/metrics", [&](auto const&, rtmsg::http::response& res) {
+        res.headers.add("Content-Type", "text/plain; version=0.0.4");
+        res.body = hub.prometheus();
+    });
 
     std::error_code ec;
     asio::ip::tcp::endpoint const ep(asio::ip::make_address(a.host, ec), a.port);

@@ -3,6 +3,7 @@
 #include <rtmsg/http/request.hpp>
 #include <rtmsg/http/response.hpp>
 #include <rtmsg/http/static_file.hpp>
+#include <rtmsg/sse/connection.hpp>
 #include <rtmsg/websocket/connection.hpp>
 
 #include <filesystem>
@@ -26,7 +27,7 @@ using handler = std::function<void(request const&, response&)>;
 */
 class router {
 public:
-    enum class kind { not_found, method_not_allowed, plain, websocket, static_files };
+    enum class kind { not_found, method_not_allowed, plain, websocket, static_files, sse };
 
     struct route {
         kind type = kind::plain;
@@ -34,6 +35,7 @@ public:
         std::string path;   ///< exact path, or prefix for static files
         http::handler fn;
         std::shared_ptr<websocket::behavior> ws;
+        std::shared_ptr<sse::behavior> events;
         std::filesystem::path root;
     };
 
@@ -64,6 +66,18 @@ public:
         r.method = "GET";
         r.path = std::move(path);
         r.ws = std::make_shared<websocket::behavior>(std::move(b));
+        routes_.push_back(std::move(r));
+        return *this;
+    }
+
+    /// Serves a Server-Sent Events stream (GET) on `path`.
+    router& sse(std::string path, sse::behavior b)
+    {
+        route r;
+        r.type = kind::sse;
+        r.method = "GET";
+        r.path = std::move(path);
+        r.events = std::make_shared<sse::behavior>(std::move(b));
         routes_.push_back(std::move(r));
         return *this;
     }

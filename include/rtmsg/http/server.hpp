@@ -10,6 +10,8 @@
 #include <rtmsg/http/response.hpp>
 #include <rtmsg/http/router.hpp>
 #include <rtmsg/http/static_file.hpp>
+#include <rtmsg/sse/connection.hpp>
+#include <rtmsg/sse/stream.hpp>
 #include <rtmsg/transport/stream.hpp>
 #include <rtmsg/transport/teardown.hpp>
 #include <rtmsg/websocket/connection.hpp>
@@ -136,6 +138,11 @@ public:
     {
         return ws_.send(type, payload);
     }
+    websocket::send_status send_frame(std::shared_ptr<std::string const> frame) override
+    {
+        return ws_.send_frame(std::move(frame));
+    }
+    void on_idle(std::function<void()> f) override { ws_.on_idle(std::move(f)); }
     void close(std::uint16_t code, std::string_view reason) override { ws_.close(code, reason); }
     std::size_t queued_bytes() const noexcept override { return ws_.queued_bytes(); }
     asio::any_io_executor get_executor() const override { return ws_.get_executor(); }
@@ -196,6 +203,55 @@ private:
     connection_slot slot_;
     std::shared_ptr<websocket::behavior> b_;
     std::string buffer_;
+};
+
+/// An SSE stream accepted by the server.
+template <class Stream>
+class sse_connection final : public sse::connection,
+                             public closable,
+                             public std::enable_shared_from_this<sse_connection<Stream>> {
+public:
+    sse_connection(Stream&& s, connection_slot slot, std::shared_ptr<sse::behavior> b)
+        : stream_(std::move(s)), slot_(std::move(slot)), b_(std::move(b))
+    {
+        stream_.set_options(b_->options);
+    }
+    ~sse_connection() override { slot_.state().remove(this); }
+
+    websocket::send_status send(sse::event const& ev) override { return stream_.send(ev); }
+    websocket::send_status send_frame(std::shared_ptr<std::string const> bytes) override
+    {
+        return stream_.send_frame(std::move(bytes));
+    }
+    void close() override { stream_.close(); }
+    void on_idle(std::function<void()> f) override { stream_.on_idle(std::move(f)); }
+    std::size_t queued_bytes() const noexcept override { return stream_.queued_bytes(); }
+    asio::any_io_executor get_executor() const override { return stream_.get_executor(); }
+    void shutdown() override { stream_.close(); }
+
+    void start(http::request&& req, asio::ip::tcp::endpoint remote, std::any user_data)
+    {
+        last_event_id_ = sse::last_event_id(req);
+        request_ = std::move(req);
+        remote_ = remote;
+        user_data_ = std::move(user_data);
+        slot_.state().add(this, this->weak_from_this());
+        // The handler holds the connection alive until the stream ends.
+        stream_.set_close_handler([self = this->shared_from_this()](std::error_code) {
+            if (self->b_->on_close) self->b_->on_close(self);
+            self->stream_.set_close_handler(nullptr);
+        });
+        stream_.async_accept([self = this->shared_from_this()](std::error_code ec) {
+            if (ec) return;
+            if (self->slot_.state().stopping) self->shutdown();
+            if (self->b_->on_open) self->b_->on_open(self);
+        });
+    }
+
+private:
+    sse::stream<Stream> stream_;
+    connection_slot slot_;
+    std::shared_ptr<sse::behavior> b_;
 };
 
 /// One HTTP connection: reads requests until it upgrades, closes, or times out.
@@ -324,6 +380,7 @@ private:
         }
         case router::kind::static_files: return serve_file(*m.r, req, keep);
         case router::kind::websocket: return upgrade(*m.r, req);
+        case router::kind::sse: return start_sse(*m.r, req);
         }
     }
 
@@ -370,6 +427,18 @@ private:
         timer_.cancel();
         auto c = std::make_shared<ws_connection<Stream>>(std::move(stream_), std::move(slot_), r.ws);
         c->start(req, buffer_, std::move(subprotocol), remote_, std::move(decision.user_data));
+    }
+
+    void start_sse(router::route const& r, request& req)
+    {
+        auto& b = *r.events;
+        auto decision = b.on_request ? b.on_request(websocket::upgrade_request{req, remote_})
+                                     : websocket::upgrade_decision::accept();
+        if (!decision.accepted) return reply(std::move(decision.refusal), false);
+        upgraded_ = true;
+        timer_.cancel();
+        auto c = std::make_shared<sse_connection<Stream>>(std::move(stream_), std::move(slot_), r.events);
+        c->start(std::move(req), remote_, std::move(decision.user_data));
     }
 
     void reply(response res, bool keep_alive, bool head = false)

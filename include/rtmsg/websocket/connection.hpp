@@ -37,6 +37,12 @@ public:
     send_status send_text(std::string_view text) { return send(message_type::text, text); }
     send_status send_binary(std::string_view bytes) { return send(message_type::binary, bytes); }
 
+    /// Queues a complete, unmasked frame shared with other connections (safe from any thread).
+    virtual send_status send_frame(std::shared_ptr<std::string const> frame) = 0;
+
+    /// Calls `f` on the connection's executor once its queue is empty (call on that executor).
+    virtual void on_idle(std::function<void()> f) = 0;
+
     /// Starts the closing handshake (safe from any thread).
     virtual void close(std::uint16_t code = close_code::normal, std::string_view reason = {}) = 0;
 

@@ -165,6 +165,16 @@ public:
         Several queued messages go out in one gathered write. */
     send_status send(message_type type, std::string_view payload);
 
+    /** Queues a complete, already framed message (header + unmasked payload) without
+        copying it: the bytes are shared, for example by every subscriber of a topic.  Safe
+        from any thread.  Server role only (client frames need a mask per frame). */
+    send_status send_frame(std::shared_ptr<std::string const> frame);
+
+    /// Calls `f()` on the stream's executor once nothing is queued or being written (at once,
+    /// via post, if that is already so).  One pending callback at a time.
+    template <class F>
+    void on_idle(F&& f);
+
     /** Queues a close frame without waiting (safe from any thread); see async_close. */
     void close(std::uint16_t code = close_code::normal, std::string_view reason = {});
 

@@ -76,6 +76,7 @@ struct out_frame {
     std::array<char, max_header_size> header{}; ///< header of an external payload (async_write)
     std::uint8_t header_size = 0;
     asio::const_buffer payload;           ///< external payload, owned by the caller
+    std::shared_ptr<std::string const> shared; ///< a complete frame shared with other connections
     waiter* done = nullptr;
     std::size_t bytes = 0;                ///< bytes counted in queued_bytes
     std::size_t payload_size = 0;
@@ -131,6 +132,7 @@ public:
     std::string peer_reason;
     message_type last_type = message_type::text;
     std::function<void()> drained;
+    std::function<void()> idle;
 
     asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type> timer;
     enum class timer_mode { none, keepalive, closing } tmode = timer_mode::none;
@@ -229,7 +231,9 @@ public:
         std::swap(queued, writing);
         bufs.clear();
         for (auto& f : writing) {
-            if (f.header_size == 0)
+            if (f.shared)
+                bufs.push_back(asio::buffer(*f.shared));
+            else if (f.header_size == 0)
                 bufs.push_back(asio::buffer(f.storage));
             else {
                 bufs.push_back(asio::buffer(f.header.data(), f.header_size));
@@ -263,7 +267,7 @@ public:
         }
         for (auto& f : done) {
             if (f.done) f.done->complete(ec, f.payload_size);
-            if (f.header_size == 0) recycle(std::move(f.storage));
+            if (f.header_size == 0 && !f.shared) recycle(std::move(f.storage));
         }
         done.clear();
         spare = std::move(done);
@@ -274,6 +278,11 @@ public:
             f();
         }
         pump();
+        if (idle && !write_in_flight && queued.empty()) {
+            auto f = std::move(idle);
+            idle = nullptr;
+            f();
+        }
     }
 
     /// The connection is unusable: close the socket; queued writes fail.
@@ -284,10 +293,12 @@ public:
         tmode = timer_mode::none;
         rtmsg::close_now(next);
         timer.cancel();
-        if (drained) {
-            // A paused reader must wake up to see the failure (and release the connection).
-            auto f = std::move(drained);
-            drained = nullptr;
+        // Anyone waiting for the queue must wake up to see the failure (and release the
+        // connection they hold).
+        for (auto* cb : {&drained, &idle}) {
+            if (!*cb) continue;
+            auto f = std::move(*cb);
+            *cb = nullptr;
             asio::post(next.get_executor(), std::move(f));
         }
         auto q = std::move(queued);
@@ -804,6 +815,43 @@ send_status stream<NextLayer>::send(message_type type, std::string_view payload)
         impl->push_owned(std::move(frame), nullptr, payload_size, false);
     });
     return now > s.opt.send_queue_soft_limit ? send_status::backpressure : send_status::queued;
+}
+
+template <async_stream NextLayer>
+send_status stream<NextLayer>::send_frame(std::shared_ptr<std::string const> frame)
+{
+    auto& s = *impl_;
+    RTMSG_ASSERT(s.role == role_type::server && "rtmsg: send_frame needs unmasked (server role) frames");
+    if (s.closing) return send_status::closed;
+    auto const size = frame->size();
+    auto const q = s.queued_bytes.load(std::memory_order_relaxed);
+    if (q + size > s.opt.send_queue_hard_limit) return send_status::dropped;
+    auto const now = s.queued_bytes.fetch_add(size) + size;
+    asio::dispatch(s.next.get_executor(), [impl = impl_, frame = std::move(frame), size]() mutable {
+        if (impl->closing) {
+            impl->queued_bytes -= size;
+            return;
+        }
+        detail::out_frame f;
+        f.shared = std::move(frame);
+        f.bytes = size;
+        f.payload_size = size;
+        impl->queued.push_back(std::move(f));
+        impl->pump();
+    });
+    return now > s.opt.send_queue_soft_limit ? send_status::backpressure : send_status::queued;
+}
+
+template <async_stream NextLayer>
+template <class F>
+void stream<NextLayer>::on_idle(F&& f)
+{
+    auto& s = *impl_;
+    if ((!s.write_in_flight && s.queued.empty()) || s.closed) {
+        asio::post(s.next.get_executor(), std::forward<F>(f));
+        return;
+    }
+    s.idle = std::forward<F>(f);
 }
 
 template <async_stream NextLayer>

@@ -1,0 +1,246 @@
+#pragma once
+// Endpoints that attach WebSocket and SSE clients to a hub.
+#include <rtmsg/http/status.hpp>
+#include <rtmsg/hub/hub.hpp>
+#include <rtmsg/sse/connection.hpp>
+#include <rtmsg/sse/event.hpp>
+#include <rtmsg/websocket/connection.hpp>
+#include <rtmsg/websocket/frame.hpp>
+
+#include <asio/post.hpp>
+
+#include <any>
+#include <charconv>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+namespace rtmsg {
+
+namespace detail {
+
+/// Frames a WebSocket message: header + payload.
+inline void append_ws_frame(std::string& out, websocket::opcode op, std::string_view payload)
+{
+    char hdr[websocket::max_header_size];
+    auto const n = websocket::write_frame_header(hdr, op, true, payload.size());
+    out.reserve(n + payload.size());
+    out.append(hdr, n);
+    out.append(payload);
+}
+
+/// Raw WebSocket format: the payload itself, text or binary as published.
+inline bool encode_ws_raw(message const& m, std::string& out)
+{
+    if (m.op != codec::op::message) return false;
+    append_ws_frame(out, m.kind == codec::data_kind::binary ? websocket::opcode::binary : websocket::opcode::text,
+                    m.payload);
+    return true;
+}
+
+/// SSE format of a single-topic stream: `id:` is the topic offset, `data:` the payload.
+inline bool encode_sse_offset(message const& m, std::string& out)
+{
+    if (m.op != codec::op::message) return false;
+    auto const id = std::to_string(m.offset);
+    sse::format_event(out, {m.payload, id, {}, 0});
+    return true;
+}
+
+/// The identity an authentication hook attached, if it is a string.
+inline std::string identity_of(std::any const& user_data)
+{
+    if (auto const* s = std::any_cast<std::string>(&user_data)) return *s;
+    return {};
+}
+
+inline std::optional<std::uint64_t> parse_u64(std::string_view s)
+{
+    std::uint64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
+    return v;
+}
+
+/// The outbox of one transport connection: drains into it while its socket keeps up.
+template <class Connection>
+class connection_outbox final : public outbox {
+public:
+    connection_outbox(std::shared_ptr<hub_core> core, std::shared_ptr<Connection> const& c, int format,
+                      std::string identity)
+        : outbox(format, core->opt.queue, c->id(), std::move(identity)),
+          core_(std::move(core)),
+          conn_(c),
+          ex_(c->get_executor())
+    {
+    }
+
+private:
+    void wake() override
+    {
+        asio::post(ex_, [self = shared_self()] {
+            if (auto c = self->conn_.lock()) c->on_idle([self] { self->drain(); });
+        });
+    }
+
+    void kick() override
+    {
+        asio::post(ex_, [self = shared_self()] {
+            if (auto c = self->conn_.lock()) {
+                if constexpr (std::is_same_v<Connection, websocket::connection>)
+                    c->close(websocket::close_code::policy_violation, "slow consumer");
+                else
+                    c->close();
+            }
+        });
+    }
+
+    /// Runs on the connection's executor when its write queue is empty: hands over the
+    /// next batch (one gathered write), then waits for the socket again.
+    void drain()
+    {
+        auto c = conn_.lock();
+        if (!c) return;
+        batch_.clear();
+        take(batch_, 256 * 1024);
+        for (auto const& it : batch_) {
+            auto frame = frame_of(it);
+            core_->counters.bytes_out += frame->size();
+            c->send_frame(std::move(frame));
+        }
+        batch_.clear();
+        if (!empty_now()) c->on_idle([self = shared_self()] { self->drain(); });
+    }
+
+    bool empty_now() { return backlog().first == 0; }
+
+    std::shared_ptr<connection_outbox> shared_self()
+    {
+        return std::static_pointer_cast<connection_outbox>(shared_from_this());
+    }
+
+    std::shared_ptr<hub_core> core_;
+    std::weak_ptr<Connection> conn_;
+    asio::any_io_executor ex_;
+    std::vector<item> batch_;
+};
+
+/// Outboxes of an endpoint's open connections.
+struct endpoint_registry {
+    std::mutex m;
+    std::unordered_map<std::uint64_t, std::shared_ptr<outbox>> boxes;
+
+    void add(std::uint64_t id, std::shared_ptr<outbox> b)
+    {
+        std::lock_guard<std::mutex> lock(m);
+        boxes[id] = std::move(b);
+    }
+    std::shared_ptr<outbox> find(std::uint64_t id)
+    {
+        std::lock_guard<std::mutex> lock(m);
+        auto it = boxes.find(id);
+        return it == boxes.end() ? nullptr : it->second;
+    }
+    std::shared_ptr<outbox> take(std::uint64_t id)
+    {
+        std::lock_guard<std::mutex> lock(m);
+        auto it = boxes.find(id);
+        if (it == boxes.end()) return nullptr;
+        auto b = std::move(it->second);
+        boxes.erase(it);
+        return b;
+    }
+};
+
+} // namespace detail
+
+/** A WebSocket endpoint bound to one topic, without any protocol: every message a client
+    sends is published to `topic` as is (text or binary), and every message of `topic` is
+    sent to every client as is, the sender included.  `/broadcast` of rtmsg-testbed.
+
+    `base` supplies options and hooks (on_upgrade for authentication: a std::string in the
+    user data becomes the presence identity); its on_open / on_message / on_close are
+    replaced. */
+inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::behavior base = {})
+{
+    auto core = h.core();
+    auto reg = std::make_shared<detail::endpoint_registry>();
+    int const format = core->format("ws.raw", detail::encode_ws_raw);
+    base.on_open = [core, reg, topic, format](websocket::connection_ptr const& c) {
+        auto box = std::make_shared<detail::connection_outbox<websocket::connection>>(
+            core, c, format, detail::identity_of(c->user_data()));
+        reg->add(c->id(), box);
+        ++core->counters.connections;
+        if (auto ec = core->subscribe(box, topic, {}, nullptr)) c->close(websocket::close_code::policy_violation, ec.message());
+    };
+    base.on_message = [core, topic](websocket::connection_ptr const& c, websocket::message_view m) {
+        core->publish(topic, m.data, m.is_text() ? codec::data_kind::text : codec::data_kind::binary, c->id(), true);
+    };
+    base.on_close = [core, reg](websocket::connection_ptr const& c, std::uint16_t, std::string_view) {
+        if (auto box = reg->take(c->id())) {
+            core->remove(*box);
+            --core->counters.connections;
+        }
+    };
+    return base;
+}
+
+/// Options of an SSE endpoint.
+struct sse_endpoint_options {
+    /// The topic streamed; empty: the `topic` query parameter names it.
+    std::string topic;
+    /// Settings of the streams (heartbeat, retry, queue).
+    sse::options stream;
+    /// Authentication before the stream starts; a std::string user data becomes the identity.
+    std::function<websocket::upgrade_decision(websocket::upgrade_request const&)> authenticate;
+};
+
+/** An SSE endpoint streaming one topic.  Each event carries `id:` (the topic offset) and the
+    payload as `data:` lines.  A client that reconnects with `Last-Event-ID` (or
+    `?lastEventId=`) first receives the retained messages after that offset, then live ones,
+    with no gap and no duplicate. */
+inline sse::behavior sse_endpoint(hub& h, sse_endpoint_options o = {})
+{
+    auto core = h.core();
+    auto reg = std::make_shared<detail::endpoint_registry>();
+    int const format = core->format("sse.offset", detail::encode_sse_offset);
+    auto topic_of = [fixed = o.topic](http::request const& req) {
+        return fixed.empty() ? req.query_param("topic").value_or("") : fixed;
+    };
+    sse::behavior b;
+    b.options = o.stream;
+    b.on_request = [core, topic_of, auth = o.authenticate](websocket::upgrade_request const& u) {
+        auto const topic = topic_of(u.request);
+        if (!is_valid_topic(topic))
+            return websocket::upgrade_decision::refuse(http::status::bad_request, "invalid or missing topic");
+        auto d = auth ? auth(u) : websocket::upgrade_decision::accept();
+        if (d.accepted && core->opt.can_subscribe &&
+            !core->opt.can_subscribe(peer_info{0, detail::identity_of(d.user_data)}, topic))
+            return websocket::upgrade_decision::refuse(http::status::forbidden, "not allowed");
+        return d;
+    };
+    b.on_open = [core, reg, topic_of, format](sse::connection_ptr const& c) {
+        auto box = std::make_shared<detail::connection_outbox<sse::connection>>(core, c, format,
+                                                                               detail::identity_of(c->user_data()));
+        reg->add(c->id(), box);
+        ++core->counters.connections;
+        subscribe_options so;
+        if (auto const& id = c->last_event_id())
+            if (auto v = detail::parse_u64(*id)) {
+                so.has_since = true;
+                so.since = *v;
+            }
+        if (core->subscribe(box, topic_of(c->request()), so, nullptr)) c->close();
+    };
+    b.on_close = [core, reg](sse::connection_ptr const& c) {
+        if (auto box = reg->take(c->id())) {
+            core->remove(*box);
+            --core->counters.connections;
+        }
+    };
+    return b;
+}
+
+} // namespace rtmsg

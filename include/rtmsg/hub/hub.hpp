@@ -1,0 +1,758 @@
+#pragma once
+// rtmsg::hub: topics, subscriptions, fan-out, history and resume, presence, metrics.
+#include <rtmsg/codec/codec.hpp>
+#include <rtmsg/detail/ring.hpp>
+#include <rtmsg/hub/error.hpp>
+#include <rtmsg/hub/message.hpp>
+#include <rtmsg/hub/policy.hpp>
+#include <rtmsg/hub/topic.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace rtmsg {
+
+/// Counters of a hub (hub::metrics()).
+struct hub_metrics {
+    std::uint64_t connections = 0;      ///< transport subscribers (WebSocket, SSE) attached now
+    std::uint64_t subscriptions = 0;    ///< subscriptions held now
+    std::uint64_t topics = 0;           ///< topics that exist
+    std::uint64_t messages_in = 0;      ///< messages published
+    std::uint64_t bytes_in = 0;         ///< payload bytes published
+    std::uint64_t messages_out = 0;     ///< messages queued to transport subscribers
+    std::uint64_t bytes_out = 0;        ///< wire bytes handed to transports
+    std::uint64_t dropped = 0;          ///< messages dropped by slow-consumer policies
+    std::uint64_t slow_disconnects = 0; ///< subscribers disconnected for being slow
+    std::uint64_t errors = 0;           ///< error replies sent to clients
+};
+
+/// What publish() did.
+struct publish_result {
+    std::error_code ec;          ///< hub_error if refused
+    std::uint64_t offset = 0;    ///< the message's offset in its topic
+    std::uint64_t epoch = 0;
+    std::size_t subscribers = 0; ///< subscribers it was queued to (callbacks included)
+};
+
+/// Options of one subscription made by a transport.
+struct subscribe_options {
+    bool has_since = false;    ///< resume: deliver retained messages after `since`
+    std::uint64_t since = 0;   ///< an offset (exact topics) or, with by_seq, a hub sequence number
+    std::uint64_t epoch = 0;   ///< the epoch `since` belongs to (0: the current one)
+    bool by_seq = false;       ///< `since` is a hub sequence number (SSE pattern streams)
+    std::uint32_t history = 0; ///< without since: deliver the last N retained messages first
+    bool presence = false;     ///< also receive join / leave events
+};
+
+/// Where a new subscription starts, reported before any replayed message is queued.
+struct subscribe_head {
+    std::uint64_t epoch = 0;       ///< the topic's epoch (exact topics)
+    std::uint64_t last_offset = 0; ///< the topic's latest offset (exact topics)
+    std::uint64_t gap_from = 0;    ///< nonzero: offsets gap_from..gap_to are no longer retained
+    std::uint64_t gap_to = 0;
+};
+
+namespace detail {
+
+struct hub_counters {
+    std::atomic<std::uint64_t> connections{0}, subscriptions{0}, topics{0}, messages_in{0}, bytes_in{0},
+        messages_out{0}, bytes_out{0}, dropped{0}, slow_disconnects{0}, errors{0};
+
+    hub_metrics snapshot() const noexcept
+    {
+        return {connections.load(), subscriptions.load(), topics.load(),   messages_in.load(),
+                bytes_in.load(),    messages_out.load(),  bytes_out.load(), dropped.load(),
+                slow_disconnects.load(), errors.load()};
+    }
+};
+
+class hub_core;
+
+/** A transport subscriber's bounded outbound queue (one per WebSocket or SSE connection).
+
+    The hub pushes under its lock, on the publisher's thread: a push never blocks and never
+    calls back into the hub.  The transport drains on its own executor, and only while its
+    socket keeps up, so a backlog stays here, where the slow-consumer policy applies. */
+class outbox : public std::enable_shared_from_this<outbox> {
+public:
+    struct item {
+        message_ptr msg;                          ///< a topic message shared with others, or
+        std::shared_ptr<std::string const> frame; ///< bytes for this connection only (acks, errors)
+    };
+
+    outbox(int format, queue_limits limits, std::uint64_t connection_id, std::string identity)
+        : format_(format), limits_(limits), connection_id_(connection_id), identity_(std::move(identity))
+    {
+    }
+    virtual ~outbox() = default;
+    outbox(outbox const&) = delete;
+    outbox& operator=(outbox const&) = delete;
+
+    int format() const noexcept { return format_; }
+    std::uint64_t connection_id() const noexcept { return connection_id_; }
+    std::string const& identity() const noexcept { return identity_; }
+    std::uint64_t dropped() const noexcept { return dropped_.load(); }
+
+    /// Queues bytes for this connection alone.  Never dropped: they answer the client's own
+    /// requests, which its rate limit bounds.
+    void push_private(std::shared_ptr<std::string const> frame)
+    {
+        {
+            std::lock_guard<std::mutex> lock(m_);
+            bytes_ += frame->size();
+            q_.push_back({nullptr, std::move(frame)});
+        }
+        schedule();
+    }
+
+    /// Queues a message without applying the policy (history replay, presence events): a
+    /// client that asked for them must get them all.  Bounded by the topic's history.
+    void push_replay(message_ptr const& m)
+    {
+        {
+            std::lock_guard<std::mutex> lock(m_);
+            bytes_ += m->frames[static_cast<std::size_t>(format_)].size();
+            q_.push_back({m, nullptr});
+        }
+        schedule();
+    }
+
+    /// Moves queued items to `out`, in order, up to about `max_bytes` (at least one).
+    void take(std::vector<item>& out, std::size_t max_bytes)
+    {
+        std::lock_guard<std::mutex> lock(m_);
+        std::size_t n = 0;
+        while (!q_.empty() && (n == 0 || n < max_bytes)) {
+            auto const sz = size_of(q_.front());
+            n += sz;
+            bytes_ -= sz;
+            out.push_back(std::move(q_.front()));
+            q_.pop_front();
+        }
+        if (q_.empty()) scheduled_ = false;
+    }
+
+    /// The wire bytes of an item in this subscriber's format; they share the message's memory.
+    std::shared_ptr<std::string const> frame_of(item const& it) const
+    {
+        if (it.frame) return it.frame;
+        return {it.msg, &it.msg->frames[static_cast<std::size_t>(format_)]};
+    }
+
+    /// Queued bytes and messages (for tests and metrics).
+    std::pair<std::size_t, std::size_t> backlog() const
+    {
+        std::lock_guard<std::mutex> lock(m_);
+        return {q_.size(), bytes_};
+    }
+
+protected:
+    /// Makes the transport drain soon: post to its executor.  Called without any lock held.
+    virtual void wake() = 0;
+    /// Ends the transport because it is too slow (policy disconnect).  Called without locks.
+    virtual void kick() = 0;
+
+private:
+    friend class hub_core;
+
+    std::size_t size_of(item const& it) const noexcept
+    {
+        return it.frame ? it.frame->size() : it.msg->frames[static_cast<std::size_t>(format_)].size();
+    }
+
+    void schedule()
+    {
+        bool now = false;
+        {
+            std::lock_guard<std::mutex> lock(m_);
+            if (!scheduled_) scheduled_ = now = true;
+        }
+        if (now) wake();
+    }
+
+    /// Queues a topic message; applies `policy` when full.  False: disconnect this subscriber.
+    bool push(message_ptr const& m, slow_consumer_policy policy, hub_counters& counters)
+    {
+        auto const size = m->frames[static_cast<std::size_t>(format_)].size();
+        bool wake_now = false;
+        {
+            std::lock_guard<std::mutex> lock(m_);
+            if (kicked_) return true;
+            if (policy == slow_consumer_policy::keep_latest && !q_.empty()) {
+                // Coalesce: replace the queued message of the same topic, keeping its place.
+                for (std::size_t i = q_.size(); i-- > 0;) {
+                    auto& it = q_[i];
+                    if (it.msg && it.msg->op == codec::op::message && it.msg->topic == m->topic) {
+                        bytes_ = bytes_ - size_of(it) + size;
+                        it.msg = m;
+                        ++dropped_;
+                        ++counters.dropped;
+                        return true;
+                    }
+                }
+            }
+            while (q_.size() + 1 > limits_.max_messages || bytes_ + size > limits_.max_bytes) {
+                if (policy == slow_consumer_policy::disconnect) {
+                    kicked_ = true;
+                    ++counters.slow_disconnects;
+                    return false;
+                }
+                if (policy == slow_consumer_policy::drop_newest || q_.empty()) {
+                    ++dropped_;
+                    ++counters.dropped;
+                    return true;
+                }
+                // drop_oldest and keep_latest: make room, but never drop this connection's
+                // own replies (acks, errors): skip over them.
+                std::size_t victim = 0;
+                while (victim < q_.size() && !q_[victim].msg) ++victim;
+                if (victim == q_.size()) {
+                    ++dropped_;
+                    ++counters.dropped;
+                    return true;
+                }
+                bytes_ -= size_of(q_[victim]);
+                q_.erase(victim);
+                ++dropped_;
+                ++counters.dropped;
+            }
+            bytes_ += size;
+            q_.push_back({m, nullptr});
+            ++counters.messages_out;
+            if (!scheduled_) scheduled_ = wake_now = true;
+        }
+        if (wake_now) wake();
+        return true;
+    }
+
+    int format_;
+    queue_limits limits_;
+    std::uint64_t connection_id_;
+    std::string identity_;
+    mutable std::mutex m_;
+    ring<item> q_;
+    std::size_t bytes_ = 0;
+    bool scheduled_ = false;
+    bool kicked_ = false;
+    std::atomic<std::uint64_t> dropped_{0};
+    // Guarded by the hub's lock:
+    std::uint64_t last_seq_ = 0;           ///< deduplicates a message matched by two subscriptions
+    std::vector<std::string> patterns_;    ///< what this outbox is subscribed to
+};
+
+/// An in-process subscriber: a callback run on the publisher's thread, outside the hub's lock.
+struct callback_sub {
+    std::uint64_t id = 0;
+    std::string pattern;
+    std::function<void(message const&)> fn;
+};
+
+struct sub_ref {
+    std::shared_ptr<outbox> box;
+    std::shared_ptr<callback_sub> cb;
+    bool presence = false;
+};
+
+struct pattern_state {
+    std::string pattern;
+    std::vector<sub_ref> subs;
+};
+
+struct topic_state {
+    std::string name;
+    std::uint64_t epoch = 0;
+    std::uint64_t last = 0;
+    topic_options opt;
+    std::deque<std::shared_ptr<message>> history;
+    std::vector<sub_ref> subs;
+    std::vector<pattern_state*> patterns; ///< wildcard patterns that match this topic
+    std::map<std::string, int, std::less<>> members;
+};
+
+/// Encodes a message into one wire format; false if the format cannot carry it.
+using format_encoder = std::function<bool(message const&, std::string& out)>;
+
+class hub_core {
+public:
+    explicit hub_core(hub_options o) : opt(std::move(o)) {}
+
+    hub_options opt;
+    hub_counters counters;
+    std::size_t max_topics = 100'000;
+
+    /// Registers a wire format once (by key); returns its index.
+    int format(std::string_view key, format_encoder enc)
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (std::size_t i = 0; i < formats_.size(); ++i)
+            if (formats_[i].key == key) return static_cast<int>(i);
+        if (formats_.size() == max_formats) return -1;
+        formats_.push_back({std::string(key), std::move(enc)});
+        return static_cast<int>(formats_.size() - 1);
+    }
+
+    publish_result publish(std::string_view topic, std::string_view payload, codec::data_kind kind,
+                           std::uint64_t publisher, bool echo)
+    {
+        publish_result res;
+        if (!is_valid_topic(topic)) {
+            res.ec = is_valid_pattern(topic) ? hub_error::wildcard_publish : hub_error::invalid_topic;
+            return res;
+        }
+        auto msg = std::make_shared<message>();
+        msg->topic.assign(topic);
+        msg->payload.assign(payload);
+        msg->kind = kind;
+        msg->publisher = publisher;
+        msg->time = std::chrono::steady_clock::now();
+        std::vector<std::shared_ptr<callback_sub>> callbacks;
+        std::vector<std::shared_ptr<outbox>> kicks;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            auto* t = find_or_create(topic);
+            if (!t) {
+                res.ec = hub_error::too_many_topics;
+                return res;
+            }
+            msg->offset = ++t->last;
+            msg->epoch = t->epoch;
+            msg->seq = ++seq_;
+            res.offset = msg->offset;
+            res.epoch = msg->epoch;
+            if (t->opt.history_count != 0) {
+                t->history.push_back(msg);
+                trim(*t);
+            }
+            auto deliver = [&](sub_ref const& s) {
+                if (s.cb) {
+                    callbacks.push_back(s.cb);
+                    return;
+                }
+                auto& box = *s.box;
+                if (!echo && publisher != 0 && box.connection_id() == publisher) return;
+                if (box.last_seq_ == msg->seq) return; // matched twice (topic and pattern)
+                box.last_seq_ = msg->seq;
+                if (!ensure_encoded(*msg, box.format())) return;
+                if (!box.push(msg, t->opt.policy, counters)) kicks.push_back(s.box);
+                ++res.subscribers;
+            };
+            for (auto const& s : t->subs) deliver(s);
+            for (auto* p : t->patterns)
+                for (auto const& s : p->subs) deliver(s);
+        }
+        res.subscribers += callbacks.size();
+        ++counters.messages_in;
+        counters.bytes_in += payload.size();
+        for (auto const& cb : callbacks) cb->fn(*msg);
+        for (auto const& k : kicks) k->kick();
+        return res;
+    }
+
+    /// Subscribes a transport.  `head` runs under the lock before any replayed message is
+    /// queued: the place to queue the acknowledgement and a gap notice, so that the client
+    /// sees them first and replay and live messages meet with no gap and no duplicate.
+    std::error_code subscribe(std::shared_ptr<outbox> const& box, std::string_view pattern,
+                              subscribe_options const& so, std::function<void(subscribe_head const&)> const& head)
+    {
+        if (!is_valid_pattern(pattern)) return hub_error::invalid_topic;
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto& subs = box->patterns_;
+        if (std::find(subs.begin(), subs.end(), pattern) != subs.end()) return hub_error::bad_request;
+        if (subs.size() >= opt.max_subscriptions_per_connection) return hub_error::too_many_subscriptions;
+        std::vector<std::shared_ptr<message>> replay;
+        subscribe_head h;
+        if (!is_wildcard(pattern)) {
+            auto* t = find_or_create(pattern);
+            if (!t) return hub_error::too_many_topics;
+            trim(*t);
+            h.epoch = t->epoch;
+            h.last_offset = t->last;
+            std::uint64_t const first = t->history.empty() ? t->last + 1 : t->history.front()->offset;
+            if (so.has_since) {
+                std::uint64_t since = so.since;
+                if (so.epoch != 0 && so.epoch != t->epoch) since = 0; // another lifetime: offsets restart
+                if (since < t->last) {
+                    if (first > since + 1) {
+                        h.gap_from = since + 1;
+                        h.gap_to = first - 1;
+                    }
+                    for (auto const& m : t->history)
+                        if (m->offset > since) replay.push_back(m);
+                }
+            }
+            else if (so.history != 0) {
+                auto const n = std::min<std::size_t>(so.history, t->history.size());
+                replay.assign(t->history.end() - static_cast<std::ptrdiff_t>(n), t->history.end());
+            }
+            t->subs.push_back({box, nullptr, so.presence});
+            join(*t, box->identity());
+        }
+        else {
+            auto& p = pattern_for(pattern);
+            if (so.has_since && so.by_seq) {
+                for (auto const& [name, t] : topics_) {
+                    if (!topic_matches(pattern, name)) continue;
+                    trim(*t);
+                    for (auto const& m : t->history)
+                        if (m->seq > so.since) replay.push_back(m);
+                }
+                std::sort(replay.begin(), replay.end(), [](auto const& a, auto const& b) { return a->seq < b->seq; });
+            }
+            p.subs.push_back({box, nullptr, so.presence});
+        }
+        subs.emplace_back(pattern);
+        ++counters.subscriptions;
+        if (head) head(h);
+        for (auto const& m : replay) {
+            if (!ensure_encoded(*m, box->format())) continue;
+            box->last_seq_ = std::max(box->last_seq_, m->seq);
+            box->push_replay(m);
+        }
+        return {};
+    }
+
+    std::error_code unsubscribe(outbox& box, std::string_view pattern)
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return unsubscribe_locked(box, pattern);
+    }
+
+    /// Removes every subscription of a transport (it closed).
+    void remove(outbox& box)
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto const subs = box.patterns_;
+        for (auto const& p : subs) unsubscribe_locked(box, p);
+    }
+
+    std::shared_ptr<callback_sub> subscribe_callback(std::string_view pattern, std::function<void(message const&)> fn,
+                                                     std::error_code& ec)
+    {
+        ec = {};
+        if (!is_valid_pattern(pattern)) {
+            ec = hub_error::invalid_topic;
+            return nullptr;
+        }
+        auto cb = std::make_shared<callback_sub>();
+        cb->pattern.assign(pattern);
+        cb->fn = std::move(fn);
+        std::lock_guard<std::mutex> lock(mutex_);
+        cb->id = ++callback_ids_;
+        if (is_wildcard(pattern)) pattern_for(pattern).subs.push_back({nullptr, cb, false});
+        else {
+            auto* t = find_or_create(pattern);
+            if (!t) {
+                ec = hub_error::too_many_topics;
+                return nullptr;
+            }
+            t->subs.push_back({nullptr, cb, false});
+        }
+        ++counters.subscriptions;
+        return cb;
+    }
+
+    void unsubscribe_callback(callback_sub const& cb)
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto drop = [&](std::vector<sub_ref>& v) {
+            auto it = std::find_if(v.begin(), v.end(), [&](sub_ref const& s) { return s.cb.get() == &cb; });
+            if (it == v.end()) return;
+            v.erase(it);
+            --counters.subscriptions;
+        };
+        if (is_wildcard(cb.pattern)) {
+            if (auto it = patterns_.find(cb.pattern); it != patterns_.end()) drop(it->second->subs);
+        }
+        else if (auto it = topics_.find(cb.pattern); it != topics_.end())
+            drop(it->second->subs);
+    }
+
+    std::vector<std::string> members(std::string_view topic) const
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::vector<std::string> out;
+        if (auto it = topics_.find(topic); it != topics_.end())
+            for (auto const& [who, n] : it->second->members) out.push_back(who);
+        return out;
+    }
+
+    /// The epoch and latest offset of a topic (0, 0 if it does not exist).
+    std::pair<std::uint64_t, std::uint64_t> position(std::string_view topic) const
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (auto it = topics_.find(topic); it != topics_.end()) return {it->second->epoch, it->second->last};
+        return {0, 0};
+    }
+
+private:
+    struct format_entry {
+        std::string key;
+        format_encoder encode;
+    };
+
+    topic_state* find_or_create(std::string_view name)
+    {
+        if (auto it = topics_.find(name); it != topics_.end()) return it->second.get();
+        if (topics_.size() >= max_topics) return nullptr;
+        auto t = std::make_unique<topic_state>();
+        t->name.assign(name);
+        t->epoch = new_epoch();
+        t->opt = opt.topic_config ? opt.topic_config(name) : opt.default_topic;
+        for (auto& [pat, p] : patterns_)
+            if (topic_matches(pat, name)) t->patterns.push_back(p.get());
+        auto* raw = t.get();
+        topics_.emplace(std::string(name), std::move(t));
+        ++counters.topics;
+        return raw;
+    }
+
+    pattern_state& pattern_for(std::string_view pattern)
+    {
+        auto it = patterns_.find(pattern);
+        if (it != patterns_.end()) return *it->second;
+        auto p = std::make_unique<pattern_state>();
+        p->pattern.assign(pattern);
+        for (auto& [name, t] : topics_)
+            if (topic_matches(pattern, name)) t->patterns.push_back(p.get());
+        auto& ref = *p;
+        patterns_.emplace(std::string(pattern), std::move(p));
+        return ref;
+    }
+
+    std::error_code unsubscribe_locked(outbox& box, std::string_view pattern)
+    {
+        auto& subs = box.patterns_;
+        auto pos = std::find(subs.begin(), subs.end(), pattern);
+        if (pos == subs.end()) return hub_error::not_subscribed;
+        subs.erase(pos);
+        --counters.subscriptions;
+        auto drop = [&](std::vector<sub_ref>& v) {
+            auto it = std::find_if(v.begin(), v.end(), [&](sub_ref const& s) { return s.box.get() == &box; });
+            if (it != v.end()) v.erase(it);
+        };
+        if (is_wildcard(pattern)) {
+            auto it = patterns_.find(pattern);
+            if (it == patterns_.end()) return {};
+            drop(it->second->subs);
+            if (it->second->subs.empty()) {
+                for (auto& [name, t] : topics_)
+                    std::erase(t->patterns, it->second.get());
+                patterns_.erase(it);
+            }
+        }
+        else if (auto it = topics_.find(pattern); it != topics_.end()) {
+            drop(it->second->subs);
+            leave(*it->second, box.identity());
+        }
+        return {};
+    }
+
+    void join(topic_state& t, std::string const& who)
+    {
+        if (who.empty()) return;
+        if (++t.members[who] == 1) presence_event(t, codec::op::join, who);
+    }
+
+    void leave(topic_state& t, std::string const& who)
+    {
+        if (who.empty()) return;
+        auto it = t.members.find(who);
+        if (it == t.members.end()) return;
+        if (--it->second == 0) {
+            t.members.erase(it);
+            presence_event(t, codec::op::leave, who);
+        }
+    }
+
+    /// Join / leave events go to the topic's subscribers that asked for presence.
+    void presence_event(topic_state& t, codec::op op, std::string const& who)
+    {
+        std::shared_ptr<message> m;
+        for (auto const& s : t.subs) {
+            if (!s.presence || !s.box) continue;
+            if (!m) {
+                m = std::make_shared<message>();
+                m->op = op;
+                m->topic = t.name;
+                m->epoch = t.epoch;
+                m->who = who;
+                m->time = std::chrono::steady_clock::now();
+            }
+            if (!ensure_encoded(*m, s.box->format())) continue;
+            s.box->push_replay(m); // presence events are never dropped
+        }
+    }
+
+    /// Fills in the frame of one format (once per message and format).
+    bool ensure_encoded(message& m, int format)
+    {
+        auto const f = static_cast<std::size_t>(format);
+        if (!(m.encoded_ & (1u << f))) {
+            m.encoded_ |= 1u << f;
+            if (!formats_[f].encode(m, m.frames[f])) m.frames[f].clear();
+        }
+        return !m.frames[f].empty();
+    }
+
+    void trim(topic_state& t)
+    {
+        while (t.history.size() > t.opt.history_count) t.history.pop_front();
+        if (t.opt.history_age.count() != 0) {
+            auto const oldest = std::chrono::steady_clock::now() - t.opt.history_age;
+            while (!t.history.empty() && t.history.front()->time < oldest) t.history.pop_front();
+        }
+    }
+
+    static std::uint64_t new_epoch()
+    {
+        // Random, so that a restarted server never reuses an epoch a client remembers.
+        std::random_device rd;
+        std::uint64_t e = (std::uint64_t(rd()) << 32) ^ rd();
+        return e ? e : 1;
+    }
+
+    mutable std::mutex mutex_;
+    std::map<std::string, std::unique_ptr<topic_state>, std::less<>> topics_;
+    std::map<std::string, std::unique_ptr<pattern_state>, std::less<>> patterns_;
+    std::vector<format_entry> formats_;
+    std::uint64_t seq_ = 0;
+    std::uint64_t callback_ids_ = 0;
+};
+
+} // namespace detail
+
+/** An in-process subscription; unsubscribes when destroyed (or on unsubscribe()). */
+class subscription {
+public:
+    subscription() = default;
+    subscription(std::weak_ptr<detail::hub_core> core, std::shared_ptr<detail::callback_sub> cb)
+        : core_(std::move(core)), cb_(std::move(cb))
+    {
+    }
+    subscription(subscription&&) noexcept = default;
+    subscription& operator=(subscription&& o) noexcept
+    {
+        if (this != &o) {
+            unsubscribe();
+            core_ = std::move(o.core_);
+            cb_ = std::move(o.cb_);
+        }
+        return *this;
+    }
+    ~subscription() { unsubscribe(); }
+    explicit operator bool() const noexcept { return cb_ != nullptr; }
+
+    void unsubscribe()
+    {
+        if (!cb_) return;
+        if (auto core = core_.lock()) core->unsubscribe_callback(*cb_);
+        cb_.reset();
+    }
+
+private:
+    std::weak_ptr<detail::hub_core> core_;
+    std::shared_ptr<detail::callback_sub> cb_;
+};
+
+/** The pub/sub hub: named topics that WebSocket and SSE clients and C++ code subscribe and
+    publish to.
+
+    @code
+    rtmsg::hub hub;
+    auto sub = hub.subscribe("prices.*", [](rtmsg::message const& m) { log(m.topic, m.payload); });
+    hub.publish("prices.AAPL", R"({"bid":189.2})", rtmsg::codec::data_kind::json);
+    server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub));   // <rtmsg/hub/endpoint.hpp>
+    @endcode
+
+    - **Fan-out**: a message is stored once, encoded and framed once per wire format in
+      use, and every subscriber's queue holds a reference to the same bytes.
+    - **Slow consumers**: each transport subscriber has a bounded queue (hub_options::queue);
+      the topic's slow_consumer_policy decides what happens when it is full.  Fast
+      subscribers never wait for slow ones.
+    - **History**: each topic keeps its last messages (topic_options); offsets increase by
+      one per message, and an epoch tells one lifetime of a topic from another.
+    - **Threads**: every member function is safe from any thread; one mutex guards the
+      topic table, and delivery only appends to queues under it.  Run the io_context on as
+      many threads as you like.  In-process callbacks run on the publisher's thread after
+      the lock is released, so they may publish.
+*/
+class hub {
+public:
+    explicit hub(hub_options opt = {}) : core_(std::make_shared<detail::hub_core>(std::move(opt))) {}
+    hub(hub const&) = delete;
+    hub& operator=(hub const&) = delete;
+
+    /** Publishes `payload` to `topic` (an exact name).  Safe from any thread.
+        `kind` says what the bytes are: JSON codecs embed json data as a value. */
+    publish_result publish(std::string_view topic, std::string_view payload,
+                           codec::data_kind kind = codec::data_kind::text)
+    {
+        return core_->publish(topic, payload, kind, 0, true);
+    }
+
+    /** Calls `fn` for every message published to `pattern` (a topic or a wildcard pattern),
+        on the publisher's thread.  Keep the returned subscription alive. */
+    subscription subscribe(std::string_view pattern, std::function<void(message const&)> fn, std::error_code& ec)
+    {
+        auto cb = core_->subscribe_callback(pattern, std::move(fn), ec);
+        return cb ? subscription(core_, std::move(cb)) : subscription();
+    }
+    subscription subscribe(std::string_view pattern, std::function<void(message const&)> fn)
+    {
+        std::error_code ec;
+        auto s = subscribe(pattern, std::move(fn), ec);
+        if (ec) throw std::system_error(ec, "rtmsg::hub::subscribe");
+        return s;
+    }
+
+    /// Identities subscribed to `topic` (presence), sorted.
+    std::vector<std::string> members(std::string_view topic) const { return core_->members(topic); }
+
+    /// The topic's epoch and latest offset ({0, 0} if it does not exist yet).
+    std::pair<std::uint64_t, std::uint64_t> position(std::string_view topic) const { return core_->position(topic); }
+
+    hub_metrics metrics() const noexcept { return core_->counters.snapshot(); }
+
+    /// The metrics in the Prometheus text exposition format (serve it at /metrics).
+    std::string prometheus() const
+    {
+        auto const m = metrics();
+        std::string out;
+        auto add = [&](char const* name, char const* type, char const* help, std::uint64_t v) {
+            out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+            out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+            out.append(name).append(" ").append(std::to_string(v)).append("\n");
+        };
+        add("rtmsg_connections", "gauge", "Transport subscribers attached.", m.connections);
+        add("rtmsg_subscriptions", "gauge", "Subscriptions held.", m.subscriptions);
+        add("rtmsg_topics", "gauge", "Topics that exist.", m.topics);
+        add("rtmsg_messages_in_total", "counter", "Messages published.", m.messages_in);
+        add("rtmsg_bytes_in_total", "counter", "Payload bytes published.", m.bytes_in);
+        add("rtmsg_messages_out_total", "counter", "Messages queued to subscribers.", m.messages_out);
+        add("rtmsg_bytes_out_total", "counter", "Wire bytes handed to transports.", m.bytes_out);
+        add("rtmsg_dropped_total", "counter", "Messages dropped by slow-consumer policies.", m.dropped);
+        add("rtmsg_slow_disconnects_total", "counter", "Subscribers disconnected for being slow.", m.slow_disconnects);
+        add("rtmsg_errors_total", "counter", "Error replies sent to clients.", m.errors);
+        return out;
+    }
+
+    /// The shared state that transports attach to (see <rtmsg/hub/endpoint.hpp>).
+    std::shared_ptr<detail::hub_core> const& core() const noexcept { return core_; }
+
+private:
+    std::shared_ptr<detail::hub_core> core_;
+};
+
+} // namespace rtmsg

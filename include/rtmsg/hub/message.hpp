@@ -1,0 +1,45 @@
+#pragma once
+// A published message: immutable once delivered, shared by every subscriber.
+#include <rtmsg/codec/codec.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace rtmsg {
+
+namespace detail {
+class hub_core;
+}
+
+/// How many wire formats (transport x codec) one hub can serve at once.
+inline constexpr std::size_t max_formats = 8;
+
+/** One message of a topic, as every subscriber sees it.
+
+    The hub encodes and frames it once per wire format in use (WebSocket raw, SSE, each
+    codec) into `frames`; every subscriber's queue then holds a reference to this one object,
+    and the transport writes the shared bytes.  Nothing here changes after delivery starts. */
+struct message {
+    codec::op op = codec::op::message; ///< message, or a presence event (join / leave)
+    std::string topic;
+    std::string payload;
+    codec::data_kind kind = codec::data_kind::text;
+    std::uint64_t offset = 0;  ///< per-topic, from 1, increasing by 1
+    std::uint64_t epoch = 0;   ///< the topic's epoch: offsets are comparable only within one epoch
+    std::uint64_t seq = 0;     ///< hub-wide order of publication (SSE pattern streams resume by it)
+    std::uint64_t publisher = 0; ///< connection id of the publisher; 0 for C++ publishers
+    std::string who;           ///< join / leave: the member
+    std::chrono::steady_clock::time_point time;
+    std::array<std::string, max_formats> frames; ///< wire bytes per format (see hub)
+
+private:
+    friend class detail::hub_core;
+    std::uint32_t encoded_ = 0; ///< formats already encoded (guarded by the hub's lock)
+};
+
+using message_ptr = std::shared_ptr<message const>;
+
+} // namespace rtmsg

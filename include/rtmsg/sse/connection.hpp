@@ -1,0 +1,79 @@
+#pragma once
+// The server-side view of one SSE stream, and the behavior of an SSE route.
+#include <rtmsg/http/request.hpp>
+#include <rtmsg/sse/event.hpp>
+#include <rtmsg/sse/option.hpp>
+#include <rtmsg/websocket/connection.hpp> // upgrade_decision, send_status
+
+#include <asio/any_io_executor.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include <any>
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace rtmsg::sse {
+
+/** An open SSE stream accepted by http::server.
+    @par Thread safety  send(), send_frame() and close() may be called from any thread. */
+class connection {
+public:
+    virtual ~connection() = default;
+
+    /// Queues an event (formatted and copied).
+    virtual websocket::send_status send(event const& ev) = 0;
+    /// Queues preformatted event-stream bytes, shared with other streams.
+    virtual websocket::send_status send_frame(std::shared_ptr<std::string const> bytes) = 0;
+    /// Flushes what is queued and ends the stream.
+    virtual void close() = 0;
+    /// Calls `f` on the connection's executor once its queue is empty (call on that executor).
+    virtual void on_idle(std::function<void()> f) = 0;
+    /// Bytes queued and not yet written.
+    virtual std::size_t queued_bytes() const noexcept = 0;
+    /// The strand this connection runs on.
+    virtual asio::any_io_executor get_executor() const = 0;
+
+    std::uint64_t id() const noexcept { return id_; }
+    /// The request that opened the stream.
+    http::request const& request() const noexcept { return request_; }
+    /// Last-Event-ID header, or lastEventId query parameter, if the client sent one.
+    std::optional<std::string> const& last_event_id() const noexcept { return last_event_id_; }
+    asio::ip::tcp::endpoint const& remote_endpoint() const noexcept { return remote_; }
+    std::any& user_data() noexcept { return user_data_; }
+    std::any const& user_data() const noexcept { return user_data_; }
+
+protected:
+    connection() : id_(next_id()) {}
+
+    http::request request_;
+    std::optional<std::string> last_event_id_;
+    asio::ip::tcp::endpoint remote_;
+    std::any user_data_;
+
+private:
+    static std::uint64_t next_id() noexcept
+    {
+        // Shares the number space with WebSocket connections so that ids never collide.
+        static std::atomic<std::uint64_t> n{1ull << 62};
+        return ++n;
+    }
+    std::uint64_t id_;
+};
+
+using connection_ptr = std::shared_ptr<connection>;
+
+/// What an SSE route does.  Every member is optional.
+struct behavior {
+    sse::options options;
+    /// Authentication / admission before the stream starts (refuse with a status).
+    std::function<websocket::upgrade_decision(websocket::upgrade_request const&)> on_request;
+    /// The stream is open (headers sent); `c->last_event_id()` says where to resume.
+    std::function<void(connection_ptr const&)> on_open;
+    /// The stream ended (client gone, error, or close()).
+    std::function<void(connection_ptr const&)> on_close;
+};
+
+} // namespace rtmsg::sse

@@ -1,0 +1,342 @@
+#pragma once
+// rtmsg::sse::stream: a Server-Sent Events response over any Asio stream.
+#include <rtmsg/config.hpp>
+#include <rtmsg/http/request.hpp>
+#include <rtmsg/sse/event.hpp>
+#include <rtmsg/sse/option.hpp>
+#include <rtmsg/transport/stream.hpp>
+#include <rtmsg/transport/teardown.hpp>
+#include <rtmsg/websocket/stream.hpp> // send_status
+
+#include <asio/async_result.hpp>
+#include <asio/compose.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace rtmsg::sse {
+
+using websocket::send_status;
+
+/// The id a reconnecting client asks to resume after: the `Last-Event-ID` header, or the
+/// `lastEventId` query parameter for clients that cannot set headers.
+inline std::optional<std::string> last_event_id(http::request const& req)
+{
+    if (auto h = req.headers.find("Last-Event-ID")) return std::string(*h);
+    return req.query_param("lastEventId");
+}
+
+namespace detail {
+
+template <class NextLayer>
+class stream_impl : public std::enable_shared_from_this<stream_impl<NextLayer>> {
+public:
+    using clock = std::chrono::steady_clock;
+    using executor_type = typename NextLayer::executor_type;
+
+    template <class... Args>
+    explicit stream_impl(Args&&... args) : next(std::forward<Args>(args)...), timer(next.get_executor())
+    {
+    }
+
+    NextLayer next;
+    options opt;
+    asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type> timer;
+    std::vector<std::shared_ptr<std::string const>> queued, writing, spare;
+    std::vector<asio::const_buffer> bufs;
+    std::atomic<std::size_t> queued_bytes{0};
+    std::atomic<bool> closing{false};
+    bool started = false; ///< headers written
+    bool write_in_flight = false;
+    bool closed = false;
+    bool ending = false;
+    clock::time_point last_write = clock::now();
+    std::function<void(std::error_code)> on_close;
+    std::function<void()> idle;
+    std::array<char, 64> discard{};
+
+    void push(std::shared_ptr<std::string const> bytes)
+    {
+        queued.push_back(std::move(bytes));
+        pump();
+    }
+
+    void pump()
+    {
+        if (write_in_flight || queued.empty() || closed || !started) return;
+        std::swap(queued, writing);
+        bufs.clear();
+        for (auto const& b : writing) bufs.push_back(asio::buffer(*b));
+        write_in_flight = true;
+        asio::async_write(next, bufs, [self = this->shared_from_this()](std::error_code ec, std::size_t) {
+            self->on_written(ec);
+        });
+    }
+
+    void on_written(std::error_code ec)
+    {
+        write_in_flight = false;
+        std::size_t total = 0;
+        for (auto const& b : writing) total += b->size();
+        queued_bytes -= total;
+        writing.clear();
+        last_write = clock::now();
+        if (ec) return fail(ec);
+        pump();
+        if (!write_in_flight && queued.empty()) {
+            if (ending) return teardown();
+            if (idle) {
+                auto f = std::move(idle);
+                idle = nullptr;
+                f();
+            }
+        }
+    }
+
+    /// Notices a client that went away: it sends nothing after its request, so any
+    /// readable event is EOF, a reset, or bytes we ignore.
+    void watch()
+    {
+        if (closed) return;
+        if constexpr (rtmsg::detail::waitable_socket<NextLayer>) {
+            next.async_wait(asio::socket_base::wait_read, [self = this->shared_from_this()](std::error_code ec) {
+                if (ec) return self->fail(ec);
+                std::error_code rec;
+                auto n = self->next.read_some(asio::buffer(self->discard), rec);
+                if (rec == asio::error::would_block || rec == asio::error::try_again || (!rec && n > 0))
+                    return self->watch();
+                self->fail(rec ? rec : make_error_code(asio::error::eof));
+            });
+        }
+        else {
+            next.async_read_some(asio::buffer(discard), [self = this->shared_from_this()](std::error_code ec, std::size_t) {
+                if (ec) return self->fail(ec);
+                self->watch();
+            });
+        }
+    }
+
+    void arm_heartbeat()
+    {
+        if (opt.heartbeat.count() == 0 || closed || ending) return;
+        timer.expires_after(opt.heartbeat);
+        timer.async_wait([w = this->weak_from_this()](std::error_code ec) {
+            if (ec) return;
+            auto self = w.lock();
+            if (!self || self->closed || self->ending) return;
+            // Only when nothing else went out for a while: events keep the stream alive too.
+            if (clock::now() - self->last_write >= self->opt.heartbeat / 2 && self->queued.empty() &&
+                !self->write_in_flight) {
+                auto s = std::make_shared<std::string>();
+                format_comment(*s);
+                self->queued_bytes += s->size();
+                self->push(std::move(s));
+            }
+            self->arm_heartbeat();
+        });
+    }
+
+    /// Flushes what is queued, then ends the response (FIN, or TLS close_notify first).
+    void end()
+    {
+        closing = true;
+        if (ending || closed) return;
+        ending = true;
+        timer.cancel();
+        timer.expires_after(opt.close_timeout);
+        timer.async_wait([w = this->weak_from_this()](std::error_code ec) {
+            if (ec) return;
+            if (auto self = w.lock()) self->fail(make_error_code(rtmsg::error::timeout));
+        });
+        if (!write_in_flight && queued.empty()) teardown();
+    }
+
+    void teardown()
+    {
+        async_teardown(role_type::server, next, [self = this->shared_from_this()](std::error_code) {
+            self->fail({});
+        });
+    }
+
+    void fail(std::error_code ec)
+    {
+        closing = true;
+        if (closed) return;
+        closed = true;
+        rtmsg::close_now(next);
+        timer.cancel();
+        for (auto const& b : queued) queued_bytes -= b->size();
+        queued.clear();
+        if (idle) {
+            auto f = std::move(idle);
+            idle = nullptr;
+            asio::post(next.get_executor(), std::move(f));
+        }
+        if (on_close) {
+            auto f = std::move(on_close);
+            on_close = nullptr;
+            f(ec);
+        }
+    }
+};
+
+template <class NextLayer>
+struct accept_op {
+    std::shared_ptr<stream_impl<NextLayer>> impl;
+    std::shared_ptr<std::string> head;
+    bool started = false;
+
+    template <class Self>
+    void operator()(Self& self, std::error_code ec = {}, std::size_t = 0)
+    {
+        auto& s = *impl;
+        if (!started) {
+            started = true;
+            asio::async_write(s.next, asio::buffer(*head), std::move(self));
+            return;
+        }
+        if (ec) {
+            s.fail(ec);
+            return self.complete(ec);
+        }
+        s.started = true;
+        s.last_write = stream_impl<NextLayer>::clock::now();
+        s.watch();
+        s.arm_heartbeat();
+        s.pump();
+        self.complete({});
+    }
+};
+
+} // namespace detail
+
+/** A Server-Sent Events stream (WHATWG HTML §9.2) over `NextLayer`: plain TCP, TLS
+    (include <rtmsg/transport/ssl.hpp>) or rtmsg::test::stream.
+
+    async_accept() answers the request with `200`, `Content-Type: text/event-stream`,
+    `Cache-Control: no-cache` and `X-Accel-Buffering: no` (so nginx does not buffer); the
+    body then runs until the connection closes.  Events are queued with send() (formatted
+    with format_event: multi-line data cannot inject fields or events) or send_frame()
+    (preformatted bytes shared between streams).  Comment heartbeats keep idle streams
+    alive.  A client that disconnects is noticed at once: the stream keeps a read pending
+    (clients send nothing after their request) and calls the close handler.
+
+    @par Thread safety  send(), send_frame() and close() may be called from any thread;
+    everything else on the stream's executor (use a strand on multi-threaded io_contexts).
+*/
+template <async_stream NextLayer>
+class stream {
+public:
+    using next_layer_type = NextLayer;
+    using executor_type = typename NextLayer::executor_type;
+
+    template <class... Args>
+    explicit stream(Args&&... args) : impl_(std::make_shared<detail::stream_impl<NextLayer>>(std::forward<Args>(args)...))
+    {
+    }
+    stream(stream&&) noexcept = default;
+    stream& operator=(stream&&) noexcept = default;
+    ~stream()
+    {
+        if (impl_ && !impl_->closed) {
+            auto impl = impl_;
+            asio::dispatch(impl->next.get_executor(), [impl] { impl->fail({}); });
+        }
+    }
+
+    executor_type get_executor() const noexcept { return impl_->next.get_executor(); }
+    next_layer_type& next_layer() noexcept { return impl_->next; }
+    void set_options(options const& o) { impl_->opt = o; }
+    options const& get_options() const noexcept { return impl_->opt; }
+    bool is_open() const noexcept { return impl_ && !impl_->closed; }
+
+    /// Called once, on the stream's executor, when the stream ends (client gone, error, or
+    /// after close()).  Set before async_accept.
+    void set_close_handler(std::function<void(std::error_code)> f) { impl_->on_close = std::move(f); }
+
+    /** Writes the response head and starts heartbeats.
+        @par Completion signature  `void(std::error_code ec)` */
+    template <asio::completion_token_for<void(std::error_code)> CompletionToken =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_accept(CompletionToken&& token = CompletionToken{})
+    {
+        auto head = std::make_shared<std::string>(
+            "HTTP/1.1 200 OK\r\n"
+            "Content-Type: text/event-stream\r\n"
+            "Cache-Control: no-cache\r\n"
+            "X-Accel-Buffering: no\r\n"
+            "Connection: close\r\n\r\n");
+        if (impl_->opt.retry != 0) {
+            event ev;
+            ev.retry = impl_->opt.retry;
+            head->append("retry: ").append(std::to_string(ev.retry)).append("\n\n");
+        }
+        return asio::async_compose<CompletionToken, void(std::error_code)>(
+            detail::accept_op<NextLayer>{impl_, std::move(head)}, token, impl_->next);
+    }
+
+    /// Queues an event (formatted and copied).  Safe from any thread.
+    send_status send(event const& ev)
+    {
+        auto s = std::make_shared<std::string>();
+        format_event(*s, ev);
+        return send_frame(std::move(s));
+    }
+
+    /// Queues preformatted event-stream bytes, shared and not copied.  Safe from any thread.
+    send_status send_frame(std::shared_ptr<std::string const> bytes)
+    {
+        auto& s = *impl_;
+        if (s.closing) return send_status::closed;
+        auto const size = bytes->size();
+        if (s.queued_bytes.load(std::memory_order_relaxed) + size > s.opt.send_queue_hard_limit)
+            return send_status::dropped;
+        s.queued_bytes += size;
+        asio::dispatch(s.next.get_executor(), [impl = impl_, bytes = std::move(bytes), size]() mutable {
+            if (impl->closing) {
+                impl->queued_bytes -= size;
+                return;
+            }
+            impl->push(std::move(bytes));
+        });
+        return send_status::queued;
+    }
+
+    /// Calls `f()` on the executor once nothing is queued or in flight.  Call on the executor.
+    template <class F>
+    void on_idle(F&& f)
+    {
+        auto& s = *impl_;
+        if ((!s.write_in_flight && s.queued.empty()) || s.closed) {
+            asio::post(s.next.get_executor(), std::forward<F>(f));
+            return;
+        }
+        s.idle = std::forward<F>(f);
+    }
+
+    /// Flushes the queue and ends the stream.  Safe from any thread.
+    void close()
+    {
+        asio::dispatch(impl_->next.get_executor(), [impl = impl_] { impl->end(); });
+    }
+
+    /// Bytes queued and not yet written.
+    std::size_t queued_bytes() const noexcept { return impl_->queued_bytes.load(std::memory_order_relaxed); }
+
+private:
+    std::shared_ptr<detail::stream_impl<NextLayer>> impl_;
+};
+
+} // namespace rtmsg::sse
