@@ -1,0 +1,359 @@
+// The hub without sockets: topics, wildcards, policies, history, presence, threads.
+#include <rtmsg/hub/hub.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <thread>
+
+namespace {
+
+/// A transport stand-in: records what the hub queued, drains on demand.
+class test_outbox final : public rtmsg::detail::outbox {
+public:
+    using outbox::outbox;
+    std::atomic<int> wakes{0};
+    std::atomic<int> kicks{0};
+
+    /// Everything queued, as {topic, payload-or-frame} pairs, emptying the queue.
+    std::vector<item> drain()
+    {
+        std::vector<item> out;
+        while (backlog().first != 0) take(out, 1 << 30);
+        return out;
+    }
+
+protected:
+    void wake() override { ++wakes; }
+    void kick() override { ++kicks; }
+};
+
+/// Format 0 in these tests: the payload itself.
+int raw_format(rtmsg::hub& h)
+{
+    return h.core()->format("test.raw", [](rtmsg::message const& m, std::string& out) {
+        if (m.op == rtmsg::codec::op::message) out = m.payload;
+        else out = std::string(rtmsg::codec::op_name(m.op)) + ":" + m.who;
+        return true;
+    });
+}
+
+std::shared_ptr<test_outbox> make_box(rtmsg::hub& h, std::uint64_t id = 1, std::string who = {},
+                                      rtmsg::queue_limits limits = {})
+{
+    return std::make_shared<test_outbox>(raw_format(h), limits, id, std::move(who));
+}
+
+std::vector<std::string> payloads(test_outbox& box)
+{
+    std::vector<std::string> out;
+    for (auto const& it : box.drain()) out.push_back(*box.frame_of(it));
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("hub: topic names and patterns are validated", "[hub]")
+{
+    CHECK(rtmsg::is_valid_topic("chat"));
+    CHECK(rtmsg::is_valid_topic("prices.us.AAPL"));
+    CHECK(rtmsg::is_valid_topic("a-b_c:d.1"));
+    CHECK_FALSE(rtmsg::is_valid_topic(""));
+    CHECK_FALSE(rtmsg::is_valid_topic("a..b"));
+    CHECK_FALSE(rtmsg::is_valid_topic(".a"));
+    CHECK_FALSE(rtmsg::is_valid_topic("a."));
+    CHECK_FALSE(rtmsg::is_valid_topic("a b"));
+    CHECK_FALSE(rtmsg::is_valid_topic("a.*"));
+    CHECK_FALSE(rtmsg::is_valid_topic(std::string(256, 'a')));
+    CHECK_FALSE(rtmsg::is_valid_topic(std::string("a\0b", 3)));
+    CHECK(rtmsg::is_valid_pattern("prices.*"));
+    CHECK(rtmsg::is_valid_pattern("prices.>"));
+    CHECK(rtmsg::is_valid_pattern("*.AAPL"));
+    CHECK_FALSE(rtmsg::is_valid_pattern("prices.>.x"));
+    CHECK_FALSE(rtmsg::is_valid_pattern("prices.a*"));
+}
+
+TEST_CASE("hub: '*' matches one level and '>' one or more", "[hub]")
+{
+    CHECK(rtmsg::topic_matches("prices.*", "prices.AAPL"));
+    CHECK_FALSE(rtmsg::topic_matches("prices.*", "prices.us.AAPL"));
+    CHECK_FALSE(rtmsg::topic_matches("prices.*", "prices"));
+    CHECK(rtmsg::topic_matches("prices.>", "prices.AAPL"));
+    CHECK(rtmsg::topic_matches("prices.>", "prices.us.AAPL"));
+    CHECK_FALSE(rtmsg::topic_matches("prices.>", "prices"));
+    CHECK(rtmsg::topic_matches("*.AAPL", "prices.AAPL"));
+    CHECK(rtmsg::topic_matches("a.*.c", "a.b.c"));
+    CHECK_FALSE(rtmsg::topic_matches("a.*.c", "a.b.d"));
+    CHECK(rtmsg::topic_matches("chat", "chat"));
+    CHECK_FALSE(rtmsg::topic_matches("chat", "chat.x"));
+}
+
+TEST_CASE("hub: in-process subscribers get every message of their topic or pattern", "[hub]")
+{
+    rtmsg::hub h;
+    std::vector<std::string> exact, wild, deep;
+    auto s1 = h.subscribe("prices.AAPL", [&](rtmsg::message const& m) { exact.push_back(m.payload); });
+    auto s2 = h.subscribe("prices.*", [&](rtmsg::message const& m) { wild.push_back(m.topic); });
+    auto s3 = h.subscribe("prices.>", [&](rtmsg::message const& m) { deep.push_back(m.topic); });
+    h.publish("prices.AAPL", "1");
+    h.publish("prices.MSFT", "2");
+    h.publish("prices.us.IBM", "3");
+    h.publish("other", "4");
+    CHECK(exact == std::vector<std::string>{"1"});
+    CHECK(wild == std::vector<std::string>{"prices.AAPL", "prices.MSFT"});
+    CHECK(deep == std::vector<std::string>{"prices.AAPL", "prices.MSFT", "prices.us.IBM"});
+    s2.unsubscribe();
+    h.publish("prices.AAPL", "5");
+    CHECK(wild.size() == 2);
+    CHECK(exact.size() == 2);
+    std::error_code ec;
+    h.subscribe("bad..topic", [](auto const&) {}, ec);
+    CHECK(ec == rtmsg::hub_error::invalid_topic);
+    CHECK(h.publish("prices.*", "x").ec == rtmsg::hub_error::wildcard_publish);
+    CHECK(h.publish("no spaces", "x").ec == rtmsg::hub_error::invalid_topic);
+}
+
+TEST_CASE("hub: offsets increase by one per topic and the epoch is stable", "[hub]")
+{
+    rtmsg::hub h;
+    auto a = h.publish("a", "x");
+    auto b = h.publish("a", "y");
+    auto c = h.publish("b", "z");
+    CHECK(a.offset == 1);
+    CHECK(b.offset == 2);
+    CHECK(c.offset == 1);
+    CHECK(a.epoch == b.epoch);
+    CHECK(a.epoch != 0);
+    CHECK(h.position("a") == std::pair<std::uint64_t, std::uint64_t>{a.epoch, 2});
+}
+
+TEST_CASE("hub: one message is framed once and shared by every subscriber", "[hub]")
+{
+    rtmsg::hub h;
+    std::atomic<int> encodes{0};
+    int const f = h.core()->format("counting", [&](rtmsg::message const& m, std::string& out) {
+        ++encodes;
+        out = m.payload;
+        return true;
+    });
+    std::vector<std::shared_ptr<test_outbox>> boxes;
+    for (int i = 0; i < 100; ++i) {
+        boxes.push_back(std::make_shared<test_outbox>(f, rtmsg::queue_limits{}, i + 1, ""));
+        REQUIRE(!h.core()->subscribe(boxes.back(), "t", {}, nullptr));
+    }
+    auto r = h.publish("t", "payload");
+    CHECK(r.subscribers == 100);
+    CHECK(encodes == 1);
+    std::string const* first = nullptr;
+    for (auto& b : boxes) {
+        auto items = b->drain();
+        REQUIRE(items.size() == 1);
+        auto frame = b->frame_of(items[0]);
+        CHECK(*frame == "payload");
+        if (!first) first = frame.get();
+        CHECK(frame.get() == first); // the same bytes, not a copy
+    }
+}
+
+TEST_CASE("hub: a subscriber matched by a topic and a pattern gets a message once", "[hub]")
+{
+    rtmsg::hub h;
+    auto box = make_box(h);
+    REQUIRE(!h.core()->subscribe(box, "a.b", {}, nullptr));
+    REQUIRE(!h.core()->subscribe(box, "a.*", {}, nullptr));
+    REQUIRE(!h.core()->subscribe(box, "a.>", {}, nullptr));
+    h.publish("a.b", "once");
+    h.publish("a.c", "also once");
+    CHECK(payloads(*box) == std::vector<std::string>{"once", "also once"});
+    CHECK(h.core()->subscribe(box, "a.b", {}, nullptr) == rtmsg::hub_error::bad_request); // twice
+    CHECK(!h.core()->unsubscribe(*box, "a.b"));
+    CHECK(h.core()->unsubscribe(*box, "a.b") == rtmsg::hub_error::not_subscribed);
+}
+
+TEST_CASE("hub: publishing with echo off skips the sender", "[hub]")
+{
+    rtmsg::hub h;
+    auto sender = make_box(h, 7), other = make_box(h, 8);
+    REQUIRE(!h.core()->subscribe(sender, "t", {}, nullptr));
+    REQUIRE(!h.core()->subscribe(other, "t", {}, nullptr));
+    h.core()->publish("t", "x", rtmsg::codec::data_kind::text, 7, false);
+    CHECK(payloads(*sender).empty());
+    CHECK(payloads(*other) == std::vector<std::string>{"x"});
+    h.core()->publish("t", "y", rtmsg::codec::data_kind::text, 7, true);
+    CHECK(payloads(*sender) == std::vector<std::string>{"y"});
+}
+
+TEST_CASE("hub: slow-consumer policies bound the queue and count drops", "[hub][policy]")
+{
+    using rtmsg::slow_consumer_policy;
+    rtmsg::queue_limits limits;
+    limits.max_messages = 3;
+    limits.max_bytes = 1 << 20;
+
+    auto run = [&](slow_consumer_policy p, std::vector<std::pair<std::string, std::string>> const& pubs,
+                   int& kicks) {
+        rtmsg::hub_options o;
+        o.default_topic.policy = p;
+        rtmsg::hub h(o);
+        auto box = make_box(h, 1, "", limits);
+        REQUIRE(!h.core()->subscribe(box, "t.>", {}, nullptr));
+        for (auto const& [topic, payload] : pubs) h.publish(topic, payload);
+        kicks = box->kicks;
+        auto r = payloads(*box);
+        CHECK(box->dropped() == h.metrics().dropped);
+        return r;
+    };
+    int kicks = 0;
+    std::vector<std::pair<std::string, std::string>> const five{
+        {"t.a", "1"}, {"t.a", "2"}, {"t.a", "3"}, {"t.a", "4"}, {"t.a", "5"}};
+    CHECK(run(slow_consumer_policy::drop_oldest, five, kicks) == std::vector<std::string>{"3", "4", "5"});
+    CHECK(run(slow_consumer_policy::drop_newest, five, kicks) == std::vector<std::string>{"1", "2", "3"});
+    CHECK(run(slow_consumer_policy::keep_latest, five, kicks) == std::vector<std::string>{"5"});
+    CHECK(run(slow_consumer_policy::keep_latest,
+              {{"t.a", "a1"}, {"t.b", "b1"}, {"t.a", "a2"}, {"t.c", "c1"}, {"t.b", "b2"}}, kicks) ==
+          std::vector<std::string>{"a2", "b2", "c1"});
+    CHECK(run(slow_consumer_policy::disconnect, five, kicks) == std::vector<std::string>{"1", "2", "3"});
+    CHECK(kicks == 1);
+}
+
+TEST_CASE("hub: the byte bound holds whatever is published", "[hub][policy]")
+{
+    rtmsg::queue_limits limits;
+    limits.max_messages = 1'000'000;
+    limits.max_bytes = 10'000;
+    rtmsg::hub h;
+    auto box = make_box(h, 1, "", limits);
+    REQUIRE(!h.core()->subscribe(box, "t", {}, nullptr));
+    for (int i = 0; i < 1000; ++i) {
+        h.publish("t", std::string(1000, 'x'));
+        CHECK(box->backlog().second <= limits.max_bytes);
+    }
+    CHECK(box->backlog().first == 10);
+    CHECK(box->dropped() == 990);
+}
+
+TEST_CASE("hub: resuming since an offset replays exactly the missed messages, then live ones", "[hub][history]")
+{
+    rtmsg::hub h;
+    for (int i = 1; i <= 10; ++i) h.publish("t", std::to_string(i));
+    auto const [epoch, last] = h.position("t");
+    REQUIRE(last == 10);
+    auto box = make_box(h);
+    rtmsg::subscribe_options so;
+    so.has_since = true;
+    so.since = 7;
+    so.epoch = epoch;
+    rtmsg::subscribe_head head;
+    REQUIRE(!h.core()->subscribe(box, "t", so, [&](auto const& hd) { head = hd; }));
+    CHECK(head.last_offset == 10);
+    CHECK(head.gap_from == 0);
+    h.publish("t", "11");
+    CHECK(payloads(*box) == std::vector<std::string>{"8", "9", "10", "11"});
+}
+
+TEST_CASE("hub: a resume beyond the retained history reports the gap", "[hub][history]")
+{
+    rtmsg::hub_options o;
+    o.default_topic.history_count = 3;
+    rtmsg::hub h(o);
+    for (int i = 1; i <= 10; ++i) h.publish("t", std::to_string(i));
+    auto box = make_box(h);
+    rtmsg::subscribe_options so;
+    so.has_since = true;
+    so.since = 2;
+    rtmsg::subscribe_head head;
+    REQUIRE(!h.core()->subscribe(box, "t", so, [&](auto const& hd) { head = hd; }));
+    CHECK(head.gap_from == 3);
+    CHECK(head.gap_to == 7);
+    CHECK(payloads(*box) == std::vector<std::string>{"8", "9", "10"});
+
+    // Another epoch: offsets restart, everything retained is new to the client.
+    auto box2 = make_box(h, 2);
+    so.since = 9;
+    so.epoch = h.position("t").first + 1;
+    REQUIRE(!h.core()->subscribe(box2, "t", so, nullptr));
+    CHECK(payloads(*box2) == std::vector<std::string>{"8", "9", "10"});
+}
+
+TEST_CASE("hub: history by count and by age", "[hub][history]")
+{
+    rtmsg::hub_options o;
+    o.default_topic.history_count = 100;
+    o.default_topic.history_age = std::chrono::milliseconds(50);
+    rtmsg::hub h(o);
+    h.publish("t", "old");
+    std::this_thread::sleep_for(std::chrono::milliseconds(80));
+    h.publish("t", "new");
+    auto box = make_box(h);
+    rtmsg::subscribe_options so;
+    so.history = 10;
+    REQUIRE(!h.core()->subscribe(box, "t", so, nullptr));
+    CHECK(payloads(*box) == std::vector<std::string>{"new"});
+}
+
+TEST_CASE("hub: presence lists members and sends join and leave events", "[hub][presence]")
+{
+    rtmsg::hub h;
+    auto watcher = make_box(h, 1, "watcher");
+    rtmsg::subscribe_options so;
+    so.presence = true;
+    REQUIRE(!h.core()->subscribe(watcher, "room", so, nullptr));
+    auto alice = make_box(h, 2, "alice");
+    auto alice2 = make_box(h, 3, "alice"); // a second tab
+    auto anon = make_box(h, 4, "");
+    REQUIRE(!h.core()->subscribe(alice, "room", {}, nullptr));
+    REQUIRE(!h.core()->subscribe(alice2, "room", {}, nullptr));
+    REQUIRE(!h.core()->subscribe(anon, "room", {}, nullptr));
+    CHECK(h.members("room") == std::vector<std::string>{"alice", "watcher"});
+    h.core()->remove(*alice);
+    CHECK(h.members("room") == std::vector<std::string>{"alice", "watcher"});
+    h.core()->remove(*alice2);
+    CHECK(h.members("room") == std::vector<std::string>{"watcher"});
+    CHECK(payloads(*watcher) == std::vector<std::string>{"join:watcher", "join:alice", "leave:alice"});
+    CHECK(payloads(*alice).empty()); // did not ask for presence
+}
+
+TEST_CASE("hub: subscription limits and authorization-free defaults", "[hub]")
+{
+    rtmsg::hub_options o;
+    o.max_subscriptions_per_connection = 2;
+    rtmsg::hub h(o);
+    auto box = make_box(h);
+    CHECK(!h.core()->subscribe(box, "a", {}, nullptr));
+    CHECK(!h.core()->subscribe(box, "b", {}, nullptr));
+    CHECK(h.core()->subscribe(box, "c", {}, nullptr) == rtmsg::hub_error::too_many_subscriptions);
+    CHECK(h.core()->subscribe(box, "bad topic", {}, nullptr) == rtmsg::hub_error::invalid_topic);
+    CHECK(h.metrics().subscriptions == 2);
+    h.core()->remove(*box);
+    CHECK(h.metrics().subscriptions == 0);
+}
+
+TEST_CASE("hub: concurrent publishers, subscribers and unsubscribers", "[hub][threads]")
+{
+    // Run under TSan: the hub's lock and the outboxes' locks must cover everything.
+    rtmsg::hub h;
+    std::atomic<bool> stop{false};
+    std::atomic<long> callbacks{0};
+    auto sub = h.subscribe("load.>", [&](auto const&) { ++callbacks; });
+    std::vector<std::thread> threads;
+    for (int p = 0; p < 3; ++p)
+        threads.emplace_back([&, p] {
+            for (int i = 0; i < 2000; ++i) h.publish("load." + std::to_string(i % 5), std::to_string(p));
+        });
+    threads.emplace_back([&] {
+        int n = 0;
+        while (!stop) {
+            ++n;
+            auto box = make_box(h, static_cast<std::uint64_t>(100 + n), "u" + std::to_string(n % 3));
+            (void)h.core()->subscribe(box, "load.*", {}, nullptr);
+            (void)h.core()->subscribe(box, "load.1", {}, nullptr);
+            box->drain();
+            h.core()->remove(*box);
+        }
+    });
+    for (int i = 0; i < 3; ++i) threads[static_cast<std::size_t>(i)].join();
+    stop = true;
+    threads.back().join();
+    CHECK(callbacks == 6000);
+    CHECK(h.metrics().messages_in == 6000);
+}
