@@ -1,0 +1,315 @@
+#pragma once
+// protocol_endpoint: the rtmsg wire protocol (docs/protocol.md) over WebSocket, with the
+// codec chosen per connection by subprotocol.
+#include <rtmsg/codec/binary.hpp>
+#include <rtmsg/codec/codec.hpp>
+#include <rtmsg/codec/json.hpp>
+#include <rtmsg/hub/endpoint.hpp>
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <variant>
+
+namespace rtmsg {
+
+namespace detail {
+
+/// A token bucket (see rate_limit).
+class token_bucket {
+public:
+    bool take(double n, rate_limit const& limit, std::chrono::steady_clock::time_point now)
+    {
+        if (limit.rate <= 0) return true;
+        if (!started_) {
+            tokens_ = limit.burst;
+            last_ = now;
+            started_ = true;
+        }
+        tokens_ = std::min(limit.burst, tokens_ + std::chrono::duration<double>(now - last_).count() * limit.rate);
+        last_ = now;
+        if (tokens_ < n) return false;
+        tokens_ -= n;
+        return true;
+    }
+
+private:
+    double tokens_ = 0;
+    std::chrono::steady_clock::time_point last_;
+    bool started_ = false;
+};
+
+/// Encodes a hub message (or presence event) as a framed WebSocket message of codec C.
+template <codec::codec C>
+bool encode_ws_codec(message const& m, std::string& out)
+{
+    codec::envelope e;
+    e.op = m.op;
+    e.topic = m.topic;
+    e.epoch = m.epoch;
+    if (m.op == codec::op::message) {
+        e.data = m.payload;
+        e.kind = m.kind;
+        e.offset = m.offset;
+    }
+    else
+        e.who = m.who;
+    thread_local C c;
+    thread_local std::string body;
+    body.clear();
+    if (c.encode(e, body)) return false;
+    append_ws_frame(out, C::is_text ? websocket::opcode::text : websocket::opcode::binary, body);
+    return true;
+}
+
+/// The state of one protocol connection.
+template <class... Codecs>
+class protocol_session {
+public:
+    protocol_session(std::shared_ptr<hub_core> core, websocket::connection_ptr const& c, std::size_t codec_index,
+                     int format)
+        : core_(std::move(core)),
+          conn_(c),
+          box_(std::make_shared<connection_outbox<websocket::connection>>(core_, c, format, identity_of(c->user_data())))
+    {
+        select(codec_index, std::index_sequence_for<Codecs...>{});
+    }
+
+    std::shared_ptr<outbox> const& box() const noexcept { return box_; }
+
+    void on_message(websocket::message_view m)
+    {
+        std::visit([&](auto& codec) { handle(codec, m); }, codec_);
+    }
+
+private:
+    using codec_variant = std::variant<Codecs...>;
+
+    template <std::size_t... I>
+    void select(std::size_t index, std::index_sequence<I...>)
+    {
+        ((index == I ? (codec_.template emplace<I>(), 0) : 0), ...);
+    }
+
+    template <class C>
+    void handle(C& codec, websocket::message_view m)
+    {
+        codec::envelope in;
+        std::error_code ec;
+        if constexpr (C::padding != 0) {
+            // The codec may read `padding` bytes past the end: give it a padded copy.
+            scratch_.assign(m.data);
+            scratch_.resize(m.data.size() + C::padding);
+            ec = codec.decode(std::string_view(scratch_.data(), m.data.size()), in);
+        }
+        else
+            ec = codec.decode(m.data, in);
+        if (ec) return error(codec, 0, hub_error::bad_request, ec.message());
+        auto const now = std::chrono::steady_clock::now();
+        peer_info const peer{box_->connection_id(), box_->identity()};
+        auto& opt = core_->opt;
+        switch (in.op) {
+        case codec::op::subscribe: {
+            if (opt.can_subscribe && !opt.can_subscribe(peer, in.topic))
+                return error(codec, in.id, hub_error::not_allowed, "not allowed to subscribe to this topic");
+            subscribe_options so;
+            so.has_since = in.has_since;
+            so.since = in.offset;
+            so.epoch = in.epoch;
+            so.history = in.history;
+            so.presence = in.presence;
+            auto const topic = std::string(in.topic);
+            auto const id = in.id;
+            ec = core_->subscribe(box_, topic, so, [&](subscribe_head const& h) {
+                codec::envelope ack;
+                ack.op = codec::op::ack;
+                ack.id = id;
+                ack.topic = topic;
+                ack.offset = h.last_offset;
+                ack.epoch = h.epoch;
+                send(codec, ack);
+                if (h.gap_from != 0) {
+                    codec::envelope gap;
+                    gap.op = codec::op::gap;
+                    gap.topic = topic;
+                    gap.epoch = h.epoch;
+                    gap.offset = h.gap_from;
+                    gap.to = h.gap_to;
+                    send(codec, gap);
+                }
+            });
+            if (ec) return error(codec, id, static_cast<hub_error>(ec.value()), ec.message());
+            return;
+        }
+        case codec::op::unsubscribe: {
+            auto const topic = std::string(in.topic);
+            if ((ec = core_->unsubscribe(*box_, topic)))
+                return error(codec, in.id, static_cast<hub_error>(ec.value()), ec.message());
+            return ack(codec, in.id, topic, 0);
+        }
+        case codec::op::publish: {
+            if (in.data.size() > opt.max_payload)
+                return error(codec, in.id, hub_error::payload_too_large, "payload too large");
+            if (!messages_.take(1, opt.publish_messages, now) ||
+                !bytes_.take(static_cast<double>(in.data.size()), opt.publish_bytes, now))
+                return error(codec, in.id, hub_error::rate_limited, "rate limit exceeded; slow down");
+            if (opt.can_publish && !opt.can_publish(peer, in.topic))
+                return error(codec, in.id, hub_error::not_allowed, "not allowed to publish to this topic");
+            if (in.kind == codec::data_kind::json) {
+                // Other clients get this as JSON: it must be JSON, whatever codec it came in.
+                thread_local codec::json check;
+                if (check.validate(in.data)) return error(codec, in.id, hub_error::bad_request, "data is not valid JSON");
+            }
+            auto const r = core_->publish(in.topic, in.data, in.kind, box_->connection_id(), in.echo);
+            if (r.ec) return error(codec, in.id, static_cast<hub_error>(r.ec.value()), r.ec.message());
+            if (in.ack) ack(codec, in.id, std::string(in.topic), r.offset);
+            return;
+        }
+        case codec::op::presence: {
+            if (!is_valid_topic(in.topic)) return error(codec, in.id, hub_error::invalid_topic, "invalid topic");
+            if (opt.can_subscribe && !opt.can_subscribe(peer, in.topic))
+                return error(codec, in.id, hub_error::not_allowed, "not allowed");
+            auto const who = core_->members(in.topic);
+            codec::envelope e;
+            e.op = codec::op::members;
+            e.id = in.id;
+            e.topic = in.topic;
+            for (auto const& w : who) e.members.push_back(w);
+            return send(codec, e);
+        }
+        default: return error(codec, in.id, hub_error::bad_request, "not an operation a client may send");
+        }
+    }
+
+    template <class C>
+    void ack(C& codec, std::uint64_t id, std::string const& topic, std::uint64_t offset)
+    {
+        codec::envelope e;
+        e.op = codec::op::ack;
+        e.id = id;
+        e.topic = topic;
+        e.offset = offset;
+        send(codec, e);
+    }
+
+    template <class C>
+    void error(C& codec, std::uint64_t id, hub_error e, std::string const& text)
+    {
+        ++core_->counters.errors;
+        codec::envelope env;
+        env.op = codec::op::error;
+        env.id = id;
+        env.code = protocol_code(e);
+        env.text = text;
+        send(codec, env);
+        // Sustained abuse ends the connection: too many errors within the window.
+        auto const now = std::chrono::steady_clock::now();
+        errors_.push_back(now);
+        while (!errors_.empty() && now - errors_.front() > core_->opt.abuse_window) errors_.pop_front();
+        if (errors_.size() >= core_->opt.abuse_errors)
+            if (auto c = conn_.lock()) c->close(websocket::close_code::policy_violation, "too many invalid requests");
+    }
+
+    /// Replies go through the outbox, in order with the topic messages.
+    template <class C>
+    void send(C& codec, codec::envelope const& e)
+    {
+        std::string body;
+        if (codec.encode(e, body)) return;
+        auto frame = std::make_shared<std::string>();
+        append_ws_frame(*frame, C::is_text ? websocket::opcode::text : websocket::opcode::binary, body);
+        box_->push_private(std::move(frame));
+    }
+
+    std::shared_ptr<hub_core> core_;
+    std::weak_ptr<websocket::connection> conn_;
+    std::shared_ptr<outbox> box_;
+    codec_variant codec_;
+    std::string scratch_;
+    token_bucket messages_, bytes_;
+    std::deque<std::chrono::steady_clock::time_point> errors_;
+};
+
+} // namespace detail
+
+/** The rtmsg wire protocol over WebSocket (docs/protocol.md): clients subscribe (with
+    wildcards, history and resume), unsubscribe, publish (with acknowledgement, to all or
+    to all but themselves) and ask for presence.  The codec is chosen per connection by
+    WebSocket subprotocol among `Codecs` ("rtmsg.json", "rtmsg.binary", or yours); a client
+    that offers none gets the first.
+
+    `base` supplies options and hooks: `on_upgrade` for authentication (a std::string in the
+    user data becomes the identity used for presence and authorization); its on_open,
+    on_message, on_close and select_subprotocol are replaced.  Authorization, limits and
+    slow-consumer policies come from the hub's options.
+
+    @code
+    server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub));
+    @endcode
+*/
+template <codec::codec... Codecs>
+websocket::behavior protocol_endpoint(hub& h, websocket::behavior base = {})
+{
+    static_assert(sizeof...(Codecs) > 0, "protocol_endpoint needs at least one codec");
+    using session = detail::protocol_session<Codecs...>;
+    auto core = h.core();
+    auto formats = std::make_shared<std::array<int, sizeof...(Codecs)>>();
+    {
+        std::size_t i = 0;
+        ((void)((*formats)[i++] = core->format("ws." + std::string(Codecs::name), detail::encode_ws_codec<Codecs>)),
+         ...);
+    }
+    auto sessions = std::make_shared<std::pair<std::mutex, std::unordered_map<std::uint64_t, std::shared_ptr<session>>>>();
+    static constexpr std::array<std::string_view, sizeof...(Codecs)> names{Codecs::name...};
+
+    base.select_subprotocol = [](std::vector<std::string_view> const& offered) -> std::string {
+        for (auto o : offered)
+            for (auto n : names)
+                if (o == n) return std::string(n);
+        return {};
+    };
+    base.on_open = [core, formats, sessions](websocket::connection_ptr const& c) {
+        std::size_t index = 0;
+        for (std::size_t i = 0; i < names.size(); ++i)
+            if (c->subprotocol() == names[i]) index = i;
+        auto s = std::make_shared<session>(core, c, index, (*formats)[index]);
+        {
+            std::lock_guard<std::mutex> lock(sessions->first);
+            sessions->second[c->id()] = s;
+        }
+        ++core->counters.connections;
+    };
+    base.on_message = [sessions](websocket::connection_ptr const& c, websocket::message_view m) {
+        std::shared_ptr<session> s;
+        {
+            std::lock_guard<std::mutex> lock(sessions->first);
+            auto it = sessions->second.find(c->id());
+            if (it == sessions->second.end()) return;
+            s = it->second;
+        }
+        s->on_message(m);
+    };
+    base.on_close = [core, sessions](websocket::connection_ptr const& c, std::uint16_t, std::string_view) {
+        std::shared_ptr<session> s;
+        {
+            std::lock_guard<std::mutex> lock(sessions->first);
+            auto it = sessions->second.find(c->id());
+            if (it == sessions->second.end()) return;
+            s = std::move(it->second);
+            sessions->second.erase(it);
+        }
+        core->remove(*s->box());
+        --core->counters.connections;
+    };
+    return base;
+}
+
+/// The protocol with the shipped codecs: JSON ("rtmsg.json", the default) and binary.
+inline websocket::behavior protocol_endpoint(hub& h, websocket::behavior base = {})
+{
+    return protocol_endpoint<codec::json, codec::binary>(h, std::move(base));
+}
+
+} // namespace rtmsg
