@@ -2,7 +2,7 @@
 // (see the testbed contract).  /echo echoes; /broadcast, /sse and POST /publish share the
 // hub topic "broadcast".
 #include <rtmsg/http/server.hpp>
-#include <rtmsg/hub/endpoint.hpp>
+#include <rtmsg/hub/protocol.hpp>
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
 #include <rtmsg/transport/ssl.hpp>
 #endif
@@ -26,12 +26,14 @@ struct args {
     unsigned threads = 1;
     std::size_t max_message = 16u << 20;
     std::string tls_cert, tls_key;
+    std::string www;
 };
 
 [[noreturn]] void usage(int code)
 {
     (code ? std::cerr : std::cout)
         << "usage: rtmsg-testbed [--host 127.0.0.1] [--port 9001] [--threads 1] [--max-message 16777216]"
+           " [--www DIR]"
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
            " [--tls CERT KEY]"
 #endif
@@ -53,6 +55,7 @@ args parse(int argc, char** argv)
             else if (k == "--port") a.port = static_cast<unsigned short>(std::stoul(value()));
             else if (k == "--threads") a.threads = static_cast<unsigned>(std::stoul(value()));
             else if (k == "--max-message") a.max_message = std::stoull(value());
+            else if (k == "--www") a.www = value();
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
             else if (k == "--tls") {
                 a.tls_cert = value();
@@ -94,6 +97,9 @@ int main(int argc, char** argv)
         auto r = hub.publish("broadcast", req.body);
         res.code = r.ec ? rtmsg::http::status::bad_request : rtmsg::http::status::no_content;
     });
+    // Beyond the contract: the rtmsg wire protocol (docs/protocol.md) and, with --www, static files.
+    server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub));
+    if (!a.www.empty()) server.routes().static_files("/", a.www);
     server.routes().get("/metrics", [&](auto const&, rtmsg::http::response& res) {
         res.headers.add("Content-Type", "text/plain; version=0.0.4");
         res.body = hub.prometheus();
