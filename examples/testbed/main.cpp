@@ -100,10 +100,7 @@ int main(int argc, char** argv)
     // Beyond the contract: the rtmsg wire protocol (docs/protocol.md) and, with --www, static files.
     server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub));
     if (!a.www.empty()) server.routes().static_files("/", a.www);
-    server.routes().get("/metrics", [&](auto const&, rtmsg::http::response& res) {
-        res.headers.add("Content-Type", "text/plain; version=0.0.4");
-        res.body = hub.prometheus();
-    });
+    server.routes().get("/metrics", rtmsg::metrics_handler(hub));
 
     std::error_code ec;
     asio::ip::tcp::endpoint const ep(asio::ip::make_address(a.host, ec), a.port);

@@ -255,3 +255,59 @@ TEST_CASE("hub: /broadcast-style endpoints relay client messages to all, sender 
         CHECK(f.second == std::string("\x00\x01\x02", 3));
     }
 }
+
+TEST_CASE("hub: an SSE pattern stream carries the topic and resumes by sequence", "[hub][endpoint][sse]")
+{
+    running_server s;
+    rtmsg::hub hub;
+    s.server.routes().sse("/events", rtmsg::sse_endpoint(hub));
+    s.start();
+    {
+        client bad(s.port);
+        bad.send(get("/events?topic=a..b"));
+        CHECK(bad.response().starts_with("HTTP/1.1 400"));
+    }
+    hub.publish("prices.AAPL", "1");
+    hub.publish("news.x", "skip");
+    hub.publish("prices.MSFT", "2");
+    client c(s.port);
+    c.send(get("/events?topic=prices.*&lastEventId=0"));
+    sse_reader r(c);
+    auto e1 = r.next();
+    CHECK(e1.id == "1");
+    CHECK(e1.data.find(R"("topic":"prices.AAPL")") != std::string::npos);
+    CHECK(e1.data.find(R"("kind":"text","data":"1")") != std::string::npos);
+    auto e2 = r.next();
+    CHECK(e2.id == "3");
+    CHECK(e2.data.find(R"("topic":"prices.MSFT")") != std::string::npos);
+    client again(s.port);
+    again.send(get("/events?topic=prices.*", "Last-Event-ID: 1\r\n"));
+    sse_reader r2(again);
+    CHECK(r2.next().id == "3");
+}
+
+TEST_CASE("hub: SSE heartbeats keep an idle stream alive and metrics are served", "[hub][endpoint][sse]")
+{
+    running_server s;
+    rtmsg::hub hub;
+    rtmsg::sse_endpoint_options eo;
+    eo.topic = "t";
+    eo.stream.heartbeat = 50ms;
+    eo.stream.retry = 1500;
+    s.server.routes().sse("/sse", rtmsg::sse_endpoint(hub, eo));
+    s.server.routes().get("/metrics", rtmsg::metrics_handler(hub));
+    s.start();
+    client c(s.port);
+    c.send(get("/sse"));
+    asio::read_until(c.socket, asio::dynamic_buffer(c.buf), "\r\n\r\n");
+    auto const head = c.buf.substr(0, c.buf.find("\r\n\r\n"));
+    CHECK(head.find("Cache-Control: no-cache") != std::string::npos);
+    CHECK(head.find("X-Accel-Buffering: no") != std::string::npos);
+    asio::read_until(c.socket, asio::dynamic_buffer(c.buf), ":\n\n"); // a heartbeat comment
+    CHECK(c.buf.find("retry: 1500\n") != std::string::npos);
+    client m(s.port);
+    m.send(get("/metrics"));
+    auto res = m.response();
+    CHECK(res.find("# TYPE rtmsg_connections gauge") != std::string::npos);
+    CHECK(res.find("rtmsg_connections 1") != std::string::npos);
+}

@@ -1,5 +1,9 @@
 #pragma once
 // Endpoints that attach WebSocket and SSE clients to a hub.
+#include <rtmsg/codec/json.hpp>
+#include <rtmsg/http/request.hpp>
+#include <rtmsg/http/response.hpp>
+#include <rtmsg/http/router.hpp>
 #include <rtmsg/http/status.hpp>
 #include <rtmsg/hub/hub.hpp>
 #include <rtmsg/sse/connection.hpp>
@@ -46,6 +50,27 @@ inline bool encode_sse_offset(message const& m, std::string& out)
     if (m.op != codec::op::message) return false;
     auto const id = std::to_string(m.offset);
     sse::format_event(out, {m.payload, id, {}, 0});
+    return true;
+}
+
+/// SSE format of a pattern stream: `id:` is the hub sequence number (one id orders every
+/// topic the pattern matches), `data:` the JSON message envelope (topic, offset, epoch, data).
+inline bool encode_sse_envelope(message const& m, std::string& out)
+{
+    if (m.op != codec::op::message) return false;
+    codec::envelope e;
+    e.op = codec::op::message;
+    e.topic = m.topic;
+    e.data = m.payload;
+    e.kind = m.kind;
+    e.offset = m.offset;
+    e.epoch = m.epoch;
+    thread_local codec::json c;
+    thread_local std::string body;
+    body.clear();
+    if (c.encode(e, body)) return false;
+    auto const id = std::to_string(m.seq);
+    sse::format_event(out, {body, id, {}, 0});
     return true;
 }
 
@@ -189,7 +214,7 @@ inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::be
 
 /// Options of an SSE endpoint.
 struct sse_endpoint_options {
-    /// The topic streamed; empty: the `topic` query parameter names it.
+    /// The topic or pattern streamed; empty: the `topic` query parameter names it.
     std::string topic;
     /// Settings of the streams (heartbeat, retry, queue).
     sse::options stream;
@@ -197,15 +222,23 @@ struct sse_endpoint_options {
     std::function<websocket::upgrade_decision(websocket::upgrade_request const&)> authenticate;
 };
 
-/** An SSE endpoint streaming one topic.  Each event carries `id:` (the topic offset) and the
-    payload as `data:` lines.  A client that reconnects with `Last-Event-ID` (or
-    `?lastEventId=`) first receives the retained messages after that offset, then live ones,
-    with no gap and no duplicate. */
+/** An SSE endpoint streaming one topic or a wildcard pattern.
+
+    - One topic: each event carries `id:` (the topic offset) and the payload as `data:`
+      lines (text; binary payloads are not sent over SSE).
+    - A pattern (`prices.*`, `prices.>`): `id:` is the hub's sequence number, which orders
+      messages across topics, and `data:` is the JSON envelope
+      `{"op":"msg","topic":...,"offset":...,"epoch":...,"data":...}` so that the client knows
+      the topic.
+
+    A client that reconnects with `Last-Event-ID` (or `?lastEventId=`) first receives the
+    retained messages after that id, then live ones, with no gap and no duplicate. */
 inline sse::behavior sse_endpoint(hub& h, sse_endpoint_options o = {})
 {
     auto core = h.core();
     auto reg = std::make_shared<detail::endpoint_registry>();
-    int const format = core->format("sse.offset", detail::encode_sse_offset);
+    int const by_offset = core->format("sse.offset", detail::encode_sse_offset);
+    int const by_seq = core->format("sse.envelope", detail::encode_sse_envelope);
     auto topic_of = [fixed = o.topic](http::request const& req) {
         return fixed.empty() ? req.query_param("topic").value_or("") : fixed;
     };
@@ -213,7 +246,7 @@ inline sse::behavior sse_endpoint(hub& h, sse_endpoint_options o = {})
     b.options = o.stream;
     b.on_request = [core, topic_of, auth = o.authenticate](websocket::upgrade_request const& u) {
         auto const topic = topic_of(u.request);
-        if (!is_valid_topic(topic))
+        if (!is_valid_pattern(topic))
             return websocket::upgrade_decision::refuse(http::status::bad_request, "invalid or missing topic");
         auto d = auth ? auth(u) : websocket::upgrade_decision::accept();
         if (d.accepted && core->opt.can_subscribe &&
@@ -221,9 +254,11 @@ inline sse::behavior sse_endpoint(hub& h, sse_endpoint_options o = {})
             return websocket::upgrade_decision::refuse(http::status::forbidden, "not allowed");
         return d;
     };
-    b.on_open = [core, reg, topic_of, format](sse::connection_ptr const& c) {
-        auto box = std::make_shared<detail::connection_outbox<sse::connection>>(core, c, format,
-                                                                               detail::identity_of(c->user_data()));
+    b.on_open = [core, reg, topic_of, by_offset, by_seq](sse::connection_ptr const& c) {
+        auto const topic = topic_of(c->request());
+        bool const pattern = is_wildcard(topic);
+        auto box = std::make_shared<detail::connection_outbox<sse::connection>>(
+            core, c, pattern ? by_seq : by_offset, detail::identity_of(c->user_data()));
         reg->add(c->id(), box);
         ++core->counters.connections;
         subscribe_options so;
@@ -231,8 +266,9 @@ inline sse::behavior sse_endpoint(hub& h, sse_endpoint_options o = {})
             if (auto v = detail::parse_u64(*id)) {
                 so.has_since = true;
                 so.since = *v;
+                so.by_seq = pattern;
             }
-        if (core->subscribe(box, topic_of(c->request()), so, nullptr)) c->close();
+        if (core->subscribe(box, topic, so, nullptr)) c->close();
     };
     b.on_close = [core, reg](sse::connection_ptr const& c) {
         if (auto box = reg->take(c->id())) {
@@ -241,6 +277,16 @@ inline sse::behavior sse_endpoint(hub& h, sse_endpoint_options o = {})
         }
     };
     return b;
+}
+
+/// A plain handler serving the hub's metrics in the Prometheus text format:
+/// `server.routes().get("/metrics", rtmsg::metrics_handler(hub));`
+inline http::handler metrics_handler(hub& h)
+{
+    return [core = h.core()](http::request const&, http::response& res) {
+        res.headers.add("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+        res.body = prometheus_text(core->counters.snapshot());
+    };
 }
 
 } // namespace rtmsg

@@ -38,6 +38,28 @@ struct hub_metrics {
     std::uint64_t errors = 0;           ///< error replies sent to clients
 };
 
+/// Formats hub metrics in the Prometheus text exposition format.
+inline std::string prometheus_text(hub_metrics const& m)
+{
+    std::string out;
+    auto add = [&](char const* name, char const* type, char const* help, std::uint64_t v) {
+        out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+        out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+        out.append(name).append(" ").append(std::to_string(v)).append("\n");
+    };
+    add("rtmsg_connections", "gauge", "Transport subscribers attached.", m.connections);
+    add("rtmsg_subscriptions", "gauge", "Subscriptions held.", m.subscriptions);
+    add("rtmsg_topics", "gauge", "Topics that exist.", m.topics);
+    add("rtmsg_messages_in_total", "counter", "Messages published.", m.messages_in);
+    add("rtmsg_bytes_in_total", "counter", "Payload bytes published.", m.bytes_in);
+    add("rtmsg_messages_out_total", "counter", "Messages queued to subscribers.", m.messages_out);
+    add("rtmsg_bytes_out_total", "counter", "Wire bytes handed to transports.", m.bytes_out);
+    add("rtmsg_dropped_total", "counter", "Messages dropped by slow-consumer policies.", m.dropped);
+    add("rtmsg_slow_disconnects_total", "counter", "Subscribers disconnected for being slow.", m.slow_disconnects);
+    add("rtmsg_errors_total", "counter", "Error replies sent to clients.", m.errors);
+    return out;
+}
+
 /// What publish() did.
 struct publish_result {
     std::error_code ec;          ///< hub_error if refused
@@ -726,27 +748,7 @@ public:
     hub_metrics metrics() const noexcept { return core_->counters.snapshot(); }
 
     /// The metrics in the Prometheus text exposition format (serve it at /metrics).
-    std::string prometheus() const
-    {
-        auto const m = metrics();
-        std::string out;
-        auto add = [&](char const* name, char const* type, char const* help, std::uint64_t v) {
-            out.append("# HELP ").append(name).append(" ").append(help).append("\n");
-            out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
-            out.append(name).append(" ").append(std::to_string(v)).append("\n");
-        };
-        add("rtmsg_connections", "gauge", "Transport subscribers attached.", m.connections);
-        add("rtmsg_subscriptions", "gauge", "Subscriptions held.", m.subscriptions);
-        add("rtmsg_topics", "gauge", "Topics that exist.", m.topics);
-        add("rtmsg_messages_in_total", "counter", "Messages published.", m.messages_in);
-        add("rtmsg_bytes_in_total", "counter", "Payload bytes published.", m.bytes_in);
-        add("rtmsg_messages_out_total", "counter", "Messages queued to subscribers.", m.messages_out);
-        add("rtmsg_bytes_out_total", "counter", "Wire bytes handed to transports.", m.bytes_out);
-        add("rtmsg_dropped_total", "counter", "Messages dropped by slow-consumer policies.", m.dropped);
-        add("rtmsg_slow_disconnects_total", "counter", "Subscribers disconnected for being slow.", m.slow_disconnects);
-        add("rtmsg_errors_total", "counter", "Error replies sent to clients.", m.errors);
-        return out;
-    }
+    std::string prometheus() const { return prometheus_text(metrics()); }
 
     /// The shared state that transports attach to (see <rtmsg/hub/endpoint.hpp>).
     std::shared_ptr<detail::hub_core> const& core() const noexcept { return core_; }
