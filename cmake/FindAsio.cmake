@@ -1,15 +1,23 @@
 # FindAsio.cmake -- locate standalone Asio (header-only).
 #
-# Debian's libasio-dev ships no CMake package configuration, so rtmsg brings this
-# module and installs it next to rtmsgConfig.cmake.  If a package manager already
-# defined an `asio::asio` target (vcpkg, Conan) it is reused.
+# Debian's libasio-dev ships no CMake package configuration, so rtmsg brings this module and
+# installs it next to rtmsgConfig.cmake.  Package managers that do ship one -- vcpkg's and Conan's
+# asio packages both define asio::asio -- are used first, and Asio::Asio then wraps their target.
 #
-# Result: the imported target Asio::Asio, with ASIO_STANDALONE and
-# ASIO_NO_DEPRECATED defined and Threads::Threads linked, and Asio_VERSION.
+# Input (optional): Asio_INCLUDE_DIR, the directory holding asio/version.hpp.
+# Result: the imported target Asio::Asio, with ASIO_STANDALONE and ASIO_NO_DEPRECATED defined and
+# Threads::Threads linked; Asio_FOUND, Asio_VERSION, Asio_INCLUDE_DIR.
 include(FindPackageHandleStandardArgs)
 
-find_path(Asio_INCLUDE_DIR NAMES asio/version.hpp)
+if(NOT TARGET asio::asio)
+  # No version here: vcpkg's asio config has no version file.  The version comes from the header.
+  find_package(asio CONFIG QUIET)
+endif()
 
+# vcpkg's config sets ASIO_INCLUDE_DIR, Conan's CMakeDeps asio_INCLUDE_DIRS.
+find_path(Asio_INCLUDE_DIR NAMES asio/version.hpp HINTS ${ASIO_INCLUDE_DIR} ${asio_INCLUDE_DIRS})
+
+unset(Asio_VERSION)
 if(Asio_INCLUDE_DIR AND EXISTS "${Asio_INCLUDE_DIR}/asio/version.hpp")
   file(STRINGS "${Asio_INCLUDE_DIR}/asio/version.hpp" _asio_version_line
        REGEX "^#define ASIO_VERSION [0-9]+")
@@ -19,6 +27,11 @@ if(Asio_INCLUDE_DIR AND EXISTS "${Asio_INCLUDE_DIR}/asio/version.hpp")
   math(EXPR _asio_minor "${_asio_v} / 100 % 1000")
   math(EXPR _asio_patch "${_asio_v} % 100")
   set(Asio_VERSION "${_asio_major}.${_asio_minor}.${_asio_patch}")
+  unset(_asio_version_line)
+  unset(_asio_v)
+  unset(_asio_major)
+  unset(_asio_minor)
+  unset(_asio_patch)
 endif()
 
 find_package_handle_standard_args(Asio

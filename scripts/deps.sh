@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(g++ cmake ninja-build ccache pkg-config libasio-dev libsimdjson-dev libssl-dev openssl)
 if [[ "${1:-}" == "--tests" ]]; then
-  pkgs+=(catch2 curl python3-websockets clang libclang-rt-14-dev)
+  pkgs+=(catch2 curl python3-websockets clang libclang-rt-14-dev libmsgpack-cxx-dev chromium)
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
   command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi

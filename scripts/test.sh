@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds, and runs the whole test suite: the developer build,
-# the same suite under AddressSanitizer + UndefinedBehaviorSanitizer, and the unit and
-# socket tests (including the multi-threaded ones) under ThreadSanitizer.
+# the same suite under AddressSanitizer + UndefinedBehaviorSanitizer, a clang++ -Werror
+# build of every public header alone and the testbed, and the unit and socket tests
+# (including the multi-threaded ones) under ThreadSanitizer.
 # Usage: scripts/test.sh            (from anywhere)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +17,11 @@ for preset in dev asan; do
   echo "=== test: $preset"
   ctest --preset "$preset" -j "$jobs"
 done
-echo "=== build: tsan (unit and socket tests)"
+echo "=== build: clang (-Werror: every public header compiled alone, rtmsg-testbed)"
+cmake --preset clang >/dev/null
+cmake --build --preset clang -j "$jobs"
+echo "=== build: tsan (unit, socket, hub and codec tests)"
 cmake --preset tsan >/dev/null
-cmake --build --preset tsan -j "$jobs" --target rtmsg_tests_http rtmsg_tests_websocket
+cmake --build --preset tsan -j "$jobs" --target rtmsg_tests_http rtmsg_tests_websocket rtmsg_tests_hub rtmsg_tests_codec
 echo "=== test: tsan"
 TSAN_OPTIONS="halt_on_error=1" ctest --preset tsan -j "$jobs" -R '^rtmsg_tests_'

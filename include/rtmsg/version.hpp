@@ -1,6 +1,7 @@
 #pragma once
-// The version lives in one place, CMake's project(VERSION); keep these in step with it
-// (a test checks that they match).
+// Generated from project(VERSION) in CMakeLists.txt (the one place the version lives) by
+// cmake/version.hpp.in.  Configuring rtmsg fails while this file disagrees with project(VERSION);
+// the error prints the command that refreshes it.  Edit the template, not this file.
 #define RTMSG_VERSION_MAJOR 0
 #define RTMSG_VERSION_MINOR 1
 #define RTMSG_VERSION_PATCH 0

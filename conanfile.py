@@ -1,0 +1,152 @@
+import os
+import re
+
+from conan import ConanFile
+from conan.errors import ConanInvalidConfiguration
+from conan.tools.build import check_min_cppstd
+from conan.tools.cmake import CMake, CMakeDeps, CMakeToolchain, cmake_layout
+from conan.tools.files import copy, load, rmdir
+from conan.tools.scm import Version
+
+required_conan_version = ">=2.0.9"
+
+
+class RtmsgConan(ConanFile):
+    """Conan 2 recipe for rtmsg, kept in the rtmsg repository (``conan create .``).
+
+    Header-only: one package for every configuration.  The options pick the optional parts,
+    and with them the requirements and the components; the headers are the same for all.
+    """
+
+    name = "rtmsg"
+    description = ("Header-only C++20 real-time messaging: RFC 6455 WebSocket and Server-Sent Events "
+                   "endpoints and pub/sub for standalone Asio servers")
+    # license = "..."  (SPDX id) and homepage/url: to be filled in with the repository's LICENSE file.
+    topics = ("websocket", "server-sent-events", "sse", "pubsub", "asio", "header-only")
+    package_type = "header-library"
+    settings = "os", "arch", "compiler", "build_type"
+    options = {
+        "with_openssl": [True, False],  # rtmsg::ssl (wss://, https://)
+        "with_zlib": [True, False],     # rtmsg::deflate (permessage-deflate), not implemented yet
+        "with_hiredis": [True, False],  # rtmsg::redis (the hub over Redis), not implemented yet
+    }
+    default_options = {
+        "with_openssl": True,
+        "with_zlib": False,
+        "with_hiredis": False,
+    }
+    # Options whose component is declared but not in the sources yet: asking for one is refused.
+    _unimplemented = {
+        "with_zlib": "permessage-deflate (rtmsg::deflate)",
+        "with_hiredis": "the Redis hub (rtmsg::redis)",
+    }
+    exports_sources = "CMakeLists.txt", "cmake/*", "include/*", "LICENSE*"
+    no_copy_source = True
+
+    @property
+    def _min_cppstd(self):
+        return 20
+
+    @property
+    def _compilers_minimum_version(self):
+        return {
+            "gcc": "11",
+            "clang": "13",
+            "apple-clang": "14",
+            "msvc": "193",
+        }
+
+    def set_version(self):
+        # The version lives in one place: project(rtmsg VERSION x.y.z) in CMakeLists.txt.
+        if self.version:
+            return
+        cmakelists = load(self, os.path.join(self.recipe_folder, "CMakeLists.txt"))
+        match = re.search(r"project\(\s*rtmsg\s+VERSION\s+(\d+\.\d+\.\d+)", cmakelists)
+        if not match:
+            raise ConanInvalidConfiguration("no project(rtmsg VERSION x.y.z) in CMakeLists.txt")
+        self.version = match.group(1)
+
+    def layout(self):
+        cmake_layout(self, src_folder=".")
+
+    def requirements(self):
+        self.requires("asio/[>=1.22.1 <2]")
+        self.requires("simdjson/[>=3.0.0 <4]")
+        if self.options.with_openssl:
+            self.requires("openssl/[>=1.1 <4]")
+        if self.options.with_zlib:
+            self.requires("zlib/[>=1.2.11 <2]")
+        if self.options.with_hiredis:
+            self.requires("hiredis/[>=1.0.0 <2]")
+
+    def package_id(self):
+        self.info.clear()
+
+    def validate(self):
+        check_min_cppstd(self, self._min_cppstd)
+        minimum_version = self._compilers_minimum_version.get(str(self.settings.compiler), False)
+        if minimum_version and Version(self.settings.compiler.version) < minimum_version:
+            raise ConanInvalidConfiguration(
+                f"{self.ref} requires C++{self._min_cppstd}, which your compiler does not support.")
+        for option, what in self._unimplemented.items():
+            if self.options.get_safe(option):
+                raise ConanInvalidConfiguration(f"{self.ref} does not implement {what} yet: set {option}=False")
+
+    def generate(self):
+        tc = CMakeToolchain(self)
+        tc.cache_variables["RTMSG_BUILD_TESTS"] = False
+        tc.cache_variables["RTMSG_BUILD_EXAMPLES"] = False
+        tc.cache_variables["RTMSG_BUILD_BENCH"] = False
+        tc.cache_variables["RTMSG_INSTALL"] = True
+        tc.cache_variables["RTMSG_WITH_OPENSSL"] = bool(self.options.with_openssl)
+        tc.cache_variables["RTMSG_WITH_ZLIB"] = bool(self.options.with_zlib)
+        tc.cache_variables["RTMSG_WITH_HIREDIS"] = bool(self.options.with_hiredis)
+        tc.generate()
+        deps = CMakeDeps(self)
+        deps.generate()
+
+    def build(self):
+        # Nothing to compile; configuring checks the dependencies and the version header.
+        cmake = CMake(self)
+        cmake.configure()
+
+    def package(self):
+        copy(self, "LICENSE*", src=self.source_folder, dst=os.path.join(self.package_folder, "licenses"))
+        cmake = CMake(self)
+        cmake.install()
+        # CMakeDeps and PkgConfigDeps generate these from package_info() for consumers.
+        rmdir(self, os.path.join(self.package_folder, "share"))
+
+    def package_info(self):
+        # Same target names as rtmsg's own CMake package: rtmsg::rtmsg (the core) and one target per
+        # optional part.  The aggregate of all the components gets a name of its own, unofficial.
+        self.cpp_info.set_property("cmake_file_name", "rtmsg")
+        self.cpp_info.set_property("cmake_target_name", "rtmsg::rtmsg_all")
+        self.cpp_info.set_property("pkg_config_name", "rtmsg-all")
+        self.cpp_info.bindirs = []
+        self.cpp_info.libdirs = []
+
+        core = self.cpp_info.components["core"]
+        core.set_property("cmake_target_name", "rtmsg::rtmsg")
+        core.set_property("pkg_config_name", "rtmsg")
+        core.requires = ["asio::asio", "simdjson::simdjson"]
+        core.defines = ["ASIO_STANDALONE", "ASIO_NO_DEPRECATED", "RTMSG_HAS_SIMDJSON=1"]
+        core.bindirs = []
+        core.libdirs = []
+        if self.settings.os in ["Linux", "FreeBSD"]:
+            core.system_libs = ["pthread"]
+
+        optional = {
+            "ssl": ("with_openssl", ["openssl::ssl", "openssl::crypto"]),
+            "deflate": ("with_zlib", ["zlib::zlib"]),
+            "redis": ("with_hiredis", ["hiredis::hiredis"]),
+        }
+        for component, (option, requires) in optional.items():
+            if not self.options.get_safe(option):
+                continue
+            comp = self.cpp_info.components[component]
+            comp.set_property("cmake_target_name", f"rtmsg::{component}")
+            comp.set_property("pkg_config_name", f"rtmsg-{component}")
+            comp.requires = ["core"] + requires
+            comp.bindirs = []
+            comp.libdirs = []
