@@ -1,0 +1,280 @@
+// rtmsg-chat: a multi-room chat served with its own browser UI (examples/chat/www).
+//
+// What it shows of the library:
+//   - protocol_endpoint: the rtmsg wire protocol over WebSocket, which js/rtmsg.js speaks;
+//   - on_upgrade: the display name becomes the connection's identity, used for presence;
+//   - hub_options: per-topic history (rooms keep their last 200 messages, typing keeps
+//     none), a payload limit and a publish rate limit, both answered with clear errors;
+//   - an in-process subscription (hub.subscribe) that keeps the room list up to date.
+//
+//   rtmsg-chat [--host 127.0.0.1] [--port 8080] [--www DIR] [--js DIR] [--tls CERT KEY] [--test-hooks]
+//
+// Topics: `chat.<room>` carries messages {cid, from, text, ts}; `typing.<room>` carries
+// typing notices (published with echo:false, so the typer never sees its own); `rooms`
+// holds the list of rooms (its last message is the current list).
+#include <rtmsg/http/server.hpp>
+#include <rtmsg/hub/protocol.hpp>
+#if defined(RTMSG_EXAMPLES_WITH_SSL)
+#include <rtmsg/transport/ssl.hpp>
+#endif
+
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#ifndef RTMSG_CHAT_SOURCE_DIR
+#define RTMSG_CHAT_SOURCE_DIR "."
+#endif
+
+namespace {
+
+constexpr std::size_t max_chars = 500; // shown by the page; the hub enforces max_payload below
+
+struct args {
+    std::string host = "127.0.0.1";
+    unsigned short port = 8080;
+    std::string www = RTMSG_CHAT_SOURCE_DIR "/www";      // index.html, chat.js, chat.css
+    std::string js = RTMSG_CHAT_SOURCE_DIR "/../../js";  // rtmsg.js
+    std::string tls_cert, tls_key;
+    bool test_hooks = false;
+};
+
+[[noreturn]] void usage(int code)
+{
+    (code ? std::cerr : std::cout) << "usage: rtmsg-chat [--host 127.0.0.1] [--port 8080] [--www DIR] [--js DIR]"
+#if defined(RTMSG_EXAMPLES_WITH_SSL)
+                                      " [--tls CERT KEY]"
+#endif
+                                      " [--test-hooks]\n";
+    std::exit(code);
+}
+
+args parse(int argc, char** argv)
+{
+    args a;
+    for (int i = 1; i < argc; ++i) {
+        std::string const k = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) usage(2);
+            return argv[++i];
+        };
+        try {
+            if (k == "--host") a.host = value();
+            else if (k == "--port") a.port = static_cast<unsigned short>(std::stoul(value()));
+            else if (k == "--www") a.www = value();
+            else if (k == "--js") a.js = value();
+#if defined(RTMSG_EXAMPLES_WITH_SSL)
+            else if (k == "--tls") {
+                a.tls_cert = value();
+                a.tls_key = value();
+            }
+#endif
+            else if (k == "--test-hooks") a.test_hooks = true;
+            else if (k == "--help" || k == "-h") usage(0);
+            else usage(2);
+        }
+        catch (std::exception const&) {
+            usage(2);
+        }
+    }
+    return a;
+}
+
+/// A display name: 1 to 96 bytes (the page allows 24 characters), no control characters;
+/// rendering it safely is the page's job.
+bool valid_name(std::string_view n)
+{
+    if (n.empty() || n.size() > 96) return false;
+    for (unsigned char c : n)
+        if (c < 0x20 || c == 0x7f) return false;
+    return true;
+}
+
+/// The room list as a JSON array: room names are topic levels ([A-Za-z0-9_-:]), no escaping needed.
+std::string rooms_json(std::set<std::string> const& rooms)
+{
+    std::string out = "[";
+    for (auto const& r : rooms) out += (out.size() > 1 ? ",\"" : "\"") + r + "\"";
+    return out + "]";
+}
+
+/// The per-user rate limit: one token bucket per display name, shared by all of that
+/// user's tabs (the hub's own limit, hub_options::publish_messages, is per connection).
+class user_rate_limit {
+public:
+    user_rate_limit(double per_second, double burst) : rate_(per_second), burst_(burst) {}
+
+    bool take(std::string const& user)
+    {
+        auto const now = std::chrono::steady_clock::now();
+        std::lock_guard<std::mutex> lock(m_);
+        auto& b = buckets_.try_emplace(user, bucket{burst_, now}).first->second;
+        b.tokens = std::min(burst_, b.tokens + std::chrono::duration<double>(now - b.last).count() * rate_);
+        b.last = now;
+        if (b.tokens < 1) return false;
+        b.tokens -= 1;
+        return true;
+    }
+
+private:
+    struct bucket {
+        double tokens;
+        std::chrono::steady_clock::time_point last;
+    };
+    double rate_, burst_;
+    std::mutex m_;
+    std::map<std::string, bucket> buckets_;
+};
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    auto const a = parse(argc, argv);
+    asio::io_context ioc;
+    rtmsg::http::server server(ioc.get_executor());
+
+    rtmsg::hub_options opt;
+    opt.topic_config = [](std::string_view topic) {
+        rtmsg::topic_options t;
+        if (topic.starts_with("chat.")) t.history_count = 200; // history for joiners and reloads
+        else if (topic.starts_with("typing.")) t.history_count = 0;
+        else t.history_count = 1; // "rooms": the latest list is all a joiner needs
+        return t;
+    };
+    // Clients may publish to rooms and typing notices only; the server owns "rooms".
+    opt.can_publish = [](rtmsg::peer_info const&, std::string_view topic) {
+        return topic.starts_with("chat.") || topic.starts_with("typing.");
+    };
+    opt.max_payload = 4 * max_chars + 200;        // worst-case UTF-8 plus the envelope: error 413
+    opt.publish_messages = rtmsg::rate_limit{10, 20}; // per connection, a backstop: error 429
+    rtmsg::hub hub(opt);
+
+    // The room list: a room exists once somebody posts to it.  Callbacks run on the
+    // publisher's thread, outside the hub's lock, so publishing from one is fine.
+    std::mutex rooms_mutex;
+    std::set<std::string> rooms{"lobby", "random"};
+    hub.publish("rooms", rooms_json(rooms), rtmsg::codec::data_kind::json);
+    auto room_watch = hub.subscribe("chat.*", [&](rtmsg::message const& m) {
+        std::lock_guard<std::mutex> lock(rooms_mutex);
+        if (rooms.insert(m.topic.substr(5)).second) hub.publish("rooms", rooms_json(rooms), rtmsg::codec::data_kind::json);
+    });
+
+    // --test-hooks (for the browser tests): POST /test/drop?name=bob&ms=2000 closes bob's
+    // connections and refuses his reconnections for 2 s, as a network outage would.
+    struct outage {
+        std::mutex m;
+        std::multimap<std::string, std::weak_ptr<rtmsg::websocket::connection>> conns;
+        std::map<std::string, std::chrono::steady_clock::time_point> until;
+    };
+    auto const test = a.test_hooks ? std::make_shared<outage>() : nullptr;
+
+    // The WebSocket endpoint: /ws?name=alice.  The name is the identity that presence reports.
+    rtmsg::websocket::behavior ws;
+    ws.options.max_message_size = 64 * 1024;
+    ws.on_upgrade = [test](rtmsg::websocket::upgrade_request const& u) {
+        auto name = u.request.query_param("name");
+        if (!name || !valid_name(*name))
+            return rtmsg::websocket::upgrade_decision::refuse(rtmsg::http::status::bad_request, "bad name");
+        if (test) {
+            std::lock_guard<std::mutex> lock(test->m);
+            if (auto it = test->until.find(*name); it != test->until.end() && std::chrono::steady_clock::now() < it->second)
+                return rtmsg::websocket::upgrade_decision::refuse(rtmsg::http::status::service_unavailable);
+        }
+        return rtmsg::websocket::upgrade_decision::accept(std::string(*name));
+    };
+    ws = rtmsg::protocol_endpoint(hub, ws);
+
+    // Per-user rate limit on chat messages (2 per second, bursts of 8; typing notices are
+    // free): a wrapper around the endpoint's on_message answers over-limit publishes with
+    // the protocol's error 429 and does not pass them on.
+    auto const limit = std::make_shared<user_rate_limit>(2, 8);
+    ws.on_message = [inner = ws.on_message, limit](rtmsg::websocket::connection_ptr const& c,
+                                                   rtmsg::websocket::message_view m) {
+        thread_local rtmsg::codec::json json;
+        rtmsg::codec::envelope e;
+        if (m.is_text() && !json.decode_unpadded(m.data, e) && e.op == rtmsg::codec::op::publish &&
+            e.topic.starts_with("chat.") && !limit->take(std::any_cast<std::string>(c->user_data()))) {
+            c->send_text(R"({"op":"error","id":)" + std::to_string(e.id) +
+                         R"(,"code":429,"message":"rate limit: 2 messages per second"})");
+            return;
+        }
+        inner(c, m);
+    };
+
+    if (test) {
+        ws.on_open = [open = ws.on_open, test](rtmsg::websocket::connection_ptr const& c) {
+            open(c);
+            std::lock_guard<std::mutex> lock(test->m);
+            test->conns.emplace(std::any_cast<std::string>(c->user_data()), c);
+        };
+        server.routes().post("/test/drop", [test](rtmsg::http::request const& req, rtmsg::http::response& res) {
+            auto const name = req.query_param("name").value_or("");
+            std::lock_guard<std::mutex> lock(test->m);
+            auto const ms = std::strtoul(req.query_param("ms").value_or("0").c_str(), nullptr, 10);
+            test->until[name] = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+            auto const [first, last] = test->conns.equal_range(name);
+            for (auto it = first; it != last; ++it)
+                if (auto c = it->second.lock()) c->close(rtmsg::websocket::close_code::going_away, "dropped by test");
+            test->conns.erase(first, last);
+            res.code = rtmsg::http::status::no_content;
+        });
+    }
+    server.routes().websocket("/ws", ws);
+    server.routes().get("/config.json", [](rtmsg::http::request const&, rtmsg::http::response& res) {
+        res.headers.add("Content-Type", "application/json");
+        res.body = "{\"maxChars\":" + std::to_string(max_chars) + "}";
+    });
+    // The page and the client library, from the source tree unless --www / --js say otherwise.
+    server.routes().static_files("/js", std::filesystem::weakly_canonical(a.js)); // /js/rtmsg.js
+    server.routes().static_files("/", std::filesystem::weakly_canonical(a.www));
+
+    std::error_code ec;
+    asio::ip::tcp::endpoint const ep(asio::ip::make_address(a.host, ec), a.port);
+    if (ec) {
+        std::cerr << "rtmsg-chat: bad --host '" << a.host << "': " << ec.message() << "\n";
+        return 2;
+    }
+    std::string scheme = "http";
+#if defined(RTMSG_EXAMPLES_WITH_SSL)
+    std::optional<asio::ssl::context> tls;
+    if (!a.tls_cert.empty()) {
+        tls.emplace(asio::ssl::context::tls_server);
+        tls->set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                         asio::ssl::context::no_tlsv1_1);
+        tls->use_certificate_chain_file(a.tls_cert, ec);
+        if (!ec) tls->use_private_key_file(a.tls_key, asio::ssl::context::pem, ec);
+        if (ec) {
+            std::cerr << "rtmsg-chat: cannot load TLS certificate/key: " << ec.message() << "\n";
+            return 2;
+        }
+        server.listen(ep, rtmsg::tls_layer{*tls}, ec);
+        scheme = "https";
+    }
+    else
+#endif
+        server.listen(ep, ec);
+    if (ec) {
+        std::cerr << "rtmsg-chat: cannot listen on " << a.host << ":" << a.port << ": " << ec.message() << "\n";
+        return 1;
+    }
+
+    // Ctrl-C: WebSockets get a 1001 close, then run() returns.
+    asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    signals.async_wait([&](std::error_code, int) { server.stop(); });
+
+    auto const local = server.local_endpoint();
+    std::cout << "rtmsg-chat: open " << scheme << "://" << local.address().to_string() << ":" << local.port() << "/"
+              << std::endl;
+    ioc.run();
+    return 0;
+}
