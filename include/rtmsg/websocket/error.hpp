@@ -37,6 +37,11 @@ enum class error {
     bad_accept,             ///< (client) Sec-WebSocket-Accept does not match
     closing,                ///< the connection is closing; nothing more can be sent
     queue_full,             ///< the outbound queue is over its hard limit; the message was not queued
+    // client handshake (§4.1)
+    bad_status,             ///< (client) the server did not answer 101 Switching Protocols
+    bad_response,           ///< (client) the server's handshake response is not valid HTTP/1.1
+    bad_subprotocol,        ///< (client) the server selected a subprotocol the client did not offer
+    bad_url,                ///< (client) the URL is not ws://, wss://, http:// or https:// with a host
 };
 
 /// Groups of errors, for `ec == condition::protocol_violation`.
@@ -79,6 +84,10 @@ public:
         case error::bad_accept: return "the server's Sec-WebSocket-Accept does not match the key";
         case error::closing: return "the WebSocket connection is closing";
         case error::queue_full: return "the connection's outbound queue is full";
+        case error::bad_status: return "the server did not answer the upgrade with 101 Switching Protocols";
+        case error::bad_response: return "the server's handshake response is not valid HTTP/1.1";
+        case error::bad_subprotocol: return "the server selected a subprotocol the client did not offer";
+        case error::bad_url: return "the URL is not a ws:// or wss:// URL with a host";
         }
         return "unknown rtmsg.websocket error";
     }
@@ -179,7 +188,8 @@ inline bool error_category::equivalent(int code, std::error_condition const& con
     auto const e = static_cast<error>(code);
     switch (static_cast<condition>(cond.value())) {
     case condition::protocol_violation: return close_code_for(e) != 0;
-    case condition::handshake_failed: return e >= error::bad_method && e <= error::bad_accept;
+    case condition::handshake_failed:
+        return (e >= error::bad_method && e <= error::bad_accept) || (e >= error::bad_status && e <= error::bad_url);
     }
     return false;
 }

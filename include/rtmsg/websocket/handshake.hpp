@@ -4,6 +4,8 @@
 #include <rtmsg/detail/sha1.hpp>
 #include <rtmsg/http/request.hpp>
 #include <rtmsg/http/response.hpp>
+#include <rtmsg/client/response.hpp>
+#include <rtmsg/websocket/detail/random.hpp>
 #include <rtmsg/websocket/error.hpp>
 
 #include <string>
@@ -89,6 +91,83 @@ inline http::response refuse_response(std::error_code ec)
     }
     if (status == http::status::method_not_allowed) res.headers.add("Allow", "GET");
     return res;
+}
+
+// ---- the client side of the opening handshake (RFC 6455 §4.1) ---------------------------
+
+/// What a client asks for in its upgrade request.
+struct client_handshake {
+    std::string host;                      ///< the Host header: host[:port] (client::url::host_header())
+    std::string target = "/";              ///< path and query
+    std::vector<std::string> subprotocols; ///< offered, in order of preference (Sec-WebSocket-Protocol)
+    http::fields headers;                  ///< extra fields: Authorization, Cookie, Origin, ...
+};
+
+/// A fresh Sec-WebSocket-Key: 16 bytes from the OS CSPRNG, base64-encoded (§4.1).
+inline std::string make_client_key()
+{
+    unsigned char raw[16];
+    detail::random_bytes(raw, sizeof raw);
+    return rtmsg::detail::base64_encode(raw, sizeof raw);
+}
+
+/// Appends the upgrade request for `req` with `key` to `out`.  Extra fields that the
+/// handshake itself sets (Host, Upgrade, Connection, Sec-WebSocket-*) are not copied.
+inline void write_client_request(client_handshake const& req, std::string_view key, std::string& out)
+{
+    auto const field = [&out](std::string_view name, std::string_view value) {
+        out.append(name);
+        out.append(": ");
+        http::detail::append_field_value(out, value);
+        out.append("\r\n");
+    };
+    out.append("GET ");
+    out.append(req.target.empty() ? std::string_view("/") : std::string_view(req.target));
+    out.append(" HTTP/1.1\r\n");
+    field("Host", req.host);
+    field("Upgrade", "websocket");
+    field("Connection", "Upgrade");
+    field("Sec-WebSocket-Key", key);
+    field("Sec-WebSocket-Version", "13");
+    if (!req.subprotocols.empty()) {
+        std::string list;
+        for (auto const& p : req.subprotocols) {
+            if (!list.empty()) list += ", ";
+            list += p;
+        }
+        field("Sec-WebSocket-Protocol", list);
+    }
+    for (auto const& f : req.headers) {
+        if (!http::detail::is_token(f.name)) continue;
+        std::string_view const n = f.name;
+        if (http::detail::iequals(n, "Host") || http::detail::iequals(n, "Upgrade") ||
+            http::detail::iequals(n, "Connection") || (n.size() >= 14 && http::detail::iequals(n.substr(0, 14), "Sec-WebSocket-")))
+            continue;
+        field(n, f.value);
+    }
+    out.append("\r\n");
+}
+
+/** Checks the server's answer to an upgrade request sent with `key` and `offered`
+    subprotocols (RFC 6455 §4.1, "the client MUST validate the server's response").
+    Returns the first problem, or {}. */
+inline std::error_code check_response(client::response_head const& res, std::string_view key,
+                                      std::vector<std::string> const& offered)
+{
+    if (res.status != 101 || res.version < 11) return error::bad_status;
+    if (!res.headers.has_token("Upgrade", "websocket")) return error::no_upgrade;
+    if (!res.headers.has_token("Connection", "upgrade")) return error::no_connection_upgrade;
+    if (res.headers.count("Sec-WebSocket-Accept") != 1 || *res.headers.find("Sec-WebSocket-Accept") != accept_key(key))
+        return error::bad_accept;
+    if (auto const ext = res.headers.find("Sec-WebSocket-Extensions"); ext && !ext->empty())
+        return error::bad_response; // §4.1: an extension we did not offer
+    if (res.headers.count("Sec-WebSocket-Protocol") > 1) return error::bad_subprotocol;
+    if (auto const p = res.headers.find("Sec-WebSocket-Protocol")) {
+        bool found = false;
+        for (auto const& o : offered) found = found || o == *p;
+        if (!found) return error::bad_subprotocol;
+    }
+    return {};
 }
 
 } // namespace rtmsg::websocket

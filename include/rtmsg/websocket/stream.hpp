@@ -114,6 +114,27 @@ public:
     auto async_accept(http::request const& req, std::string_view subprotocol = {},
                       CompletionToken&& token = CompletionToken{});
 
+    /** (Client role) Performs the opening handshake (RFC 6455 §4.1) over the connected
+        next layer, and switches the stream to the client role: outgoing frames are masked
+        with keys from the OS CSPRNG, masked frames from the server fail the connection.
+
+        Sends the upgrade request for `req.target` on `req.host` with a fresh random
+        Sec-WebSocket-Key, the offered subprotocols and the extra header fields; reads the
+        response into `res` and checks it: status 101 (else error::bad_status, with `res`
+        holding the server's answer, 401 for example), `Upgrade: websocket`,
+        `Connection: upgrade`, the Sec-WebSocket-Accept derived from the key
+        (error::bad_accept), and a subprotocol among those offered (error::bad_subprotocol).
+        Errors compare equal to condition::handshake_failed.  The whole exchange is bounded
+        by options::handshake_timeout (rtmsg::error::timeout).  On success the keepalive
+        timers start, as after async_accept.  `req` and `res` must stay valid until completion.
+
+        @par Completion signature  `void(std::error_code ec)`
+    */
+    template <asio::completion_token_for<void(std::error_code)> CompletionToken =
+                  asio::default_completion_token_t<executor_type>>
+    auto async_handshake(client_handshake const& req, client::response_head& res,
+                         CompletionToken&& token = CompletionToken{});
+
     /** Reads one complete message into `buffer` (a DynamicBuffer_v2, for example
         `asio::dynamic_buffer(str)`), appending to what it holds.
 
@@ -201,3 +222,4 @@ using tcp_stream = stream<asio::ip::tcp::socket>;
 } // namespace rtmsg::websocket
 
 #include <rtmsg/websocket/impl/stream.hpp>
+#include <rtmsg/websocket/impl/handshake.hpp>

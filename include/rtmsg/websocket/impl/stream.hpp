@@ -1,20 +1,24 @@
 #pragma once
 // Implementation of rtmsg::websocket::stream (included by <rtmsg/websocket/stream.hpp>).
 #include <rtmsg/http/response.hpp>
+#include <rtmsg/websocket/detail/random.hpp>
 
 #include <asio/associated_allocator.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/compose.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <asio/write.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 namespace rtmsg::websocket::detail {
@@ -69,6 +73,75 @@ private:
     Handler handler_;
     asio::executor_work_guard<asio::associated_executor_t<Handler, IoExecutor>> work_;
 };
+
+/** Completion condition of our writes: all of it, as transfer_all, but up to 4 MiB per
+    write_some rather than Asio's default 64 KiB, so that a 64 KiB message (or a gathered
+    batch just over 64 KiB) is one sendmsg, not a 64 KiB one and a separate tiny tail. */
+inline std::size_t large_transfers(std::error_code const& ec, std::size_t) noexcept
+{
+    return ec ? 0 : std::size_t(4) << 20;
+}
+
+/** True if asio::dispatch(ex, f) would run f inline here: the caller already runs on `ex`
+    (its strand, or a thread of its io_context).  Lets send() skip wrapping every message in
+    a type-erased function object in the common case, a handler sending on its own connection.
+    False when unsure (other executor types): then the caller dispatches. */
+template <class Executor>
+bool runs_inline(Executor const& ex) noexcept
+{
+    if constexpr (std::is_same_v<Executor, asio::any_io_executor>) {
+        using io_ex = asio::io_context::executor_type;
+        if (auto const* s = ex.template target<asio::strand<io_ex>>()) return s->running_in_this_thread();
+        if (auto const* s = ex.template target<asio::strand<asio::any_io_executor>>()) return s->running_in_this_thread();
+        if (auto const* e = ex.template target<io_ex>()) return e->running_in_this_thread();
+        return false;
+    }
+    else
+        return false;
+}
+
+/** Work put off until a reader has handed out every message it had already read.
+
+    While a connection's handler runs for a message and more messages of the same read are
+    buffered, `deferred_work()` points at that connection's list; a fan-out (the hub's
+    subscriber wake-ups) then queues there instead of posting to every subscriber once per
+    message, and the whole batch reaches each subscriber in one drain and one gathered write.
+    The list runs when the batch ends, when the connection fails, and at the latest when the
+    stream is destroyed: deferred work is never lost. */
+class deferred_list {
+public:
+    deferred_list() = default;
+    deferred_list(deferred_list const&) = delete;
+    deferred_list& operator=(deferred_list const&) = delete;
+    ~deferred_list() { run(); }
+    void push(std::function<void()> f) { v_.push_back(std::move(f)); }
+    void run()
+    {
+        while (!v_.empty()) {
+            auto v = std::move(v_);
+            v_.clear();
+            for (auto& f : v) f();
+        }
+    }
+
+private:
+    std::vector<std::function<void()>> v_;
+};
+
+inline deferred_list*& current_deferred() noexcept
+{
+    thread_local deferred_list* current = nullptr;
+    return current;
+}
+
+/// Runs `f` now, or when the message batch of the handler running on this thread ends.
+template <class F>
+void defer_or_run(F&& f)
+{
+    if (auto* d = current_deferred()) d->push(std::forward<F>(f));
+    else
+        f();
+}
 
 /// One frame waiting in the write queue.
 struct out_frame {
@@ -128,11 +201,19 @@ public:
     bool closed = false;               ///< the socket is closed or being torn down
     bool timed_out = false;
     bool reading = false;
+    // Write coalescing: while the reader hands out messages that were already read (more
+    // are buffered), replies are queued, not written, and go out together in one gathered
+    // write once the buffered input is consumed (or a posted flush finds no read pending).
+    bool corked = false;
+    bool read_posted = false;   ///< a read completion is queued on the executor
+    bool flush_posted = false;
+    static constexpr std::size_t cork_limit = 64 * 1024;
     std::uint16_t peer_code = close_code::abnormal;
     std::string peer_reason;
     message_type last_type = message_type::text;
     std::function<void()> drained;
     std::function<void()> idle;
+    deferred_list deferred; ///< see deferred_list; runs when the batch ends
 
     asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type> timer;
     enum class timer_mode { none, keepalive, closing } tmode = timer_mode::none;
@@ -153,7 +234,7 @@ public:
     void recycle(std::string&& s)
     {
         // Keep a few modest buffers; a 16 MiB echo must not pin 16 MiB per connection.
-        if (s.capacity() > 64 * 1024) return;
+        if (s.capacity() > 64 * 1024 + max_header_size) return;
         s.clear();
         std::lock_guard<std::mutex> lock(pool_mutex);
         if (pool.size() < 4) pool.push_back(std::move(s));
@@ -183,9 +264,9 @@ public:
         return s;
     }
 
-    /// Masking keys for the client role (RFC 6455 §5.3: unpredictable).  Filled in by the
-    /// client issue with a CSPRNG; the server role never masks.
-    std::uint32_t next_mask_key() { return mask_source ? mask_source() : 0; }
+    /// Masking keys for the client role (RFC 6455 §5.3, §10.3: unpredictable, so a script
+    /// cannot choose the bytes on the wire): the OS CSPRNG unless a test installs its own.
+    std::uint32_t next_mask_key() { return mask_source ? mask_source() : random_mask_key(); }
     std::function<std::uint32_t()> mask_source;
 
     /// Queues owned bytes; runs on the executor.
@@ -222,12 +303,17 @@ public:
             n = 2 + reason.size();
         }
         enqueue_control(opcode::close, {payload, n}, w);
+        // Bound the close from now, not only once the frame is written: behind a peer that
+        // does not read, it may never be (a slow consumer kicked with 1008, a stop()).
+        // on_written() restarts the timer when the frame is out.
+        if (!closed && tmode != timer_mode::closing) arm_close_timer();
         return true;
     }
 
     void pump()
     {
         if (write_in_flight || queued.empty() || closed) return;
+        if (corked && queued_bytes.load(std::memory_order_relaxed) < cork_limit) return schedule_flush();
         std::swap(queued, writing);
         bufs.clear();
         for (auto& f : writing) {
@@ -241,8 +327,31 @@ public:
             }
         }
         write_in_flight = true;
-        asio::async_write(next, bufs,
+        asio::async_write(next, bufs, large_transfers,
                           [self = this->shared_from_this()](std::error_code ec, std::size_t) { self->on_written(ec); });
+    }
+
+    /// Writes what is corked once no buffered message is about to be delivered.
+    void schedule_flush()
+    {
+        if (flush_posted) return;
+        flush_posted = true;
+        asio::post(next.get_executor(), [self = this->shared_from_this()] { self->on_flush(); });
+    }
+
+    void on_flush()
+    {
+        flush_posted = false;
+        if (corked && read_posted) return schedule_flush(); // the next message comes first
+        uncork();
+    }
+
+    /// Ends coalescing and writes what waits (the flag may have been cleared without a write).
+    void uncork()
+    {
+        corked = false;
+        pump();
+        deferred.run();
     }
 
     void on_written(std::error_code ec)
@@ -288,6 +397,8 @@ public:
     /// The connection is unusable: close the socket; queued writes fail.
     void fail_now()
     {
+        corked = false;
+        deferred.run();
         closing = true;
         closed = true;
         tmode = timer_mode::none;
@@ -440,14 +551,17 @@ struct read_op {
                 else s.pending.clear();
                 if (r.kind != step_kind::need_more) {
                     // Never complete inside the initiating call.
+                    s.corked = r.kind == step_kind::message && !s.pending.empty();
                     pending_step = r;
                     st = state::posted;
+                    s.read_posted = true;
                     asio::post(s.next.get_executor(), std::move(self));
                     return;
                 }
             }
             return read_more(self);
         case state::posted:
+            s.read_posted = false;
             if (result) return finish(self, result);
             return on_step(self, pending_step);
         case state::waiting:
@@ -479,6 +593,7 @@ struct read_op {
     void read_more(Self& self)
     {
         auto& s = *impl;
+        s.uncork(); // no buffered message left: write the replies to the last ones
         if constexpr (rtmsg::detail::waitable_socket<NextLayer>) {
             st = state::waiting;
             s.next.async_wait(asio::socket_base::wait_read, std::move(self));
@@ -505,7 +620,10 @@ struct read_op {
                 if (ec) return on_io_error(self, ec);
                 s.on_input();
                 auto r = s.process(buf, n, buffer, bytes);
-                if (r.kind == step_kind::message) s.pending.append(buf + r.consumed, n - r.consumed);
+                if (r.kind == step_kind::message) {
+                    s.pending.append(buf + r.consumed, n - r.consumed);
+                    s.corked = !s.pending.empty();
+                }
                 if (r.kind != step_kind::need_more) return on_step(self, r);
                 if (n < cap) return read_more(self);
             }
@@ -517,7 +635,10 @@ struct read_op {
     {
         auto& s = *impl;
         auto r = s.process(data, n, buffer, bytes);
-        if (r.kind == step_kind::message) s.pending.append(data + r.consumed, n - r.consumed);
+        if (r.kind == step_kind::message) {
+            s.pending.append(data + r.consumed, n - r.consumed);
+            s.corked = !s.pending.empty();
+        }
         if (r.kind == step_kind::need_more) return read_more(self);
         on_step(self, r);
     }
@@ -530,6 +651,7 @@ struct read_op {
         case step_kind::need_more: return read_more(self);
         case step_kind::message: return finish(self, {});
         case step_kind::close:
+            s.uncork();
             result = error::closed;
             if (!s.closing) {
                 // Echo the peer's code (RFC 6455 §5.5.1); an empty close gets an empty close.
@@ -539,6 +661,7 @@ struct read_op {
             // The peer answered our close: the handshake is complete.
             return teardown(self);
         case step_kind::error:
+            s.uncork();
             result = r.ec;
             if (!s.closing) {
                 auto code = close_code_for(static_cast<error>(r.ec.value()));
@@ -580,7 +703,13 @@ struct read_op {
     {
         impl->reading = false;
         auto n = bytes;
+        if (ec || !impl->corked) return self.complete(ec, n);
+        // More messages are buffered: the handler's fan-out waits for the batch to end.
+        auto& current = current_deferred();
+        auto* const saved = std::exchange(current, &impl->deferred);
+        auto keep = impl; // `self` (and its reference to impl) may be gone after complete()
         self.complete(ec, n);
+        current = saved;
     }
 };
 
@@ -807,6 +936,10 @@ send_status stream<NextLayer>::send(message_type type, std::string_view payload)
     auto frame = s.make_frame(static_cast<opcode>(type), payload);
     auto const size = frame.size();
     auto const now = s.queued_bytes.fetch_add(size) + size;
+    if (detail::runs_inline(s.next.get_executor())) {
+        s.push_owned(std::move(frame), nullptr, payload.size(), false); // not closing: checked above
+        return now > s.opt.send_queue_soft_limit ? send_status::backpressure : send_status::queued;
+    }
     asio::dispatch(s.next.get_executor(), [impl = impl_, frame = std::move(frame), size, payload_size = payload.size()]() mutable {
         if (impl->closing) {
             impl->queued_bytes -= size;
@@ -827,6 +960,15 @@ send_status stream<NextLayer>::send_frame(std::shared_ptr<std::string const> fra
     auto const q = s.queued_bytes.load(std::memory_order_relaxed);
     if (q + size > s.opt.send_queue_hard_limit) return send_status::dropped;
     auto const now = s.queued_bytes.fetch_add(size) + size;
+    if (detail::runs_inline(s.next.get_executor())) {
+        detail::out_frame f;
+        f.shared = std::move(frame);
+        f.bytes = size;
+        f.payload_size = size;
+        s.queued.push_back(std::move(f));
+        s.pump();
+        return now > s.opt.send_queue_soft_limit ? send_status::backpressure : send_status::queued;
+    }
     asio::dispatch(s.next.get_executor(), [impl = impl_, frame = std::move(frame), size]() mutable {
         if (impl->closing) {
             impl->queued_bytes -= size;
