@@ -1,6 +1,7 @@
 #pragma once
 // The sans-I/O Server-Sent Events encoder (WHATWG HTML §9.2 "Server-sent events").
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -26,6 +27,18 @@ inline void append_field(std::string& out, std::string_view name, std::string_vi
         if (c != '\r' && c != '\n' && c != '\0') out += c;
     out += '\n';
 }
+/// The position of the first CR or LF in `d` (npos if none).  memchr is vectorized, where
+/// string_view::find_first_of tests every byte against each delimiter in turn.
+inline std::size_t find_line_end(std::string_view d) noexcept
+{
+    if (d.empty()) return std::string_view::npos; // memchr needs a valid pointer
+    auto const* p = d.data();
+    auto const* lf = static_cast<char const*>(std::memchr(p, '\n', d.size()));
+    auto const n = lf ? static_cast<std::size_t>(lf - p) : d.size();
+    auto const* cr = static_cast<char const*>(std::memchr(p, '\r', n));
+    if (cr) return static_cast<std::size_t>(cr - p);
+    return lf ? n : std::string_view::npos;
+}
 } // namespace detail
 
 /** Appends `ev` in event-stream format to `out`.
@@ -47,8 +60,9 @@ inline void format_event(std::string& out, event const& ev)
         out += '\n';
     }
     std::string_view d = ev.data;
+    out.reserve(out.size() + d.size() + 16);
     for (;;) {
-        auto const end = d.find_first_of("\r\n");
+        auto const end = detail::find_line_end(d);
         out.append("data: ");
         out.append(d.substr(0, end));
         out += '\n';

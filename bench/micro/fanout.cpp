@@ -1,0 +1,167 @@
+// Micro benchmarks of the message path above the frame reader: frame serialization (header +
+// payload into one buffer, as send() does), SSE event formatting, and hub fan-out to 1, 100
+// and 10,000 in-process subscribers.
+//
+//   rtmsg_bench_micro --benchmark_filter='frame_serialize|sse_|hub_'
+//
+// hub_publish_callback: callback subscribers (run on the publisher's thread).
+// hub_publish_outbox:   transport subscribers (the queue every WebSocket/SSE connection has);
+//                       items/s counts delivered messages, so 1/items_per_second is the cost
+//                       per delivered message, including the drain (take + frame lookup).
+#include <rtmsg/hub/endpoint.hpp>
+#include <rtmsg/hub/hub.hpp>
+#include <rtmsg/sse/event.hpp>
+#include <rtmsg/websocket/frame.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <array>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+
+void frame_serialize(benchmark::State& state)
+{
+    std::string const payload(static_cast<std::size_t>(state.range(0)), 'a');
+    std::string out;
+    for (auto _ : state) {
+        out.clear();
+        rtmsg::detail::append_ws_frame(out, rtmsg::websocket::opcode::text, payload);
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * out.size()));
+    state.SetItemsProcessed(state.iterations());
+}
+
+void frame_serialize_masked(benchmark::State& state)
+{
+    std::string const payload(static_cast<std::size_t>(state.range(0)), 'a');
+    std::string out;
+    std::array<std::uint8_t, 4> k{1, 2, 3, 4};
+    std::uint32_t key;
+    std::memcpy(&key, k.data(), 4);
+    for (auto _ : state) {
+        char hdr[rtmsg::websocket::max_header_size];
+        auto const h = rtmsg::websocket::write_frame_header(hdr, rtmsg::websocket::opcode::binary, true,
+                                                            payload.size(), &key);
+        out.assign(hdr, h);
+        out.append(payload);
+        rtmsg::websocket::mask_bytes(out.data() + h, payload.size(), k, 0);
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * out.size()));
+    state.SetItemsProcessed(state.iterations());
+}
+
+std::string sse_payload(std::size_t n, bool multiline)
+{
+    std::string s;
+    while (s.size() < n) s += multiline ? "line of text\n" : "{\"k\":\"value\"}";
+    s.resize(n);
+    return s;
+}
+
+void sse_format(benchmark::State& state, bool multiline)
+{
+    auto const payload = sse_payload(static_cast<std::size_t>(state.range(0)), multiline);
+    std::string out;
+    for (auto _ : state) {
+        out.clear();
+        rtmsg::sse::format_event(out, {payload, "1234567", {}, 0});
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * out.size()));
+    state.SetItemsProcessed(state.iterations());
+}
+void sse_format_single_line(benchmark::State& s) { sse_format(s, false); }
+void sse_format_multi_line(benchmark::State& s) { sse_format(s, true); }
+
+/// The hub's own SSE encoder (id from the offset + format_event), as the testbed's /sse uses it.
+void sse_encode_message(benchmark::State& state)
+{
+    rtmsg::message m;
+    m.payload = sse_payload(static_cast<std::size_t>(state.range(0)), false);
+    m.offset = 1234567;
+    std::string out;
+    for (auto _ : state) {
+        out.clear();
+        rtmsg::detail::encode_sse_offset(m, out);
+        benchmark::DoNotOptimize(out.data());
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * out.size()));
+    state.SetItemsProcessed(state.iterations());
+}
+
+void hub_publish_callback(benchmark::State& state)
+{
+    auto const n = static_cast<std::size_t>(state.range(0));
+    rtmsg::hub_options o;
+    o.default_topic.history_count = 0;
+    rtmsg::hub hub(o);
+    std::size_t got = 0;
+    std::vector<rtmsg::subscription> subs;
+    for (std::size_t i = 0; i < n; ++i) subs.push_back(hub.subscribe("t", [&](rtmsg::message const&) { ++got; }));
+    std::string const payload(64, 'x');
+    for (auto _ : state) benchmark::DoNotOptimize(hub.publish("t", payload));
+    if (got != state.iterations() * n) state.SkipWithError("lost deliveries");
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+
+/// A transport subscriber without a transport: wake() only notes that it was scheduled.
+class bench_outbox final : public rtmsg::detail::outbox {
+public:
+    using outbox::outbox;
+    std::size_t wakes = 0;
+
+private:
+    void wake() override { ++wakes; }
+    void kick() override {}
+};
+
+void hub_publish_outbox(benchmark::State& state)
+{
+    auto const n = static_cast<std::size_t>(state.range(0));
+    rtmsg::hub_options o;
+    o.default_topic.history_count = 0;
+    rtmsg::hub hub(o);
+    auto core = hub.core();
+    int const format = core->format("ws.raw", rtmsg::detail::encode_ws_raw);
+    std::vector<std::shared_ptr<bench_outbox>> boxes;
+    for (std::size_t i = 0; i < n; ++i) {
+        boxes.push_back(std::make_shared<bench_outbox>(format, o.queue, i + 1, std::string()));
+        core->subscribe(boxes.back(), "t", {}, nullptr);
+    }
+    std::string const payload(64, 'x');
+    std::vector<rtmsg::detail::outbox::item> batch;
+    std::size_t bytes = 0, delivered = 0;
+    for (auto _ : state) {
+        auto r = core->publish("t", payload, rtmsg::codec::data_kind::text, 0, true);
+        delivered += r.subscribers;
+        // Drain as the transports would (each takes its batch and looks up its frame).
+        for (auto& b : boxes) {
+            batch.clear();
+            b->take(batch, 256 * 1024);
+            for (auto const& it : batch) bytes += b->frame_of(it)->size();
+        }
+    }
+    if (delivered != state.iterations() * n) state.SkipWithError("lost deliveries");
+    for (auto& b : boxes) core->remove(*b);
+    state.SetItemsProcessed(static_cast<std::int64_t>(delivered));
+    state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+}
+
+} // namespace
+
+BENCHMARK(frame_serialize)->Arg(16)->Arg(1 << 10)->Arg(64 << 10)->Arg(1 << 20);
+BENCHMARK(frame_serialize_masked)->Arg(16)->Arg(1 << 10)->Arg(64 << 10)->Arg(1 << 20);
+BENCHMARK(sse_format_single_line)->Arg(16)->Arg(1 << 10)->Arg(64 << 10);
+BENCHMARK(sse_format_multi_line)->Arg(16)->Arg(1 << 10)->Arg(64 << 10);
+BENCHMARK(sse_encode_message)->Arg(16)->Arg(1 << 10);
+BENCHMARK(hub_publish_callback)->Arg(1)->Arg(100)->Arg(10'000);
+BENCHMARK(hub_publish_outbox)->Arg(1)->Arg(100)->Arg(10'000);

@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# Benchmarks rtmsg-testbed against Boost.Beast, websocketpp and Node `ws` and writes BENCHMARKS.md.
+#
+#   scripts/bench.sh            full run (3 interleaved rounds, <= ~15 minutes)
+#   scripts/bench.sh --quick    short windows, fewer scenarios (~4 minutes)
+#   options: --rounds N  --servers "rtmsg beast websocketpp node"  --no-build  --no-install
+#            --no-micro  --out FILE
+#            --report-only  (rewrite the report from build/bench/results.tsv of the last run)
+#
+# Installs its packages (as root, with apt-get, only if missing), builds the `bench` preset
+# (Release, build/bench), then runs every scenario of bench/load (rtmsg-load) against each
+# server, server pinned to core 0 and load to core 1 (taskset), interleaved A,B,C,D,A,B,...
+# Each server is started fresh for every run and must print `listening on HOST:PORT`.
+# Everything goes to 127.0.0.1 only.  Raw results: build/bench/results.tsv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+COMMAND="scripts/bench.sh $*"
+
+QUICK=0 ROUNDS=3 BUILD=1 INSTALL=1 MICRO=1 OUT=BENCHMARKS.md REPORT_ONLY=0
+SERVERS="rtmsg beast websocketpp node"
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --quick) QUICK=1 ;;
+    --rounds) ROUNDS=$2; shift ;;
+    --servers) SERVERS=$2; shift ;;
+    --no-build) BUILD=0 ;;
+    --no-install) INSTALL=0 ;;
+    --no-micro) MICRO=0 ;;
+    --out) OUT=$2; shift ;;
+    --report-only) REPORT_ONLY=1 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+(( ROUNDS >= 1 )) || { echo "bench.sh: --rounds must be >= 1" >&2; exit 2; }
+
+B=build/bench
+RESULTS=$B/results.tsv
+MICRO_OUT=$B/micro.txt
+if (( REPORT_ONLY )); then
+  [[ -f $RESULTS && -f $B/results.meta ]] || { echo "bench.sh: no previous run in $B" >&2; exit 1; }
+  source $B/results.meta
+else
+# ---- packages ------------------------------------------------------------------------------
+PKGS="libbenchmark-dev libmsgpack-cxx-dev libboost-dev libwebsocketpp-dev"
+if (( INSTALL )); then
+  scripts/deps.sh   # the build's own packages (compiler, cmake, Asio, simdjson, OpenSSL)
+  # Node ws peer: the repository's pinned node_modules.
+  if command -v npm >/dev/null 2>&1 && [[ ! -d node_modules/ws ]]; then npm ci --no-audit --no-fund --loglevel=error || true; fi
+  missing=""
+  for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  if [[ -n $missing ]]; then
+    if [[ $(id -u) -eq 0 ]]; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y $missing || {
+        apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $missing; }
+    else
+      echo "bench.sh: missing$missing (run as root, or install them); peers without packages are skipped" >&2
+    fi
+  fi
+fi
+
+# ---- build ---------------------------------------------------------------------------------
+if (( BUILD )); then
+  cmake --preset bench >/dev/null
+  cmake --build $B -j2 --target rtmsg-testbed rtmsg-load rtmsg_bench_micro
+  for t in peer-beast peer-websocketpp; do
+    cmake --build $B -j2 --target $t 2>/dev/null || echo "bench.sh: $t not built (package missing?)" >&2
+  done
+fi
+LOAD=$B/bench/load/rtmsg-load
+[[ -x $LOAD ]] || { echo "bench.sh: $LOAD missing (drop --no-build)" >&2; exit 1; }
+
+server_cmd() {
+  case $1 in
+    rtmsg) echo "$B/examples/testbed/rtmsg-testbed" ;;
+    beast) echo "$B/bench/peers/peer-beast" ;;
+    websocketpp) echo "$B/bench/peers/peer-websocketpp" ;;
+    node) echo "node bench/peers/node_ws.mjs" ;;
+  esac
+}
+AVAILABLE=""
+for s in $SERVERS; do
+  cmd=$(server_cmd "$s")
+  bin=${cmd%% *}
+  if [[ $s == node ]]; then
+    command -v node >/dev/null && [[ -d node_modules/ws ]] && AVAILABLE="$AVAILABLE $s" ||
+      echo "bench.sh: node or node_modules/ws missing: skipping node" >&2
+  elif [[ -x $bin ]]; then AVAILABLE="$AVAILABLE $s"
+  else echo "bench.sh: $bin missing: skipping $s" >&2; fi
+done
+
+# ---- limits, cores -------------------------------------------------------------------------
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NCPU=$(nproc)
+SRV_CPU=0 LOAD_CPU=1
+(( NCPU >= 2 )) || LOAD_CPU=0
+PIN_SRV="taskset -c $SRV_CPU" PIN_LOAD="taskset -c $LOAD_CPU"
+command -v taskset >/dev/null || { PIN_SRV="" PIN_LOAD=""; echo "bench.sh: no taskset: not pinning" >&2; }
+
+# ---- scenarios -----------------------------------------------------------------------------
+# name | servers ("all" or a list) | rtmsg-load arguments
+if (( QUICK )); then
+  T="--duration 1.5 --warmup 0.5"; IDLE=5000; CONNS=5000
+else
+  T="--duration 3 --warmup 1"; IDLE=10000; CONNS=20000
+fi
+SCENARIOS=(
+  "echo_32B_x16|all|echo --conns 100 --depth 16 --size 32 $T"
+  "echo_4KiB_x16|all|echo --conns 100 --depth 16 --size 4096 $T"
+  "echo_32B_x1|all|echo --conns 100 --depth 1 --size 32 $T"
+  "fanout_1000|all|fanout --conns 1000 --publishers 1 --size 64 --window 64 $T"
+  "sse_fanout_1000|rtmsg|sse --conns 1000 --publishers 1 --size 64 --window 64 $T"
+  "connrate|all|connrate --count $CONNS --conns 64 --duration 10"
+  "idle_ws_${IDLE}|all|idle --count $IDLE --path /echo"
+  "idle_sse_${IDLE}|rtmsg|idle --count $IDLE --path /sse"
+)
+if (( ! QUICK )); then
+  SCENARIOS+=(
+    "echo_64KiB_x1|all|echo --conns 10 --depth 1 --size 65536 $T"
+    "fanout_1000_rate100|all|fanout --conns 1000 --publishers 1 --size 64 --rate 100 $T"
+  )
+fi
+
+: > "$RESULTS"
+LOG=$B/bench.log
+: > "$LOG"
+
+start_server() { # name -> sets SPID, SPORT
+  local cmd; cmd=$(server_cmd "$1")
+  local out=$B/server.out
+  : > "$out"
+  $PIN_SRV $cmd --port 0 --threads 1 > "$out" 2>>"$LOG" &
+  SPID=$!
+  for _ in $(seq 100); do
+    if grep -q '^listening on ' "$out"; then
+      SPORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$out" | head -1)
+      return 0
+    fi
+    kill -0 $SPID 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "bench.sh: $1 did not start" >&2
+  kill $SPID 2>/dev/null || true
+  return 1
+}
+stop_server() {
+  kill $SPID 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 $SPID 2>/dev/null || break; sleep 0.05; done
+  kill -9 $SPID 2>/dev/null || true
+  wait $SPID 2>/dev/null || true
+}
+
+START=$(date +%s)
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "bench.sh: servers:$AVAILABLE; $ROUNDS rounds; results in $RESULTS"
+for round in $(seq "$ROUNDS"); do
+  for sc in "${SCENARIOS[@]}"; do
+    IFS='|' read -r name who args <<<"$sc"
+    for s in $AVAILABLE; do
+      [[ $who == all || " $who " == *" $s "* ]] || continue
+      start_server "$s" || continue
+      line=$($PIN_LOAD timeout 120 $LOAD $args --port "$SPORT" --server-pid "$SPID" 2>>"$LOG" | grep '^RESULT' || true)
+      stop_server
+      [[ -n $line ]] || line="RESULT rc=failed"
+      printf '%s\t%s\t%s\t%s\n' "$name" "$s" "$round" "${line#RESULT }" >> "$RESULTS"
+      printf '  round %s %-20s %-12s %s\n' "$round" "$name" "$s" "${line#RESULT }" | cut -c1-200
+    done
+  done
+done
+ELAPSED=$(( $(date +%s) - START ))
+
+: > "$MICRO_OUT"
+if (( MICRO )) && [[ -x $B/bench/rtmsg_bench_micro ]]; then
+  mt=0.2; (( QUICK )) && mt=0.05
+  $PIN_LOAD $B/bench/rtmsg_bench_micro --benchmark_min_time=$mt \
+    --benchmark_filter='frame_read_text|frame_serialize/|mask|utf8|sse_format_single|hub_publish|codec' \
+    > "$MICRO_OUT" 2>>"$LOG" || true
+fi
+
+printf 'COMMAND=%q\nELAPSED=%q\nLOADAVG_START=%q\nROUNDS=%q\nQUICK=%q\n' \
+  "$COMMAND" "$ELAPSED" "$LOADAVG_START" "$ROUNDS" "$QUICK" > $B/results.meta
+fi # REPORT_ONLY
+
+# ---- report --------------------------------------------------------------------------------
+export RESULTS OUT COMMAND ELAPSED LOADAVG_START MICRO_OUT ROUNDS QUICK ROOT
+python3 - <<'PY'
+import os, statistics, subprocess, collections, platform
+res = collections.defaultdict(list)
+order = []
+for line in open(os.environ["RESULTS"]):
+    name, server, rnd, kv = line.rstrip("\n").split("\t")
+    d = dict(x.split("=", 1) for x in kv.split() if "=" in x)
+    if name not in order: order.append(name)
+    res[(name, server)].append(d)
+
+def sh(cmd):
+    try: return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+    except Exception: return "?"
+
+PRIMARY = [("rtt_per_s", "round trips/s", True), ("delivered_per_s", "delivered msg/s", True),
+           ("handshakes_per_s", "handshakes/s", True), ("bytes_per_conn", "server bytes/conn", False)]
+def primary(rows):
+    for k, label, hi in PRIMARY:
+        if any(k in r for r in rows): return k, label, hi
+    return None, None, True
+def vals(rows, k):
+    out = []
+    for r in rows:
+        try:
+            if r.get("rc") == "0" and k in r: out.append(float(r[k]))
+        except ValueError: pass
+    return out
+def med(v): return statistics.median(v) if v else None
+def fmt(x, d=0):
+    if x is None: return "–"
+    if abs(x) >= 1e6: return f"{x/1e6:.2f} M"
+    if abs(x) >= 1e4: return f"{x/1e3:.1f} k"
+    return f"{x:.{d}f}"
+
+servers = ["rtmsg", "beast", "websocketpp", "node"]
+L = []
+L.append("# rtmsg benchmarks\n")
+L.append("Generated by `scripts/bench.sh` (bench/load = `rtmsg-load`, peers in bench/peers). "
+         "Each cell is the **median** of the interleaved rounds; *spread* is (max − min) / median. "
+         "`ratio` is rtmsg ÷ peer for the primary metric (higher is better for rates; for memory, "
+         "lower is better, so a ratio < 1 means rtmsg uses less). `srv ns/msg` is server CPU time "
+         "(utime+stime from /proc/PID/stat) per delivered message (per round trip for echo, per "
+         "handshake for connrate); `cli` is the load tool's CPU use of its core (≥ 0.90: the load "
+         "tool, not the server, was the limit).\n")
+L.append(f"- command: `{os.environ['COMMAND']}` ({os.environ['ROUNDS']} rounds, "
+         f"{'quick' if os.environ['QUICK']=='1' else 'full'} mode, {os.environ['ELAPSED']} s)")
+cpu = sh("lscpu | sed -n 's/^Model name: *//p'")
+mem = sh("free -g | awk '/Mem:/{print $2}'")
+cxx = sh("c++ --version | head -1")
+nodev = sh("node --version")
+boostv = sh("dpkg-query -W -f='${Version}' libboost-dev")
+wsppv = sh("dpkg-query -W -f='${Version}' libwebsocketpp-dev")
+L.append(f"- machine: {cpu}, {sh('nproc')} cores, {mem} GiB, {platform.platform()}")
+L.append(f"- compiler: {cxx}; node {nodev}; Boost {boostv}; websocketpp {wsppv}")
+L.append(f"- server on core 0, load on core 1 (taskset), 1 I/O thread, loopback; load average at start: "
+         f"{os.environ['LOADAVG_START']} (anything above ~0.5 means other work shared the cores)\n")
+
+L.append("## Summary\n")
+hdr = "| scenario | metric | " + " | ".join(s for s in servers if any((n, s) in res for n in order)) + " |"
+present = [s for s in servers if any((n, s) in res for n in order)]
+L.append(hdr)
+L.append("|---|---|" + "---|" * len(present))
+for n in order:
+    rows_all = [r for s in present for r in res.get((n, s), [])]
+    k, label, hi = primary(rows_all)
+    if not k: continue
+    base = med(vals(res.get((n, "rtmsg"), []), k))
+    cells = []
+    for s in present:
+        v = med(vals(res.get((n, s), []), k))
+        if v is None: cells.append("–"); continue
+        c = fmt(v)
+        if s != "rtmsg" and base and v:
+            c += f" (×{base/v:.2f})"
+        cells.append(c)
+    L.append(f"| {n} | {label} | " + " | ".join(cells) + " |")
+L.append("\n(×r) after a peer's figure = rtmsg ÷ that peer.\n")
+
+L.append("## Details\n")
+L.append("| scenario | server | primary (median) | spread | p50 µs | p99 µs | p99.9 µs | srv ns/msg | srv cpu | cli cpu | lost/dup | runs ok |")
+L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+for n in order:
+    for s in present:
+        rows = res.get((n, s))
+        if not rows: continue
+        k, label, hi = primary(rows)
+        v = vals(rows, k) if k else []
+        m = med(v)
+        spread = f"{(max(v)-min(v))/m*100:.0f}%" if v and m else "–"
+        def mk(key, d=1):
+            x = med(vals(rows, key)); return fmt(x, d) if x is not None else "–"
+        cli = med(vals(rows, "client_cpu"))
+        clis = (f"{cli:.2f}" + (" **sat**" if cli >= 0.9 else "")) if cli is not None else "–"
+        lost = sum(int(r.get("lost", 0)) for r in rows if r.get("rc") == "0")
+        dup = sum(int(r.get("dup", 0)) for r in rows if r.get("rc") == "0")
+        ld = f"{lost}/{dup}" if any("lost" in r for r in rows) else "–"
+        ok = sum(1 for r in rows if r.get("rc") == "0")
+        L.append(f"| {n} | {s} | {fmt(m)} {label or ''} | {spread} | {mk('p50_us')} | {mk('p99_us')} | "
+                 f"{mk('p999_us')} | {mk('server_ns_per_msg', 0)} | {mk('server_cpu', 2)} | {clis} | {ld} | {ok}/{len(rows)} |")
+L.append("")
+L.append("Scenarios (rtmsg-load arguments): echo_32B_x16 = 100 connections × 16 in flight × 32 B binary; "
+         "echo_4KiB_x16 = same at 4 KiB; echo_32B_x1 = no pipelining; echo_64KiB_x1 = 10 connections × 1 × 64 KiB; fanout_1000 = 1,000 /broadcast "
+         "subscribers, one publisher (also a subscriber) flat out with 64 messages of 64 B in flight "
+         "(seq + timestamp in the payload; lost/dup counted per subscriber); fanout_1000_rate100 = the same "
+         "at 100 msg/s, i.e. 100,000 deliveries/s (latency at a fixed rate); sse_fanout_1000 = 1,000 /sse subscribers, publishing "
+         "through a /broadcast WebSocket; connrate = handshakes/s, 64 at a time; idle_* = server VmRSS "
+         "growth per open connection, with as many open as the name says (VmRSS: user-space memory of the server; kernel socket buffers are not in it).\n")
+mo = open(os.environ["MICRO_OUT"]).read().strip() if os.path.exists(os.environ["MICRO_OUT"]) else ""
+if mo:
+    L.append("## Micro benchmarks (bench/micro, Google Benchmark)\n")
+    L.append("```\n" + mo + "\n```\n")
+an = os.path.join(os.environ["ROOT"], "bench", "analysis.md")
+if os.path.exists(an):
+    L.append(open(an).read())
+open(os.environ["OUT"], "w").write("\n".join(L) + "\n")
+print("bench.sh: wrote", os.environ["OUT"])
+PY
