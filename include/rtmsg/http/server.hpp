@@ -20,6 +20,7 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/dispatch.hpp>
+#include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -63,9 +64,17 @@ struct server_options {
     request_parser::limits limits;
     /// Open connections (HTTP and WebSocket) above which new ones get 503 and are closed.
     std::size_t max_connections = 100'000;
+    /// Open connections from one IP address above which its new ones get 503 and are closed;
+    /// 0: no per-address limit.  Off by default because a reverse proxy or a NAT puts many
+    /// clients behind one address; set it when clients connect directly (see SECURITY.md).
+    std::size_t max_connections_per_ip = 0;
     /// Time a client has to send a complete request header section (and a WebSocket its
     /// upgrade request); a trickled request is dropped with 408.  Also the keep-alive idle time.
     std::chrono::milliseconds request_timeout{10'000};
+    /// After stop(), how long connections get to flush what is queued and finish their closing
+    /// handshake (WebSocket 1001, end of SSE stream, response in progress); those still open
+    /// then are closed at once and whatever they had queued is dropped.
+    std::chrono::milliseconds shutdown_timeout{5'000};
 };
 
 namespace detail {
@@ -73,7 +82,10 @@ namespace detail {
 /// Something the server can end when it stops.
 class closable {
 public:
+    /// Begins a graceful close (flush, then close).  Any thread.
     virtual void shutdown() = 0;
+    /// Closes the transport at once.  Any thread.
+    virtual void abort() = 0;
 
 protected:
     ~closable() = default;
@@ -86,10 +98,33 @@ struct server_state {
     server_options opt;
     http::router routes;
     std::atomic<std::size_t> connections{0};
+    std::mutex per_ip_mutex;
+    std::unordered_map<std::string, std::size_t> per_ip; ///< only with max_connections_per_ip
+
+    /// Counts a connection from `ip`; false (and not counted) if that address is at its limit.
+    bool add_ip(std::string const& ip)
+    {
+        std::lock_guard<std::mutex> lock(per_ip_mutex);
+        auto& n = per_ip[ip];
+        if (n >= opt.max_connections_per_ip) {
+            if (n == 0) per_ip.erase(ip);
+            return false;
+        }
+        ++n;
+        return true;
+    }
+    void remove_ip(std::string const& ip)
+    {
+        std::lock_guard<std::mutex> lock(per_ip_mutex);
+        auto it = per_ip.find(ip);
+        if (it != per_ip.end() && --it->second == 0) per_ip.erase(it);
+    }
     std::atomic<bool> stopping{false};
     std::mutex mutex;
     std::unordered_map<void const*, std::weak_ptr<closable>> live;
     std::vector<std::shared_ptr<asio::ip::tcp::acceptor>> acceptors;
+    /// Runs from stop() until the last connection is gone or shutdown_timeout passes.
+    std::shared_ptr<asio::steady_timer> drain_timer;
 
     void add(void const* key, std::weak_ptr<closable> c)
     {
@@ -100,24 +135,47 @@ struct server_state {
     {
         std::lock_guard<std::mutex> lock(mutex);
         live.erase(key);
+        // The last connection is gone: no need to wait for the deadline (run() may return).
+        if (live.empty() && drain_timer) {
+            asio::post(drain_timer->get_executor(), [t = drain_timer] { t->cancel(); });
+            drain_timer.reset();
+        }
     }
 };
+
+/// The strand of one connection.  On an io_context (the usual case) it wraps the context's
+/// own executor rather than the type-erased one, so every post and dispatch of the
+/// connection skips one level of any_io_executor indirection.
+inline asio::any_io_executor connection_strand(asio::any_io_executor const& ex)
+{
+    if (auto const* io = ex.target<asio::io_context::executor_type>()) return asio::make_strand(*io);
+    return asio::make_strand(ex);
+}
 
 /// Counts one open connection against max_connections for as long as it lives.
 class connection_slot {
 public:
     explicit connection_slot(std::shared_ptr<server_state> s) : s_(std::move(s)) { ++s_->connections; }
+    /// Also counts against the per-address limit, if it was not reached (`counted_ip()`).
+    connection_slot(std::shared_ptr<server_state> s, std::string ip) : connection_slot(std::move(s))
+    {
+        if (s_->opt.max_connections_per_ip != 0 && s_->add_ip(ip)) ip_ = std::move(ip);
+    }
     connection_slot(connection_slot&& o) noexcept = default;
     connection_slot& operator=(connection_slot&&) = delete;
     ~connection_slot()
     {
-        if (s_) --s_->connections;
+        if (!s_) return;
+        --s_->connections;
+        if (!ip_.empty()) s_->remove_ip(ip_);
     }
+    bool counted_ip() const noexcept { return !ip_.empty(); }
     server_state& state() const noexcept { return *s_; }
     std::shared_ptr<server_state> const& shared() const noexcept { return s_; }
 
 private:
     std::shared_ptr<server_state> s_;
+    std::string ip_; ///< counted in server_state::per_ip
 };
 
 /// A WebSocket connection accepted by the server: runs the read loop and the behavior.
@@ -147,6 +205,10 @@ public:
     std::size_t queued_bytes() const noexcept override { return ws_.queued_bytes(); }
     asio::any_io_executor get_executor() const override { return ws_.get_executor(); }
     void shutdown() override { ws_.close(websocket::close_code::going_away, "server shutting down"); }
+    void abort() override
+    {
+        asio::dispatch(ws_.get_executor(), [self = this->shared_from_this()] { rtmsg::close_now(self->ws_.next_layer()); });
+    }
 
     void start(http::request const& req, std::string_view leftover, std::string subprotocol,
                asio::ip::tcp::endpoint remote, std::any user_data)
@@ -228,6 +290,11 @@ public:
     std::size_t queued_bytes() const noexcept override { return stream_.queued_bytes(); }
     asio::any_io_executor get_executor() const override { return stream_.get_executor(); }
     void shutdown() override { stream_.close(); }
+    void abort() override
+    {
+        asio::dispatch(stream_.get_executor(),
+                       [self = this->shared_from_this()] { rtmsg::close_now(self->stream_.next_layer()); });
+    }
 
     void start(http::request&& req, asio::ip::tcp::endpoint remote, std::any user_data)
     {
@@ -276,6 +343,7 @@ public:
             if (!self->upgraded_) rtmsg::close_now(self->stream_);
         });
     }
+    void abort() override { shutdown(); }
 
     void start()
     {
@@ -565,8 +633,17 @@ public:
     /// Open connections, HTTP and WebSocket.
     std::size_t connection_count() const noexcept { return state_->connections.load(); }
 
-    /** Stops gracefully: no new connections; WebSockets get a 1001 close, idle HTTP
-        connections are closed.  The io_context's run() returns once they are gone. */
+    /** Stops gracefully and returns at once; safe from any thread, idempotent.
+
+        The listening sockets close, so no new connection is accepted.  WebSockets flush what
+        they have queued and then get a 1001 (going away) close frame; SSE streams flush and
+        end; HTTP connections are closed.  Connections still open after
+        server_options::shutdown_timeout (a peer that does not read, or does not answer the
+        close) are closed at once.  The io_context's run() returns once all are gone.
+
+        Destroying the server calls stop(); connections keep what they need alive, so the
+        server may be destroyed while traffic flows, from any thread.  Keep the io_context
+        running (or destroy it) afterwards. */
     void stop()
     {
         if (state_->stopping.exchange(true)) return;
@@ -580,6 +657,27 @@ public:
                 });
             for (auto& [k, w] : state_->live)
                 if (auto c = w.lock()) live.push_back(std::move(c));
+            if (!state_->live.empty()) {
+                // The deadline; remove() cancels it when the last connection goes.  Created and
+                // canceled under the mutex, waited on and canceled on its strand, in that order.
+                auto t = std::make_shared<asio::steady_timer>(asio::make_strand(state_->ex));
+                state_->drain_timer = t;
+                asio::post(t->get_executor(), [t, w = std::weak_ptr<detail::server_state>(state_)] {
+                    t->expires_after(w.lock() ? w.lock()->opt.shutdown_timeout : std::chrono::milliseconds(0));
+                    t->async_wait([t, w](std::error_code ec) {
+                        auto st = w.lock();
+                        if (ec || !st) return;
+                        std::vector<std::shared_ptr<detail::closable>> left;
+                        {
+                            std::lock_guard<std::mutex> lock(st->mutex);
+                            for (auto& [k, c] : st->live)
+                                if (auto p = c.lock()) left.push_back(std::move(p));
+                            st->drain_timer.reset();
+                        }
+                        for (auto& c : left) c->abort();
+                    });
+                });
+            }
         }
         for (auto& c : live) c->shutdown();
     }
@@ -590,17 +688,19 @@ private:
                        StreamFactory make_stream)
     {
         auto& a = *acc;
-        a.async_accept(asio::make_strand(st->ex), [st, acc, make_stream = std::move(make_stream)](
+        a.async_accept(detail::connection_strand(st->ex), [st, acc, make_stream = std::move(make_stream)](
                                                       std::error_code ec, asio::ip::tcp::socket socket) mutable {
             if (st->stopping || ec == asio::error::operation_aborted) return;
             if (!ec) {
                 std::error_code ignored;
                 socket.set_option(asio::ip::tcp::no_delay(true), ignored);
                 auto remote = socket.remote_endpoint(ignored);
-                bool const full = st->connections.load() >= st->opt.max_connections;
+                bool full = st->connections.load() >= st->opt.max_connections;
+                detail::connection_slot slot(st, remote.address().to_string());
+                if (st->opt.max_connections_per_ip != 0 && !slot.counted_ip()) full = true;
                 using stream_type = decltype(make_stream(std::move(socket)));
                 auto s = std::make_shared<detail::http_session<stream_type>>(make_stream(std::move(socket)),
-                                                                              detail::connection_slot(st), remote);
+                                                                              std::move(slot), remote);
                 if (full) s->refuse_busy();
                 else s->start();
             }
