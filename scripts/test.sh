@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds, and runs the whole test suite: the developer build,
 # the same suite under AddressSanitizer + UndefinedBehaviorSanitizer, a clang++ -Werror
-# build of every public header alone and the testbed, and the unit and socket tests
-# (including the multi-threaded ones) under ThreadSanitizer.
+# build of every public header alone and the testbed, a short run of every fuzzer, and the
+# unit, socket, hub, codec and client tests (including the multi-threaded ones) under
+# ThreadSanitizer.
 # Usage: scripts/test.sh            (from anywhere)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,8 +21,10 @@ done
 echo "=== build: clang (-Werror: every public header compiled alone, rtmsg-testbed)"
 cmake --preset clang >/dev/null
 cmake --build --preset clang -j "$jobs"
+echo "=== fuzz: every libFuzzer target for ${RTMSG_FUZZ_SECONDS:-30} s (clang, ASan+UBSan; tests/fuzz/run.sh)"
+tests/fuzz/run.sh build/fuzz "${RTMSG_FUZZ_SECONDS:-30}"
 echo "=== build: tsan (unit, socket, hub and codec tests)"
 cmake --preset tsan >/dev/null
-cmake --build --preset tsan -j "$jobs" --target rtmsg_tests_http rtmsg_tests_websocket rtmsg_tests_hub rtmsg_tests_codec
+cmake --build --preset tsan -j "$jobs" --target rtmsg_tests_http rtmsg_tests_websocket rtmsg_tests_hub rtmsg_tests_codec rtmsg_tests_client
 echo "=== test: tsan"
-TSAN_OPTIONS="halt_on_error=1" ctest --preset tsan -j "$jobs" -R '^rtmsg_tests_'
+TSAN_OPTIONS="halt_on_error=1" ctest --preset tsan -j "$jobs" -R '^rtmsg_tests_(http|websocket|hub|codec|client)\.'

@@ -98,7 +98,18 @@ int main(int argc, char** argv)
         res.code = r.ec ? rtmsg::http::status::bad_request : rtmsg::http::status::no_content;
     });
     // Beyond the contract: the rtmsg wire protocol (docs/protocol.md) and, with --www, static files.
-    server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub));
+    // `/ws?user=NAME` names the connection in presence lists (the testbed trusts it; a real
+    // server authenticates here, see examples/auth).
+    rtmsg::websocket::behavior proto;
+    proto.on_upgrade = [](rtmsg::websocket::upgrade_request const& u) {
+        auto user = u.request.query_param("user");
+        if (!user) return rtmsg::websocket::upgrade_decision::accept();
+        if (user->empty() || user->size() > 64)
+            return rtmsg::websocket::upgrade_decision::refuse(rtmsg::http::status::bad_request,
+                                                              "user must be 1 to 64 bytes");
+        return rtmsg::websocket::upgrade_decision::accept(std::move(*user));
+    };
+    server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub, proto));
     if (!a.www.empty()) server.routes().static_files("/", a.www);
     server.routes().get("/metrics", rtmsg::metrics_handler(hub));
 

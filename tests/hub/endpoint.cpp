@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <thread>
 
 namespace {
@@ -310,4 +311,33 @@ TEST_CASE("hub: SSE heartbeats keep an idle stream alive and metrics are served"
     auto res = m.response();
     CHECK(res.find("# TYPE rtmsg_connections gauge") != std::string::npos);
     CHECK(res.find("rtmsg_connections 1") != std::string::npos);
+}
+
+TEST_CASE("hub: a hub that outlives its server and io_context drops the subscribers that are gone", "[hub][endpoint]")
+{
+    rtmsg::hub hub; // declared first: destroyed last, after the server and its io_context
+    {
+        std::optional<client> ws, sse; // outlive the server: their connections never see a close callback
+        running_server s;
+        s.server.routes().websocket("/b", rtmsg::raw_endpoint(hub, "t"));
+        rtmsg::sse_endpoint_options eo;
+        eo.topic = "t";
+        s.server.routes().sse("/sse", rtmsg::sse_endpoint(hub, eo));
+        s.start();
+        ws.emplace(s.port);
+        ws->send(upgrade_bytes("/b"));
+        CHECK(ws->response().starts_with("HTTP/1.1 101"));
+        sse.emplace(s.port);
+        sse->send(get("/sse"));
+        auto const deadline = std::chrono::steady_clock::now() + 5s;
+        while (hub.metrics().subscriptions < 2 && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(5ms);
+        REQUIRE(hub.metrics().subscriptions == 2);
+    }
+    // The io_context is destroyed: publishing must neither post to its executors nor deliver.
+    auto const r = hub.publish("t", "after the server");
+    CHECK(!r.ec);
+    CHECK(r.subscribers == 0);
+    CHECK(hub.metrics().subscriptions == 0);
+    CHECK(hub.publish("t", "again").subscribers == 0);
 }

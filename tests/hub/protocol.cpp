@@ -77,6 +77,7 @@ TEST_CASE("protocol: subscribe, publish with acknowledgement, delivery", "[hub][
     CHECK(pack.op == rtmsg::codec::op::ack);
     CHECK(pack.id == 7);
     CHECK(pack.offset == 1);
+    CHECK(pack.epoch == ack.epoch);
     auto m = a.next();
     CHECK(m.op == rtmsg::codec::op::message);
     CHECK(m.topic == "chat.lobby");
@@ -117,6 +118,9 @@ TEST_CASE("protocol: malformed and refused requests get error replies and the co
         {R"({"op":"pub","id":6,"topic":"t.*","data":1})", 422},
         {R"({"op":"unsub","id":8,"topic":"never"})", 404},
         {R"({"op":"pub","id":9,"topic":"t","data":")" + std::string(200, 'x') + R"("})", 413},
+        // A pattern cannot be resumed or replayed: refused, never silently ignored.
+        {R"({"op":"sub","id":11,"topic":"t.*","since":3})", 400},
+        {R"({"op":"sub","id":12,"topic":"t.>","history":5})", 400},
     };
     for (auto const& c : cases) {
         INFO(c.request);

@@ -10,6 +10,7 @@
 #include <rtmsg/sse/event.hpp>
 #include <rtmsg/websocket/connection.hpp>
 #include <rtmsg/websocket/frame.hpp>
+#include <rtmsg/websocket/stream.hpp> // websocket::detail::defer_or_run
 
 #include <asio/post.hpp>
 
@@ -105,13 +106,31 @@ public:
 private:
     void wake() override
     {
+        // Published from a handler with more messages of its read still buffered: wake up
+        // once that batch is over, so the subscriber drains it in one gathered write.
+        websocket::detail::defer_or_run([self = shared_self()] { self->post_wake(); });
+    }
+
+    /// Its connection object is gone (destroyed without a close callback, for example with
+    /// its io_context): the hub drops this outbox at its next delivery.
+    bool alive() const noexcept override { return !conn_.expired(); }
+
+    void post_wake()
+    {
+        // Never post to the executor of a connection that is gone: its io_context may be too.
+        if (conn_.expired()) return;
         asio::post(ex_, [self = shared_self()] {
-            if (auto c = self->conn_.lock()) c->on_idle([self] { self->drain(); });
+            auto c = self->conn_.lock();
+            if (!c) return;
+            // Nothing queued or in flight: drain now rather than post once more.
+            if (c->queued_bytes() == 0) self->drain();
+            else c->on_idle([self] { self->drain(); });
         });
     }
 
     void kick() override
     {
+        if (conn_.expired()) return;
         asio::post(ex_, [self = shared_self()] {
             if (auto c = self->conn_.lock()) {
                 if constexpr (std::is_same_v<Connection, websocket::connection>)
@@ -130,11 +149,13 @@ private:
         if (!c) return;
         batch_.clear();
         take(batch_, 256 * 1024);
+        std::size_t bytes = 0;
         for (auto const& it : batch_) {
             auto frame = frame_of(it);
-            core_->counters.bytes_out += frame->size();
+            bytes += frame->size();
             c->send_frame(std::move(frame));
         }
+        if (auto core = core_.lock()) core->counters.bytes_out += bytes;
         batch_.clear();
         if (!empty_now()) c->on_idle([self = shared_self()] { self->drain(); });
     }
@@ -146,7 +167,7 @@ private:
         return std::static_pointer_cast<connection_outbox>(shared_from_this());
     }
 
-    std::shared_ptr<hub_core> core_;
+    std::weak_ptr<hub_core> core_; // weak: the hub holds its subscribers' outboxes
     std::weak_ptr<Connection> conn_;
     asio::any_io_executor ex_;
     std::vector<item> batch_;

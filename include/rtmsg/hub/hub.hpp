@@ -185,6 +185,9 @@ protected:
     virtual void wake() = 0;
     /// Ends the transport because it is too slow (policy disconnect).  Called without locks.
     virtual void kick() = 0;
+    /// False once the transport is gone without having been removed (for example destroyed
+    /// with its io_context): the hub then drops the outbox.  Called under the hub's lock.
+    virtual bool alive() const noexcept { return true; }
 
 private:
     friend class hub_core;
@@ -340,7 +343,7 @@ public:
         msg->publisher = publisher;
         msg->time = std::chrono::steady_clock::now();
         std::vector<std::shared_ptr<callback_sub>> callbacks;
-        std::vector<std::shared_ptr<outbox>> kicks;
+        std::vector<std::shared_ptr<outbox>> kicks, gone;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             auto* t = find_or_create(topic);
@@ -363,6 +366,10 @@ public:
                     return;
                 }
                 auto& box = *s.box;
+                if (!box.alive()) {
+                    gone.push_back(s.box);
+                    return;
+                }
                 if (!echo && publisher != 0 && box.connection_id() == publisher) return;
                 if (box.last_seq_ == msg->seq) return; // matched twice (topic and pattern)
                 box.last_seq_ = msg->seq;
@@ -373,6 +380,10 @@ public:
             for (auto const& s : t->subs) deliver(s);
             for (auto* p : t->patterns)
                 for (auto const& s : p->subs) deliver(s);
+            for (auto const& box : gone) {
+                auto const subs = box->patterns_; // empty if already dropped (matched twice)
+                for (auto const& p : subs) unsubscribe_locked(*box, p);
+            }
         }
         res.subscribers += callbacks.size();
         ++counters.messages_in;

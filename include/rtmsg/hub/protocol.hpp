@@ -114,6 +114,9 @@ private:
         case codec::op::subscribe: {
             if (opt.can_subscribe && !opt.can_subscribe(peer, in.topic))
                 return error(codec, in.id, hub_error::not_allowed, "not allowed to subscribe to this topic");
+            if ((in.has_since || in.history != 0) && is_wildcard(in.topic))
+                return error(codec, in.id, hub_error::bad_request,
+                             "since and history need an exact topic: a pattern delivers live messages only");
             subscribe_options so;
             so.has_since = in.has_since;
             so.since = in.offset;
@@ -147,7 +150,7 @@ private:
             auto const topic = std::string(in.topic);
             if ((ec = core_->unsubscribe(*box_, topic)))
                 return error(codec, in.id, static_cast<hub_error>(ec.value()), ec.message());
-            return ack(codec, in.id, topic, 0);
+            return ack(codec, in.id, topic, 0, 0);
         }
         case codec::op::publish: {
             if (in.data.size() > opt.max_payload)
@@ -164,7 +167,7 @@ private:
             }
             auto const r = core_->publish(in.topic, in.data, in.kind, box_->connection_id(), in.echo);
             if (r.ec) return error(codec, in.id, static_cast<hub_error>(r.ec.value()), r.ec.message());
-            if (in.ack) ack(codec, in.id, std::string(in.topic), r.offset);
+            if (in.ack) ack(codec, in.id, std::string(in.topic), r.offset, r.epoch);
             return;
         }
         case codec::op::presence: {
@@ -184,13 +187,14 @@ private:
     }
 
     template <class C>
-    void ack(C& codec, std::uint64_t id, std::string const& topic, std::uint64_t offset)
+    void ack(C& codec, std::uint64_t id, std::string const& topic, std::uint64_t offset, std::uint64_t epoch)
     {
         codec::envelope e;
         e.op = codec::op::ack;
         e.id = id;
         e.topic = topic;
         e.offset = offset;
+        e.epoch = epoch;
         send(codec, e);
     }
 

@@ -80,7 +80,8 @@ public:
         bufs.clear();
         for (auto const& b : writing) bufs.push_back(asio::buffer(*b));
         write_in_flight = true;
-        asio::async_write(next, bufs, [self = this->shared_from_this()](std::error_code ec, std::size_t) {
+        asio::async_write(next, bufs, websocket::detail::large_transfers,
+                          [self = this->shared_from_this()](std::error_code ec, std::size_t) {
             self->on_written(ec);
         });
     }
@@ -107,23 +108,48 @@ public:
 
     /// Notices a client that went away: it sends nothing after its request, so any
     /// readable event is EOF, a reset, or bytes we ignore.
-    void watch()
+    /// Travels with the pending read.  If that read is destroyed without completing (the
+    /// io_context is destroyed while the stream is open), it drops the close and idle
+    /// handlers, which may own the stream's owner: nothing is left in a reference cycle.
+    struct watch_guard {
+        std::weak_ptr<stream_impl> w;
+        watch_guard() = default;
+        watch_guard(watch_guard const&) = delete;
+        watch_guard& operator=(watch_guard const&) = delete;
+        ~watch_guard()
+        {
+            auto self = w.lock();
+            if (!self || self->closed) return;
+            auto close_handler = std::move(self->on_close);
+            auto idle_handler = std::move(self->idle);
+            self->on_close = nullptr;
+            self->idle = nullptr;
+        }
+    };
+
+    void watch(std::shared_ptr<watch_guard> guard = nullptr)
     {
         if (closed) return;
+        if (!guard) {
+            guard = std::make_shared<watch_guard>(); // built in place: a temporary's destructor would fire
+            guard->w = this->weak_from_this();
+        }
         if constexpr (rtmsg::detail::waitable_socket<NextLayer>) {
-            next.async_wait(asio::socket_base::wait_read, [self = this->shared_from_this()](std::error_code ec) {
+            next.async_wait(asio::socket_base::wait_read, [self = this->shared_from_this(),
+                                                           guard = std::move(guard)](std::error_code ec) mutable {
                 if (ec) return self->fail(ec);
                 std::error_code rec;
                 auto n = self->next.read_some(asio::buffer(self->discard), rec);
                 if (rec == asio::error::would_block || rec == asio::error::try_again || (!rec && n > 0))
-                    return self->watch();
+                    return self->watch(std::move(guard));
                 self->fail(rec ? rec : make_error_code(asio::error::eof));
             });
         }
         else {
-            next.async_read_some(asio::buffer(discard), [self = this->shared_from_this()](std::error_code ec, std::size_t) {
+            next.async_read_some(asio::buffer(discard), [self = this->shared_from_this(), guard = std::move(guard)](
+                                                            std::error_code ec, std::size_t) mutable {
                 if (ec) return self->fail(ec);
-                self->watch();
+                self->watch(std::move(guard));
             });
         }
     }
@@ -304,6 +330,10 @@ public:
         if (s.queued_bytes.load(std::memory_order_relaxed) + size > s.opt.send_queue_hard_limit)
             return send_status::dropped;
         s.queued_bytes += size;
+        if (websocket::detail::runs_inline(s.next.get_executor())) { // skip the type-erased dispatch
+            s.push(std::move(bytes));
+            return send_status::queued;
+        }
         asio::dispatch(s.next.get_executor(), [impl = impl_, bytes = std::move(bytes), size]() mutable {
             if (impl->closing) {
                 impl->queued_bytes -= size;
