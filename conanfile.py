@@ -21,7 +21,7 @@ class RtmsgConan(ConanFile):
     name = "rtmsg"
     description = ("Header-only C++20 real-time messaging: RFC 6455 WebSocket and Server-Sent Events "
                    "endpoints and pub/sub for standalone Asio servers")
-    # license = "..."  (SPDX id) and homepage/url: to be filled in with the repository's LICENSE file.
+    license = "BSL-1.0"
     topics = ("websocket", "server-sent-events", "sse", "pubsub", "asio", "header-only")
     package_type = "header-library"
     settings = "os", "arch", "compiler", "build_type"

@@ -21,8 +21,8 @@ done
 echo "=== build: clang (-Werror: every public header compiled alone, rtmsg-testbed)"
 cmake --preset clang >/dev/null
 cmake --build --preset clang -j "$jobs"
-echo "=== fuzz: every libFuzzer target for ${RTMSG_FUZZ_SECONDS:-30} s (clang, ASan+UBSan; tests/fuzz/run.sh)"
-tests/fuzz/run.sh build/fuzz "${RTMSG_FUZZ_SECONDS:-30}"
+echo "=== fuzz: every libFuzzer target for ${RTMSG_FUZZ_SECONDS:-20} s (clang, ASan+UBSan; tests/fuzz/run.sh)"
+tests/fuzz/run.sh build/fuzz "${RTMSG_FUZZ_SECONDS:-20}"
 echo "=== build: tsan (unit, socket, hub and codec tests)"
 cmake --preset tsan >/dev/null
 cmake --build --preset tsan -j "$jobs" --target rtmsg_tests_http rtmsg_tests_websocket rtmsg_tests_hub rtmsg_tests_codec rtmsg_tests_client
