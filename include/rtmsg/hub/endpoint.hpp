@@ -98,8 +98,7 @@ public:
                       std::string identity)
         : outbox(format, core->opt.queue, c->id(), std::move(identity)),
           core_(std::move(core)),
-          conn_(c),
-          ex_(c->get_executor())
+          conn_(c)
     {
     }
 
@@ -117,9 +116,11 @@ private:
 
     void post_wake()
     {
-        // Never post to the executor of a connection that is gone: its io_context may be too.
-        if (conn_.expired()) return;
-        asio::post(ex_, [self = shared_self()] {
+        // The executor comes from the live connection, never from a copy kept here: an outbox
+        // may outlive its io_context, and then neither a post nor an executor's destructor is safe.
+        auto const conn = conn_.lock();
+        if (!conn) return;
+        asio::post(conn->get_executor(), [self = shared_self()] {
             auto c = self->conn_.lock();
             if (!c) return;
             // Nothing queued or in flight: drain now rather than post once more.
@@ -130,8 +131,9 @@ private:
 
     void kick() override
     {
-        if (conn_.expired()) return;
-        asio::post(ex_, [self = shared_self()] {
+        auto const conn = conn_.lock();
+        if (!conn) return;
+        asio::post(conn->get_executor(), [self = shared_self()] {
             if (auto c = self->conn_.lock()) {
                 if constexpr (std::is_same_v<Connection, websocket::connection>)
                     c->close(websocket::close_code::policy_violation, "slow consumer");
@@ -169,7 +171,6 @@ private:
 
     std::weak_ptr<hub_core> core_; // weak: the hub holds its subscribers' outboxes
     std::weak_ptr<Connection> conn_;
-    asio::any_io_executor ex_;
     std::vector<item> batch_;
 };
 

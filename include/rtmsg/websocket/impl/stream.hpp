@@ -328,8 +328,36 @@ public:
         }
         write_in_flight = true;
         asio::async_write(next, bufs, large_transfers,
-                          [self = this->shared_from_this()](std::error_code ec, std::size_t) { self->on_written(ec); });
+                          [self = this->shared_from_this(), guard = write_guard(this)](std::error_code ec, std::size_t) mutable {
+                              guard.release();
+                              self->on_written(ec);
+                          });
     }
+
+    /// Travels with the pending write (declared after `self`, so destroyed first).  If that
+    /// write is destroyed without completing (its io_context is destroyed while the peer does
+    /// not read), it drops the drained and idle handlers, which may own the stream's owner:
+    /// nothing is left in a reference cycle.
+    class write_guard {
+    public:
+        explicit write_guard(stream_impl* s) noexcept : s_(s) {}
+        write_guard(write_guard&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+        write_guard(write_guard const&) = delete;
+        write_guard& operator=(write_guard const&) = delete;
+        write_guard& operator=(write_guard&&) = delete;
+        ~write_guard()
+        {
+            if (!s_) return;
+            auto drained_handler = std::move(s_->drained);
+            auto idle_handler = std::move(s_->idle);
+            s_->drained = nullptr;
+            s_->idle = nullptr;
+        }
+        void release() noexcept { s_ = nullptr; }
+
+    private:
+        stream_impl* s_;
+    };
 
     /// Writes what is corked once no buffered message is about to be delivered.
     void schedule_flush()
