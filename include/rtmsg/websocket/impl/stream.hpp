@@ -942,14 +942,17 @@ auto stream<NextLayer>::async_close(std::uint16_t code, std::string_view reason,
         [](auto handler, std::shared_ptr<detail::stream_impl<NextLayer>> impl, std::uint16_t code,
            std::string_view reason) {
             auto ex = impl->next.get_executor();
-            using handler_type = decltype(handler);
-            if (impl->closing) {
-                auto hex = asio::get_associated_executor(handler, ex);
-                asio::post(hex, [h = std::move(handler)]() mutable { h(make_error_code(error::closing)); });
-                return;
-            }
-            impl->enqueue_close(code, reason,
-                                detail::waiter_impl<handler_type, decltype(ex)>::create(std::move(handler), ex));
+            // On the stream's executor: the caller may be another thread (asio::use_future).
+            asio::dispatch(ex, [impl, ex, code, why = std::string(reason), handler = std::move(handler)]() mutable {
+                using handler_type = decltype(handler);
+                if (impl->closing) {
+                    auto hex = asio::get_associated_executor(handler, ex);
+                    asio::post(hex, [h = std::move(handler)]() mutable { h(make_error_code(error::closing)); });
+                    return;
+                }
+                impl->enqueue_close(code, why,
+                                    detail::waiter_impl<handler_type, decltype(ex)>::create(std::move(handler), ex));
+            });
         },
         token, impl_, code, reason);
 }
