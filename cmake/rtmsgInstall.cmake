@@ -31,7 +31,7 @@ configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/rtmsgConfig.cmake.in"
 write_basic_package_version_file("${PROJECT_BINARY_DIR}/rtmsgConfigVersion.cmake"
   COMPATIBILITY SameMajorVersion ARCH_INDEPENDENT)
 install(FILES "${PROJECT_BINARY_DIR}/rtmsgConfig.cmake" "${PROJECT_BINARY_DIR}/rtmsgConfigVersion.cmake"
-              "${PROJECT_SOURCE_DIR}/cmake/FindAsio.cmake"
+              "${PROJECT_SOURCE_DIR}/cmake/FindAsio.cmake" "${PROJECT_SOURCE_DIR}/cmake/Findhiredis.cmake"
         DESTINATION "${RTMSG_INSTALL_CMAKEDIR}")
 
 # pkg-config.  The flags are read from the targets, so they follow rtmsg::rtmsg.  Asio ships no .pc:

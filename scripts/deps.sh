@@ -2,9 +2,9 @@
 # Installs what building and testing rtmsg needs on Debian 12 (only what is missing).
 # Usage: scripts/deps.sh [--tests]
 set -euo pipefail
-pkgs=(g++ cmake ninja-build ccache pkg-config libasio-dev libsimdjson-dev libssl-dev openssl)
+pkgs=(g++ cmake ninja-build ccache pkg-config libasio-dev libsimdjson-dev libssl-dev openssl libhiredis-dev)
 if [[ "${1:-}" == "--tests" ]]; then
-  pkgs+=(catch2 curl python3-websockets clang libclang-rt-14-dev libmsgpack-cxx-dev chromium)
+  pkgs+=(catch2 curl python3-websockets clang libclang-rt-14-dev libmsgpack-cxx-dev chromium redis-server)
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
   command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi

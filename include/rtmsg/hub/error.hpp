@@ -17,6 +17,7 @@ enum class hub_error {
     bad_request,            ///< malformed or invalid protocol message
     too_many_topics,        ///< the hub's topic limit
     wildcard_publish,       ///< publish needs an exact topic, not a pattern
+    unavailable,            ///< the cluster broker could not take the message (see rtmsg/cluster)
 };
 
 namespace detail {
@@ -35,6 +36,7 @@ public:
         case hub_error::bad_request: return "malformed or invalid message";
         case hub_error::too_many_topics: return "the hub's topic limit is reached";
         case hub_error::wildcard_publish: return "publish needs an exact topic, not a pattern";
+        case hub_error::unavailable: return "the cluster broker is unavailable; the message was not published";
         }
         return "unknown rtmsg.hub error";
     }
@@ -61,6 +63,7 @@ constexpr std::uint16_t protocol_code(hub_error e) noexcept
     case hub_error::rate_limited: return 429;
     case hub_error::bad_request: return 400;
     case hub_error::too_many_topics: return 507;
+    case hub_error::unavailable: return 503;
     }
     return 500;
 }

@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace rtmsg {
@@ -66,6 +67,7 @@ struct publish_result {
     std::uint64_t offset = 0;    ///< the message's offset in its topic
     std::uint64_t epoch = 0;
     std::size_t subscribers = 0; ///< subscribers it was queued to (callbacks included)
+    bool pending = false;        ///< in a cluster: forwarded to the broker, which numbers it later
 };
 
 /// Options of one subscription made by a transport.
@@ -295,6 +297,13 @@ struct pattern_state {
     std::vector<sub_ref> subs;
 };
 
+/// A subscription that waits for its topic's cluster state (see cluster_link).
+struct pending_sub {
+    std::shared_ptr<outbox> box;
+    subscribe_options so;
+    std::function<void(subscribe_head const&)> head;
+};
+
 struct topic_state {
     std::string name;
     std::uint64_t epoch = 0;
@@ -304,6 +313,53 @@ struct topic_state {
     std::vector<sub_ref> subs;
     std::vector<pattern_state*> patterns; ///< wildcard patterns that match this topic
     std::map<std::string, int, std::less<>> members;
+    // In a cluster (all false / empty without one):
+    bool synced = false;       ///< subscriptions attach at once (the cluster state is here, or out of reach)
+    bool synced_once = false;  ///< the cluster state was here at least once: cluster_last is meaningful
+    bool local_epoch = false;  ///< the cluster was out of reach when a local publish came: a local epoch
+    std::uint64_t cluster_epoch = 0, cluster_last = 0; ///< the last cluster message delivered here
+    std::vector<pending_sub> pending;
+    std::map<std::string, std::vector<std::string>, std::less<>> remote; ///< member -> other nodes
+};
+
+/// A message as the cluster broker ordered it: its epoch and offset are the cluster's.
+struct cluster_message {
+    std::string topic;
+    std::string payload;
+    codec::data_kind kind = codec::data_kind::text;
+    std::uint64_t epoch = 0;
+    std::uint64_t offset = 0;
+    std::uint64_t publisher = 0; ///< the publishing connection if it is on this node, else 0
+    bool echo = true;
+};
+
+/// A topic's state in the cluster, read in one atomic step.
+struct cluster_snapshot {
+    std::uint64_t epoch = 0;
+    std::uint64_t last = 0;
+    std::vector<cluster_message> history;                     ///< oldest first
+    std::vector<std::pair<std::string, std::string>> members; ///< (node, identity) on other nodes
+};
+
+/** What a hub needs from a cluster bridge (rtmsg/cluster/redis.hpp implements it).
+
+    The hub calls interest() and presence() under its lock: they must only record or post,
+    never call back into the hub.  The bridge answers through hub_core's cluster_* members. */
+class cluster_link {
+public:
+    virtual ~cluster_link() = default;
+    /// Is the broker reachable now?  When not, the hub delivers local publishes locally.
+    virtual bool connected() const noexcept = 0;
+    /// Sends a local publish to the broker, which orders it for every node; `done` runs with
+    /// its offset and epoch, or hub_error::unavailable.  False: refused now (too many in flight).
+    virtual bool forward(std::shared_ptr<message const> m, bool echo,
+                         std::function<void(publish_result const&)> done) = 0;
+    /// A topic or pattern got its first local subscriber (true) or lost its last (false).
+    /// For a topic, the bridge answers with cluster_sync() (or cluster_release() if the
+    /// broker is out of reach).
+    virtual void interest(std::string const& topic_or_pattern, bool on) = 0;
+    /// `who` is now present on `topic` on this node (true) or no longer (false).
+    virtual void presence(std::string const& topic, std::string const& who, bool join) = 0;
 };
 
 /// Encodes a message into one wire format; false if the format cannot carry it.
@@ -328,8 +384,11 @@ public:
         return static_cast<int>(formats_.size() - 1);
     }
 
+    /** Publishes.  Alone, the hub orders the message and queues it before returning.  In a
+        cluster whose broker is reachable, the broker orders it: the result is `pending` and
+        `done` (if any) runs later with the offset, or with hub_error::unavailable. */
     publish_result publish(std::string_view topic, std::string_view payload, codec::data_kind kind,
-                           std::uint64_t publisher, bool echo)
+                           std::uint64_t publisher, bool echo, std::function<void(publish_result const&)> done = {})
     {
         publish_result res;
         if (!is_valid_topic(topic)) {
@@ -342,14 +401,36 @@ public:
         msg->kind = kind;
         msg->publisher = publisher;
         msg->time = std::chrono::steady_clock::now();
-        std::vector<std::shared_ptr<callback_sub>> callbacks;
-        std::vector<std::shared_ptr<outbox>> kicks, gone;
+        std::shared_ptr<cluster_link> link;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            link = link_;
+        }
+        if (link && link->connected()) {
+            if (!link->forward(msg, echo, std::move(done))) {
+                res.ec = hub_error::unavailable;
+                return res;
+            }
+            ++counters.messages_in;
+            counters.bytes_in += payload.size();
+            res.pending = true;
+            return res;
+        }
+        fanout f;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             auto* t = find_or_create(topic);
             if (!t) {
                 res.ec = hub_error::too_many_topics;
                 return res;
+            }
+            if (link_ && !t->local_epoch) {
+                // The broker is out of reach: local subscribers still get local publishes, in
+                // an epoch of this node's own, so that no offset clashes with the cluster's.
+                t->local_epoch = true;
+                t->epoch = new_epoch();
+                t->last = 0;
+                t->history.clear();
             }
             msg->offset = ++t->last;
             msg->epoch = t->epoch;
@@ -360,42 +441,20 @@ public:
                 t->history.push_back(msg);
                 trim(*t);
             }
-            auto deliver = [&](sub_ref const& s) {
-                if (s.cb) {
-                    callbacks.push_back(s.cb);
-                    return;
-                }
-                auto& box = *s.box;
-                if (!box.alive()) {
-                    gone.push_back(s.box);
-                    return;
-                }
-                if (!echo && publisher != 0 && box.connection_id() == publisher) return;
-                if (box.last_seq_ == msg->seq) return; // matched twice (topic and pattern)
-                box.last_seq_ = msg->seq;
-                if (!ensure_encoded(*msg, box.format())) return;
-                if (!box.push(msg, t->opt.policy, counters)) kicks.push_back(s.box);
-                ++res.subscribers;
-            };
-            for (auto const& s : t->subs) deliver(s);
-            for (auto* p : t->patterns)
-                for (auto const& s : p->subs) deliver(s);
-            for (auto const& box : gone) {
-                auto const subs = box->patterns_; // empty if already dropped (matched twice)
-                for (auto const& p : subs) unsubscribe_locked(*box, p);
-            }
+            deliver_locked(*t, msg, echo, f);
         }
-        res.subscribers += callbacks.size();
+        res.subscribers = f.subscribers + f.callbacks.size();
         ++counters.messages_in;
         counters.bytes_in += payload.size();
-        for (auto const& cb : callbacks) cb->fn(*msg);
-        for (auto const& k : kicks) k->kick();
+        f.finish(*msg);
         return res;
     }
 
     /// Subscribes a transport.  `head` runs under the lock before any replayed message is
     /// queued: the place to queue the acknowledgement and a gap notice, so that the client
-    /// sees them first and replay and live messages meet with no gap and no duplicate.
+    /// sees them first and replay and live messages meet with no gap and no duplicate.  In a
+    /// cluster, the first subscription of a topic waits for the topic's cluster state: `head`
+    /// then runs later, on the bridge's thread, and must own what it uses.
     std::error_code subscribe(std::shared_ptr<outbox> const& box, std::string_view pattern,
                               subscribe_options const& so, std::function<void(subscribe_head const&)> const& head)
     {
@@ -404,55 +463,36 @@ public:
         auto& subs = box->patterns_;
         if (std::find(subs.begin(), subs.end(), pattern) != subs.end()) return hub_error::bad_request;
         if (subs.size() >= opt.max_subscriptions_per_connection) return hub_error::too_many_subscriptions;
-        std::vector<std::shared_ptr<message>> replay;
-        subscribe_head h;
         if (!is_wildcard(pattern)) {
             auto* t = find_or_create(pattern);
             if (!t) return hub_error::too_many_topics;
-            trim(*t);
-            h.epoch = t->epoch;
-            h.last_offset = t->last;
-            std::uint64_t const first = t->history.empty() ? t->last + 1 : t->history.front()->offset;
-            if (so.has_since) {
-                std::uint64_t since = so.since;
-                if (so.epoch != 0 && so.epoch != t->epoch) since = 0; // another lifetime: offsets restart
-                if (since < t->last) {
-                    if (first > since + 1) {
-                        h.gap_from = since + 1;
-                        h.gap_to = first - 1;
-                    }
-                    for (auto const& m : t->history)
-                        if (m->offset > since) replay.push_back(m);
-                }
+            subs.emplace_back(pattern);
+            ++counters.subscriptions;
+            if (link_ && !t->synced) {
+                t->pending.push_back({box, so, head});
+                note_added(*t);
+                return {};
             }
-            else if (so.history != 0) {
-                auto const n = std::min<std::size_t>(so.history, t->history.size());
-                replay.assign(t->history.end() - static_cast<std::ptrdiff_t>(n), t->history.end());
-            }
-            t->subs.push_back({box, nullptr, so.presence});
-            join(*t, box->identity());
+            attach_locked(*t, box, so, head);
+            note_added(*t);
+            return {};
         }
-        else {
-            auto& p = pattern_for(pattern);
-            if (so.has_since && so.by_seq) {
-                for (auto const& [name, t] : topics_) {
-                    if (!topic_matches(pattern, name)) continue;
-                    trim(*t);
-                    for (auto const& m : t->history)
-                        if (m->seq > so.since) replay.push_back(m);
-                }
-                std::sort(replay.begin(), replay.end(), [](auto const& a, auto const& b) { return a->seq < b->seq; });
+        auto& p = pattern_for(pattern);
+        std::vector<std::shared_ptr<message>> replay;
+        if (so.has_since && so.by_seq) {
+            for (auto const& [name, t] : topics_) {
+                if (!topic_matches(pattern, name)) continue;
+                trim(*t);
+                for (auto const& m : t->history)
+                    if (m->seq > so.since) replay.push_back(m);
             }
-            p.subs.push_back({box, nullptr, so.presence});
+            std::sort(replay.begin(), replay.end(), [](auto const& a, auto const& b) { return a->seq < b->seq; });
         }
+        p.subs.push_back({box, nullptr, so.presence});
         subs.emplace_back(pattern);
         ++counters.subscriptions;
-        if (head) head(h);
-        for (auto const& m : replay) {
-            if (!ensure_encoded(*m, box->format())) continue;
-            box->last_seq_ = std::max(box->last_seq_, m->seq);
-            box->push_replay(m);
-        }
+        if (head) head(subscribe_head{});
+        queue_replay(*box, replay);
         return {};
     }
 
@@ -491,6 +531,7 @@ public:
                 return nullptr;
             }
             t->subs.push_back({nullptr, cb, false});
+            note_added(*t);
         }
         ++counters.subscriptions;
         return cb;
@@ -501,23 +542,30 @@ public:
         std::lock_guard<std::mutex> lock(mutex_);
         auto drop = [&](std::vector<sub_ref>& v) {
             auto it = std::find_if(v.begin(), v.end(), [&](sub_ref const& s) { return s.cb.get() == &cb; });
-            if (it == v.end()) return;
+            if (it == v.end()) return false;
             v.erase(it);
             --counters.subscriptions;
+            return true;
         };
         if (is_wildcard(cb.pattern)) {
-            if (auto it = patterns_.find(cb.pattern); it != patterns_.end()) drop(it->second->subs);
+            if (auto it = patterns_.find(cb.pattern); it != patterns_.end() && drop(it->second->subs))
+                drop_pattern_if_unused(it);
         }
-        else if (auto it = topics_.find(cb.pattern); it != topics_.end())
-            drop(it->second->subs);
+        else if (auto it = topics_.find(cb.pattern); it != topics_.end() && drop(it->second->subs))
+            note_removed(*it->second);
     }
 
+    /// Identities subscribed to `topic` on this node or, in a cluster, on any node; sorted.
     std::vector<std::string> members(std::string_view topic) const
     {
         std::lock_guard<std::mutex> lock(mutex_);
         std::vector<std::string> out;
-        if (auto it = topics_.find(topic); it != topics_.end())
+        if (auto it = topics_.find(topic); it != topics_.end()) {
             for (auto const& [who, n] : it->second->members) out.push_back(who);
+            for (auto const& [who, nodes] : it->second->remote)
+                if (!it->second->members.contains(who)) out.push_back(who);
+        }
+        std::sort(out.begin(), out.end());
         return out;
     }
 
@@ -529,11 +577,334 @@ public:
         return {0, 0};
     }
 
+    // ---- Cluster (called by a bridge; see cluster_link) ----
+
+    /// Connects a cluster bridge (or disconnects it: nullptr).  The bridge hears of every
+    /// topic, pattern and member that exists already.
+    void attach(std::shared_ptr<cluster_link> link)
+    {
+        std::vector<pending_sub> release;
+        std::lock_guard<std::mutex> lock(mutex_);
+        link_ = std::move(link);
+        for (auto& [name, t] : topics_) {
+            t->synced = false;
+            if (!link_) {
+                // Alone again: waiting subscriptions attach to what this node has.
+                t->synced = true;
+                auto pend = std::move(t->pending);
+                t->pending.clear();
+                for (auto& p : pend) attach_locked(*t, p.box, p.so, p.head);
+                t->remote.clear();
+                continue;
+            }
+            if (!t->subs.empty()) link_->interest(name, true);
+            for (auto const& [who, n] : t->members) link_->presence(name, who, true);
+        }
+        if (link_)
+            for (auto const& [pat, p] : patterns_) link_->interest(pat, true);
+    }
+
+    /// Topics and patterns with local subscribers (a bridge resubscribes them after reconnecting).
+    std::vector<std::string> cluster_interests() const
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::vector<std::string> out;
+        for (auto const& [name, t] : topics_)
+            if (!t->subs.empty() || !t->pending.empty()) out.push_back(name);
+        for (auto const& [pat, p] : patterns_) out.push_back(pat);
+        return out;
+    }
+
+    /// A message the broker ordered (from any node, this one included).  Duplicates (an offset
+    /// already delivered) are ignored; a jump in offsets is announced to subscribers as a gap.
+    void cluster_deliver(cluster_message const& cm)
+    {
+        fanout f;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            auto it = topics_.find(cm.topic);
+            topic_state* t = it == topics_.end() ? nullptr : it->second.get();
+            if (!t) {
+                // A pattern's broker subscription is wider than the pattern: keep only topics
+                // that some local pattern matches.
+                bool wanted = false;
+                for (auto const& [pat, p] : patterns_)
+                    if (topic_matches(pat, cm.topic)) wanted = true;
+                if (!wanted || !(t = find_or_create(cm.topic))) return;
+            }
+            accept_locked(*t, cm, f);
+        }
+        if (f.msg) f.finish(*f.msg);
+    }
+
+    /** The topic's state in the cluster arrived.  The first time, the node adopts it; after
+        the broker was out of reach, the node delivers what it missed (the retained messages
+        after the last one it delivered), preceded by a gap notice for any it can no longer
+        get.  Subscriptions waiting for the topic then attach, and presence is reconciled. */
+    void cluster_sync(std::string_view topic, cluster_snapshot const& s)
+    {
+        std::vector<fanout> delivered;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            auto it = topics_.find(topic);
+            if (it == topics_.end()) return;
+            auto& t = *it->second;
+            if (t.subs.empty() && t.pending.empty()) return;
+            if (t.synced_once && t.cluster_epoch == s.epoch) {
+                if (t.local_epoch || t.epoch != s.epoch) {
+                    t.local_epoch = false;
+                    t.epoch = s.epoch;
+                    t.history.clear();
+                    t.last = t.cluster_last;
+                }
+                auto const first = s.history.empty() ? s.last + 1 : s.history.front().offset;
+                if (s.last > t.last && first > t.last + 1) {
+                    gap_event(t, t.last + 1, first - 1);
+                    t.last = first - 1;
+                }
+                for (auto const& cm : s.history) {
+                    fanout one;
+                    accept_locked(t, cm, one);
+                    if (one.msg) delivered.push_back(std::move(one));
+                }
+            }
+            else {
+                t.local_epoch = false;
+                t.epoch = s.epoch;
+                t.history.clear();
+                for (auto const& cm : s.history) t.history.push_back(make_message(cm));
+                trim(t);
+            }
+            t.last = std::max(t.last, s.last);
+            t.cluster_epoch = s.epoch;
+            t.cluster_last = t.last;
+            t.synced = t.synced_once = true;
+            auto pend = std::move(t.pending);
+            t.pending.clear();
+            for (auto& p : pend) {
+                if (!p.box->alive()) continue; // gone: its remove() found it pending
+                attach_locked(t, p.box, p.so, p.head);
+            }
+            // Presence: who is on the other nodes now.
+            std::map<std::string, std::vector<std::string>, std::less<>> remote;
+            for (auto const& [node, who] : s.members) remote[who].push_back(node);
+            for (auto const& [who, nodes] : t.remote)
+                if (!remote.contains(who) && !t.members.contains(who)) presence_event(t, codec::op::leave, who);
+            for (auto const& [who, nodes] : remote)
+                if (!t.remote.contains(who) && !t.members.contains(who)) presence_event(t, codec::op::join, who);
+            t.remote = std::move(remote);
+        }
+        for (auto& d : delivered) d.finish(*d.msg);
+    }
+
+    /// The broker is out of reach: subscriptions waiting for `topic` attach to this node's state.
+    void cluster_release(std::string_view topic)
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = topics_.find(topic);
+        if (it == topics_.end()) return;
+        auto& t = *it->second;
+        t.synced = true;
+        auto pend = std::move(t.pending);
+        t.pending.clear();
+        for (auto& p : pend)
+            if (p.box->alive()) attach_locked(t, p.box, p.so, p.head);
+    }
+
+    /// Another node's member `who` joined (or left) `topic`.
+    void cluster_presence(std::string_view topic, std::string const& node, std::string const& who, bool join)
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = topics_.find(topic);
+        if (it == topics_.end() || who.empty()) return;
+        auto& t = *it->second;
+        if (join) {
+            auto& nodes = t.remote[who];
+            if (std::find(nodes.begin(), nodes.end(), node) != nodes.end()) return;
+            nodes.push_back(node);
+            if (nodes.size() == 1 && !t.members.contains(who)) presence_event(t, codec::op::join, who);
+            return;
+        }
+        auto r = t.remote.find(who);
+        if (r == t.remote.end()) return;
+        std::erase(r->second, node);
+        if (!r->second.empty()) return;
+        t.remote.erase(r);
+        if (!t.members.contains(who)) presence_event(t, codec::op::leave, who);
+    }
+
+    /// (topic, identity) of every member on this node (a bridge refreshes them in the broker).
+    std::vector<std::pair<std::string, std::string>> local_members() const
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::vector<std::pair<std::string, std::string>> out;
+        for (auto const& [name, t] : topics_)
+            for (auto const& [who, n] : t->members) out.emplace_back(name, who);
+        return out;
+    }
+
 private:
     struct format_entry {
         std::string key;
         format_encoder encode;
     };
+
+    /// What a delivery leaves to do once the lock is released.
+    struct fanout {
+        std::shared_ptr<message> msg;
+        std::vector<std::shared_ptr<callback_sub>> callbacks;
+        std::vector<std::shared_ptr<outbox>> kicks;
+        std::size_t subscribers = 0;
+
+        void finish(message const& m)
+        {
+            for (auto const& cb : callbacks) cb->fn(m);
+            finish_kicks();
+        }
+        void finish_kicks()
+        {
+            for (auto const& k : kicks) k->kick();
+            kicks.clear();
+        }
+    };
+
+    /// Queues `msg` (already numbered and retained) to the topic's subscribers.
+    void deliver_locked(topic_state& t, std::shared_ptr<message> const& msg, bool echo, fanout& f)
+    {
+        f.msg = msg;
+        std::vector<std::shared_ptr<outbox>> gone;
+        auto deliver = [&](sub_ref const& s) {
+            if (s.cb) {
+                f.callbacks.push_back(s.cb);
+                return;
+            }
+            auto& box = *s.box;
+            if (!box.alive()) {
+                gone.push_back(s.box);
+                return;
+            }
+            if (!echo && msg->publisher != 0 && box.connection_id() == msg->publisher) return;
+            if (box.last_seq_ == msg->seq) return; // matched twice (topic and pattern)
+            box.last_seq_ = msg->seq;
+            if (!ensure_encoded(*msg, box.format())) return;
+            if (!box.push(msg, t.opt.policy, counters)) f.kicks.push_back(s.box);
+            ++f.subscribers;
+        };
+        for (auto const& s : t.subs) deliver(s);
+        for (auto* p : t.patterns)
+            for (auto const& s : p->subs) deliver(s);
+        for (auto const& box : gone) {
+            auto const subs = box->patterns_; // empty if already dropped (matched twice)
+            for (auto const& p : subs) unsubscribe_locked(*box, p);
+        }
+    }
+
+    std::shared_ptr<message> make_message(cluster_message const& cm)
+    {
+        auto m = std::make_shared<message>();
+        m->topic = cm.topic;
+        m->payload = cm.payload;
+        m->kind = cm.kind;
+        m->offset = cm.offset;
+        m->epoch = cm.epoch;
+        m->publisher = cm.publisher;
+        m->seq = ++seq_;
+        m->time = std::chrono::steady_clock::now();
+        return m;
+    }
+
+    /// Takes one cluster message into a topic: dedup, epoch change, gap, retain, deliver.
+    void accept_locked(topic_state& t, cluster_message const& cm, fanout& f)
+    {
+        if (t.local_epoch) {
+            // The broker is back: the node's local epoch ends.
+            t.local_epoch = false;
+            t.epoch = 0;
+        }
+        if (cm.epoch == t.epoch && cm.offset <= t.last) return; // delivered already
+        if (cm.epoch != t.epoch) {
+            // First sight of this topic's cluster lifetime (or the broker lost its state).
+            t.epoch = cm.epoch;
+            t.history.clear();
+            t.last = cm.offset - 1;
+        }
+        else if (cm.offset > t.last + 1 && t.synced)
+            gap_event(t, t.last + 1, cm.offset - 1);
+        auto msg = make_message(cm);
+        t.last = cm.offset;
+        t.cluster_epoch = cm.epoch;
+        t.cluster_last = cm.offset;
+        if (t.opt.history_count != 0) {
+            t.history.push_back(msg);
+            trim(t);
+        }
+        deliver_locked(t, msg, cm.echo, f);
+    }
+
+    /// Adds a transport subscriber to an exact topic, with its head, resume and history.
+    void attach_locked(topic_state& t, std::shared_ptr<outbox> const& box, subscribe_options const& so,
+                       std::function<void(subscribe_head const&)> const& head)
+    {
+        std::vector<std::shared_ptr<message>> replay;
+        subscribe_head h;
+        trim(t);
+        h.epoch = t.epoch;
+        h.last_offset = t.last;
+        std::uint64_t const first = t.history.empty() ? t.last + 1 : t.history.front()->offset;
+        if (so.has_since) {
+            std::uint64_t since = so.since;
+            if (so.epoch != 0 && so.epoch != t.epoch) since = 0; // another lifetime: offsets restart
+            if (since < t.last) {
+                if (first > since + 1) {
+                    h.gap_from = since + 1;
+                    h.gap_to = first - 1;
+                }
+                for (auto const& m : t.history)
+                    if (m->offset > since) replay.push_back(m);
+            }
+        }
+        else if (so.history != 0) {
+            auto const n = std::min<std::size_t>(so.history, t.history.size());
+            replay.assign(t.history.end() - static_cast<std::ptrdiff_t>(n), t.history.end());
+        }
+        t.subs.push_back({box, nullptr, so.presence});
+        join(t, box->identity());
+        if (head) head(h);
+        queue_replay(*box, replay);
+    }
+
+    void queue_replay(outbox& box, std::vector<std::shared_ptr<message>> const& replay)
+    {
+        for (auto const& m : replay) {
+            if (!ensure_encoded(*m, box.format())) continue;
+            box.last_seq_ = std::max(box.last_seq_, m->seq);
+            box.push_replay(m);
+        }
+    }
+
+    /// A topic gained a subscriber: the cluster hears of its first.
+    void note_added(topic_state& t)
+    {
+        if (link_ && t.subs.size() + t.pending.size() == 1) link_->interest(t.name, true);
+    }
+
+    /// A topic lost a subscriber: the cluster hears when it had its last.
+    void note_removed(topic_state& t)
+    {
+        if (!link_ || !t.subs.empty() || !t.pending.empty()) return;
+        t.synced = false;
+        link_->interest(t.name, false);
+    }
+
+    using pattern_map = std::map<std::string, std::unique_ptr<pattern_state>, std::less<>>;
+
+    void drop_pattern_if_unused(pattern_map::iterator it)
+    {
+        if (!it->second->subs.empty()) return;
+        for (auto& [name, t] : topics_) std::erase(t->patterns, it->second.get());
+        if (link_) link_->interest(it->first, false);
+        patterns_.erase(it);
+    }
 
     topic_state* find_or_create(std::string_view name)
     {
@@ -561,6 +932,7 @@ private:
             if (topic_matches(pattern, name)) t->patterns.push_back(p.get());
         auto& ref = *p;
         patterns_.emplace(std::string(pattern), std::move(p));
+        if (link_) link_->interest(std::string(pattern), true);
         return ref;
     }
 
@@ -573,21 +945,22 @@ private:
         --counters.subscriptions;
         auto drop = [&](std::vector<sub_ref>& v) {
             auto it = std::find_if(v.begin(), v.end(), [&](sub_ref const& s) { return s.box.get() == &box; });
-            if (it != v.end()) v.erase(it);
+            if (it == v.end()) return false;
+            v.erase(it);
+            return true;
         };
         if (is_wildcard(pattern)) {
             auto it = patterns_.find(pattern);
             if (it == patterns_.end()) return {};
             drop(it->second->subs);
-            if (it->second->subs.empty()) {
-                for (auto& [name, t] : topics_)
-                    std::erase(t->patterns, it->second.get());
-                patterns_.erase(it);
-            }
+            drop_pattern_if_unused(it);
         }
         else if (auto it = topics_.find(pattern); it != topics_.end()) {
-            drop(it->second->subs);
-            leave(*it->second, box.identity());
+            auto& t = *it->second;
+            if (drop(t.subs)) leave(t, box.identity());
+            else
+                std::erase_if(t.pending, [&](pending_sub const& p) { return p.box.get() == &box; });
+            note_removed(t);
         }
         return {};
     }
@@ -595,7 +968,9 @@ private:
     void join(topic_state& t, std::string const& who)
     {
         if (who.empty()) return;
-        if (++t.members[who] == 1) presence_event(t, codec::op::join, who);
+        if (++t.members[who] != 1) return;
+        if (link_) link_->presence(t.name, who, true);
+        if (!t.remote.contains(who)) presence_event(t, codec::op::join, who);
     }
 
     void leave(topic_state& t, std::string const& who)
@@ -603,10 +978,10 @@ private:
         if (who.empty()) return;
         auto it = t.members.find(who);
         if (it == t.members.end()) return;
-        if (--it->second == 0) {
-            t.members.erase(it);
-            presence_event(t, codec::op::leave, who);
-        }
+        if (--it->second != 0) return;
+        t.members.erase(it);
+        if (link_) link_->presence(t.name, who, false);
+        if (!t.remote.contains(who)) presence_event(t, codec::op::leave, who);
     }
 
     /// Join / leave events go to the topic's subscribers that asked for presence.
@@ -625,6 +1000,22 @@ private:
             }
             if (!ensure_encoded(*m, s.box->format())) continue;
             s.box->push_replay(m); // presence events are never dropped
+        }
+    }
+
+    /// A gap notice (offsets from..to of the topic's epoch are lost) to every subscriber.
+    void gap_event(topic_state& t, std::uint64_t from, std::uint64_t to)
+    {
+        auto m = std::make_shared<message>();
+        m->op = codec::op::gap;
+        m->topic = t.name;
+        m->epoch = t.epoch;
+        m->offset = from;
+        m->to = to;
+        m->time = std::chrono::steady_clock::now();
+        for (auto const& s : t.subs) {
+            if (!s.box || !ensure_encoded(*m, s.box->format())) continue;
+            s.box->push_replay(m);
         }
     }
 
@@ -658,10 +1049,11 @@ private:
 
     mutable std::mutex mutex_;
     std::map<std::string, std::unique_ptr<topic_state>, std::less<>> topics_;
-    std::map<std::string, std::unique_ptr<pattern_state>, std::less<>> patterns_;
+    pattern_map patterns_;
     std::vector<format_entry> formats_;
     std::uint64_t seq_ = 0;
     std::uint64_t callback_ids_ = 0;
+    std::shared_ptr<cluster_link> link_;
 };
 
 } // namespace detail
@@ -728,11 +1120,24 @@ public:
     hub& operator=(hub const&) = delete;
 
     /** Publishes `payload` to `topic` (an exact name).  Safe from any thread.
-        `kind` says what the bytes are: JSON codecs embed json data as a value. */
+        `kind` says what the bytes are: JSON codecs embed json data as a value.  In a cluster
+        the result is `pending` (the broker numbers the message): use the overload with a
+        completion to learn its offset. */
     publish_result publish(std::string_view topic, std::string_view payload,
                            codec::data_kind kind = codec::data_kind::text)
     {
         return core_->publish(topic, payload, kind, 0, true);
+    }
+
+    /** Publishes, and calls `done` with the message's offset and epoch.  Alone, `done` runs
+        before this returns.  In a cluster (<rtmsg/cluster/redis.hpp>) the broker numbers the
+        message: `done` runs later on the bridge's executor, with the offset or with
+        hub_error::unavailable if the broker did not take it. */
+    void publish(std::string_view topic, std::string_view payload, codec::data_kind kind,
+                 std::function<void(publish_result const&)> done)
+    {
+        auto r = core_->publish(topic, payload, kind, 0, true, done);
+        if (!r.pending && done) done(r);
     }
 
     /** Calls `fn` for every message published to `pattern` (a topic or a wildcard pattern),

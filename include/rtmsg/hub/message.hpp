@@ -23,11 +23,12 @@ inline constexpr std::size_t max_formats = 8;
     codec) into `frames`; every subscriber's queue then holds a reference to this one object,
     and the transport writes the shared bytes.  Nothing here changes after delivery starts. */
 struct message {
-    codec::op op = codec::op::message; ///< message, or a presence event (join / leave)
+    codec::op op = codec::op::message; ///< message, a presence event (join / leave), or gap
     std::string topic;
     std::string payload;
     codec::data_kind kind = codec::data_kind::text;
-    std::uint64_t offset = 0;  ///< per-topic, from 1, increasing by 1
+    std::uint64_t offset = 0;  ///< per-topic, from 1, increasing by 1; gap: first missing offset
+    std::uint64_t to = 0;      ///< gap: last missing offset
     std::uint64_t epoch = 0;   ///< the topic's epoch: offsets are comparable only within one epoch
     std::uint64_t seq = 0;     ///< hub-wide order of publication (SSE pattern streams resume by it)
     std::uint64_t publisher = 0; ///< connection id of the publisher; 0 for C++ publishers

@@ -54,6 +54,10 @@ bool encode_ws_codec(message const& m, std::string& out)
         e.kind = m.kind;
         e.offset = m.offset;
     }
+    else if (m.op == codec::op::gap) {
+        e.offset = m.offset;
+        e.to = m.to;
+    }
     else
         e.who = m.who;
     thread_local C c;
@@ -125,14 +129,15 @@ private:
             so.presence = in.presence;
             auto const topic = std::string(in.topic);
             auto const id = in.id;
-            ec = core_->subscribe(box_, topic, so, [&](subscribe_head const& h) {
+            // In a cluster the head may run later, on the bridge's thread: it owns what it uses.
+            ec = core_->subscribe(box_, topic, so, [box = box_, id, topic](subscribe_head const& h) {
                 codec::envelope ack;
                 ack.op = codec::op::ack;
                 ack.id = id;
                 ack.topic = topic;
                 ack.offset = h.last_offset;
                 ack.epoch = h.epoch;
-                send(codec, ack);
+                send_to<C>(*box, ack);
                 if (h.gap_from != 0) {
                     codec::envelope gap;
                     gap.op = codec::op::gap;
@@ -140,7 +145,7 @@ private:
                     gap.epoch = h.epoch;
                     gap.offset = h.gap_from;
                     gap.to = h.gap_to;
-                    send(codec, gap);
+                    send_to<C>(*box, gap);
                 }
             });
             if (ec) return error(codec, id, static_cast<hub_error>(ec.value()), ec.message());
@@ -165,9 +170,29 @@ private:
                 thread_local codec::json check;
                 if (check.validate(in.data)) return error(codec, in.id, hub_error::bad_request, "data is not valid JSON");
             }
-            auto const r = core_->publish(in.topic, in.data, in.kind, box_->connection_id(), in.echo);
+            // In a cluster the broker numbers the message: the reply comes later, from the bridge.
+            auto later = [box = box_, id = in.id, topic = std::string(in.topic), want_ack = in.ack](
+                             publish_result const& r) {
+                codec::envelope e;
+                e.id = id;
+                if (r.ec) {
+                    e.op = codec::op::error;
+                    e.code = protocol_code(static_cast<hub_error>(r.ec.value()));
+                    e.text = r.ec.message();
+                }
+                else if (want_ack) {
+                    e.op = codec::op::ack;
+                    e.topic = topic;
+                    e.offset = r.offset;
+                    e.epoch = r.epoch;
+                }
+                else
+                    return;
+                send_to<C>(*box, e);
+            };
+            auto const r = core_->publish(in.topic, in.data, in.kind, box_->connection_id(), in.echo, std::move(later));
             if (r.ec) return error(codec, in.id, static_cast<hub_error>(r.ec.value()), r.ec.message());
-            if (in.ack) ack(codec, in.id, std::string(in.topic), r.offset, r.epoch);
+            if (in.ack && !r.pending) ack(codec, in.id, std::string(in.topic), r.offset, r.epoch);
             return;
         }
         case codec::op::presence: {
@@ -217,6 +242,17 @@ private:
     }
 
     /// Replies go through the outbox, in order with the topic messages.
+    template <class C>
+    static void send_to(outbox& box, codec::envelope const& e)
+    {
+        C codec;
+        std::string body;
+        if (codec.encode(e, body)) return;
+        auto frame = std::make_shared<std::string>();
+        append_ws_frame(*frame, C::is_text ? websocket::opcode::text : websocket::opcode::binary, body);
+        box.push_private(std::move(frame));
+    }
+
     template <class C>
     void send(C& codec, codec::envelope const& e)
     {
