@@ -28,7 +28,7 @@ class RtmsgConan(ConanFile):
     options = {
         "with_openssl": [True, False],  # rtmsg::ssl (wss://, https://)
         "with_zlib": [True, False],     # rtmsg::deflate (permessage-deflate), not implemented yet
-        "with_hiredis": [True, False],  # rtmsg::redis (the hub over Redis), not implemented yet
+        "with_hiredis": [True, False],  # rtmsg::redis (hubs on several nodes share topics through Redis)
     }
     default_options = {
         "with_openssl": True,
@@ -38,7 +38,6 @@ class RtmsgConan(ConanFile):
     # Options whose component is declared but not in the sources yet: asking for one is refused.
     _unimplemented = {
         "with_zlib": "permessage-deflate (rtmsg::deflate)",
-        "with_hiredis": "the Redis hub (rtmsg::redis)",
     }
     exports_sources = "CMakeLists.txt", "cmake/*", "include/*", "LICENSE*"
     no_copy_source = True

@@ -5,9 +5,12 @@
 //   - on_upgrade: the display name becomes the connection's identity, used for presence;
 //   - hub_options: per-topic history (rooms keep their last 200 messages, typing keeps
 //     none), a payload limit and a publish rate limit, both answered with clear errors;
-//   - an in-process subscription (hub.subscribe) that keeps the room list up to date.
+//   - an in-process subscription (hub.subscribe) that keeps the room list up to date;
+//   - with --redis HOST:PORT (built with rtmsg::redis), a redis_bridge: several chat servers
+//     share rooms, history and presence through Redis.
 //
-//   rtmsg-chat [--host 127.0.0.1] [--port 8080] [--www DIR] [--js DIR] [--tls CERT KEY] [--test-hooks]
+//   rtmsg-chat [--host 127.0.0.1] [--port 8080] [--www DIR] [--js DIR] [--tls CERT KEY]
+//              [--redis HOST:PORT [--redis-prefix P]] [--test-hooks]
 //
 // Topics: `chat.<room>` carries messages {cid, from, text, ts}; `typing.<room>` carries
 // typing notices (published with echo:false, so the typer never sees its own); `rooms`
@@ -18,18 +21,26 @@
 #include <rtmsg/transport/ssl.hpp>
 #endif
 
+#if defined(RTMSG_CHAT_WITH_REDIS)
+#include <rtmsg/cluster/redis.hpp>
+#endif
+
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 
 #ifndef RTMSG_CHAT_SOURCE_DIR
 #define RTMSG_CHAT_SOURCE_DIR "."
@@ -45,6 +56,7 @@ struct args {
     std::string www = RTMSG_CHAT_SOURCE_DIR "/www";      // index.html, chat.js, chat.css
     std::string js = RTMSG_CHAT_SOURCE_DIR "/../../js";  // rtmsg.js
     std::string tls_cert, tls_key;
+    std::string redis, redis_prefix; // --redis HOST:PORT [--redis-prefix P]: rooms shared through Redis
     bool test_hooks = false;
 };
 
@@ -54,7 +66,7 @@ struct args {
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
                                       " [--tls CERT KEY]"
 #endif
-                                      " [--test-hooks]\n";
+                                      " [--redis HOST:PORT [--redis-prefix P]] [--test-hooks]\n";
     std::exit(code);
 }
 
@@ -78,6 +90,8 @@ args parse(int argc, char** argv)
                 a.tls_key = value();
             }
 #endif
+            else if (k == "--redis") a.redis = value();
+            else if (k == "--redis-prefix") a.redis_prefix = value();
             else if (k == "--test-hooks") a.test_hooks = true;
             else if (k == "--help" || k == "-h") usage(0);
             else usage(2);
@@ -105,6 +119,19 @@ std::string rooms_json(std::set<std::string> const& rooms)
     std::string out = "[";
     for (auto const& r : rooms) out += (out.size() > 1 ? ",\"" : "\"") + r + "\"";
     return out + "]";
+}
+
+/// The room names of a room list (rooms_json's output): no escapes to handle.
+std::set<std::string> parse_rooms(std::string_view json)
+{
+    std::set<std::string> out;
+    for (auto open = json.find('"'); open != std::string_view::npos; open = json.find('"', open)) {
+        auto const close = json.find('"', open + 1);
+        if (close == std::string_view::npos) break;
+        out.emplace(json.substr(open + 1, close - open - 1));
+        open = close + 1;
+    }
+    return out;
 }
 
 /// The per-user rate limit: one token bucket per display name, shared by all of that
@@ -140,6 +167,44 @@ private:
 int main(int argc, char** argv)
 {
     auto const a = parse(argc, argv);
+    bool const clustered = !a.redis.empty();
+    if (!clustered && !a.redis_prefix.empty()) {
+        std::cerr << "rtmsg-chat: --redis-prefix needs --redis HOST:PORT\n";
+        return 2;
+    }
+#if defined(RTMSG_CHAT_WITH_REDIS)
+    // --redis HOST:PORT: chat servers that share a Redis (and a prefix) share rooms, history
+    // and presence.  Nodes that share topics share the prefix.
+    rtmsg::cluster::redis_options ro;
+    ro.prefix = a.redis_prefix.empty() ? "rtmsg-chat" : a.redis_prefix;
+    if (clustered) {
+        if (!rtmsg::cluster::parse_redis_address(a.redis, ro)) {
+            std::cerr << "rtmsg-chat: bad --redis '" << a.redis
+                      << "': expected HOST:PORT, [IPv6]:PORT, redis://HOST[:PORT] or rediss://HOST[:PORT]\n";
+            return 2;
+        }
+#if defined(RTMSG_NO_TLS)
+        if (ro.tls) {
+            std::cerr << "rtmsg-chat: rediss:// needs TLS, and this rtmsg-chat was built without OpenSSL\n";
+            return 2;
+        }
+#endif
+        if (ro.prefix.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-:") !=
+            std::string::npos) {
+            std::cerr << "rtmsg-chat: bad --redis-prefix '" << ro.prefix << "': letters, digits, _, - and : only\n";
+            return 2;
+        }
+    }
+    std::string const redis_where = (ro.tls ? "rediss://" : "") +
+                                    (ro.host.find(':') != std::string::npos ? "[" + ro.host + "]" : ro.host) + ":" +
+                                    std::to_string(ro.port);
+#else
+    if (clustered) {
+        std::cerr << "rtmsg-chat: --redis: this rtmsg-chat was built without Redis support "
+                     "(configure rtmsg with -DRTMSG_WITH_HIREDIS=ON; needs libhiredis-dev)\n";
+        return 2;
+    }
+#endif
     asio::io_context ioc;
     rtmsg::http::server server(ioc.get_executor());
 
@@ -160,14 +225,27 @@ int main(int argc, char** argv)
     rtmsg::hub hub(opt);
 
     // The room list: a room exists once somebody posts to it.  Callbacks run on the
-    // publisher's thread, outside the hub's lock, so publishing from one is fine.
-    std::mutex rooms_mutex;
+    // publisher's thread, outside the hub's lock, so publishing from one is fine.  (The
+    // mutex is recursive: a publish may call the "rooms" callback below on this thread.)
+    std::recursive_mutex rooms_mutex;
     std::set<std::string> rooms{"lobby", "random"};
     hub.publish("rooms", rooms_json(rooms), rtmsg::codec::data_kind::json);
     auto room_watch = hub.subscribe("chat.*", [&](rtmsg::message const& m) {
-        std::lock_guard<std::mutex> lock(rooms_mutex);
+        std::lock_guard<std::recursive_mutex> lock(rooms_mutex);
         if (rooms.insert(m.topic.substr(5)).second) hub.publish("rooms", rooms_json(rooms), rtmsg::codec::data_kind::json);
     });
+    // Clustered, every server keeps its own set: a list from another server that lacks some
+    // of this one's rooms is answered with the union, so the latest list (what a joiner
+    // gets) names every room.  Sets only grow, so this settles.
+    rtmsg::subscription rooms_watch;
+    if (clustered)
+        rooms_watch = hub.subscribe("rooms", [&](rtmsg::message const& m) {
+            if (m.op != rtmsg::codec::op::message) return;
+            auto const theirs = parse_rooms(m.payload);
+            std::lock_guard<std::recursive_mutex> lock(rooms_mutex);
+            rooms.insert(theirs.begin(), theirs.end());
+            if (rooms.size() > theirs.size()) hub.publish("rooms", rooms_json(rooms), rtmsg::codec::data_kind::json);
+        });
 
     // --test-hooks (for the browser tests): POST /test/drop?name=bob&ms=2000 closes bob's
     // connections and refuses his reconnections for 2 s, as a network outage would.
@@ -268,11 +346,67 @@ int main(int argc, char** argv)
         return 1;
     }
 
-    // Ctrl-C: WebSockets get a 1001 close, then run() returns.
+#if defined(RTMSG_CHAT_WITH_REDIS)
+    // The bridge connects (and reconnects) by itself; while Redis is out of reach this
+    // server's users still chat among themselves.  After each connection the server
+    // publishes its room list through Redis (a fresh Redis has none; see rooms_watch).
+    std::optional<rtmsg::cluster::redis_bridge> bridge;
+    asio::steady_timer redis_watch(ioc), redis_deadline(ioc);
+    std::uint64_t connects = 0;
+    bool redis_up = false;
+    std::function<void()> watch_redis = [&] {
+        redis_watch.expires_after(std::chrono::milliseconds(200));
+        redis_watch.async_wait([&](std::error_code e) {
+            if (e) return;
+            auto const s = bridge->stats();
+            if (s.connected != redis_up) {
+                redis_up = s.connected;
+                if (redis_up) std::cout << "rtmsg-chat: connected to Redis at " << redis_where << std::endl;
+                else
+                    std::cout << "rtmsg-chat: lost Redis at " << redis_where << "; reconnecting" << std::endl;
+            }
+            if (s.connected && s.connects != connects) {
+                connects = s.connects;
+                std::string list;
+                {
+                    std::lock_guard<std::recursive_mutex> lock(rooms_mutex);
+                    list = rooms_json(rooms);
+                }
+                hub.publish("rooms", list, rtmsg::codec::data_kind::json);
+            }
+            watch_redis();
+        });
+    };
+    if (clustered) {
+        bridge.emplace(ioc.get_executor(), hub, ro);
+        watch_redis();
+    }
+#endif
+
+    // Ctrl-C: WebSockets get a 1001 close, the Redis bridge (if any) leaves presence and
+    // closes, then run() returns.
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
-    signals.async_wait([&](std::error_code, int) { server.stop(); });
+    signals.async_wait([&](std::error_code, int) {
+        server.stop();
+#if defined(RTMSG_CHAT_WITH_REDIS)
+        if (bridge) {
+            redis_watch.cancel();
+            // Other servers see this one's users leave.  A Redis that does not answer gets 3 s.
+            redis_deadline.expires_after(std::chrono::seconds(3));
+            redis_deadline.async_wait([&](std::error_code e) {
+                if (!e) ioc.stop();
+            });
+            bridge->stop([&] { asio::post(ioc, [&] { redis_deadline.cancel(); }); });
+        }
+#endif
+    });
 
     auto const local = server.local_endpoint();
+#if defined(RTMSG_CHAT_WITH_REDIS)
+    if (clustered)
+        std::cout << "rtmsg-chat: clustered through Redis at " << redis_where << " (prefix " << ro.prefix
+                  << "): rooms, history and presence are shared with the other servers there" << std::endl;
+#endif
     std::cout << "rtmsg-chat: open " << scheme << "://" << local.address().to_string() << ":" << local.port() << "/"
               << std::endl;
     ioc.run();

@@ -4,9 +4,10 @@
 #
 #   tests/examples/run.sh BUILD_DIR [TEST_FILE...]     (default: every *.test.mjs here)
 #
-# Installs what is missing first: Debian's chromium (apt-get; needs root) and the Node
-# packages (npm ci in the repository root).  Environment: NODE (default node),
-# RTMSG_CHROMIUM (default /usr/bin/chromium), RTMSG_EXAMPLES_TIMEOUT (seconds, default 150).
+# Installs what is missing first: Debian's chromium (apt-get; needs root), redis-server for
+# chat-redis.test.mjs, and the Node packages (npm ci in the repository root).  Environment:
+# NODE (default node), RTMSG_CHROMIUM (default /usr/bin/chromium), RTMSG_REDIS_SERVER
+# (default redis-server), RTMSG_EXAMPLES_TIMEOUT (seconds, default 150).
 set -u -o pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -40,6 +41,18 @@ if [ ! -d "$root/node_modules/playwright-core" ]; then
 fi
 
 if [ $# -eq 0 ]; then set -- "$here"/*.test.mjs; fi
+# chat-redis.test.mjs runs its own redis-server (Debian's redis-server package).
+case " $* " in
+*chat-redis.test.mjs*)
+    if [ -z "${RTMSG_REDIS_SERVER:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
+        echo "# installing Debian's redis-server"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q redis-server >/dev/null ||
+            { apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null; } ||
+            fail_setup "cannot install redis-server (apt-get install -y redis-server, as root)"
+    fi
+    ;;
+esac
 export RTMSG_BUILD_DIR=$build RTMSG_CHROMIUM=$chromium
 cd "$root" || exit 1
 # A last-resort deadline: every wait in the tests has its own, much shorter one.

@@ -1,6 +1,7 @@
 // Shared by the example tests: start an example server, launch Chromium, wait on conditions.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,7 +70,71 @@ export async function startExample(relative, args = []) {
     children.delete(proc);
     return code;
   };
-  return { proc, url, stop, stderr: () => err };
+  return { proc, url, stop, stdout: () => out, stderr: () => err };
+}
+
+/** A free TCP port on 127.0.0.1 (free when asked: a caller that loses a race retries). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A throwaway redis-server (Debian's redis-server) on a free loopback port, without
+    persistence; resolves with {port, address: '127.0.0.1:PORT', stop()} once it accepts
+    connections. */
+export async function startRedis() {
+  const bin = process.env.RTMSG_REDIS_SERVER ?? 'redis-server';
+  let lastError = '';
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    const proc = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(proc);
+    let out = '';
+    proc.stdout.on('data', (d) => (out += d));
+    proc.stderr.on('data', (d) => (out += d));
+    const ready = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => resolve(false), 10000);
+      proc.once('error', (e) => {
+        clearTimeout(timer);
+        reject(new Error(`cannot run ${bin} (apt-get install redis-server): ${e.message}`));
+      });
+      proc.once('exit', () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
+      proc.stdout.on('data', () => {
+        if (/Ready to accept connections/.test(out)) {
+          clearTimeout(timer);
+          resolve(true);
+        }
+      });
+    });
+    if (ready) {
+      proc.removeAllListeners('exit');
+      const stop = async () => {
+        if (proc.exitCode !== null) return proc.exitCode;
+        const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve(code ?? signal)));
+        proc.kill('SIGTERM');
+        const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+        const code = await exited;
+        clearTimeout(timer);
+        children.delete(proc);
+        return code;
+      };
+      return { port, address: `127.0.0.1:${port}`, stop, output: () => out };
+    }
+    proc.kill('SIGKILL');
+    children.delete(proc);
+    lastError = out;
+  }
+  throw new Error(`redis-server did not start: ${lastError}`);
 }
 
 /** Debian's Chromium, headless, with a fresh profile (--user-data-dir) that is removed on exit. */

@@ -7,12 +7,14 @@ Usage: recipes.py SOURCE_DIR WORK_DIR [CXX]
   package's components), its portfile (the vcpkg_cmake_* calls, every -D option exists in our
   CMake), the usage file; then the portfile's configure is replayed with CMake: the same options,
   a package manager's asio::asio (as vcpkg's asio port defines it), install into the layout vcpkg
-  expects (share/rtmsg, share/pkgconfig), and a find_package(rtmsg COMPONENTS ssl) probe of it.
+  expects (share/rtmsg, share/pkgconfig), and a find_package(rtmsg COMPONENTS ssl) probe of it; again
+  with the redis feature, hiredis::hiredis from a package manager's hiredis-config.cmake.
   A feature that is not implemented yet (deflate) must fail the configure with a clear message.
 - Conan: conanfile.py and test_package/conanfile.py run against a small stand-in for the `conan`
   Python API (set_version, requirements, validate, generate, package_info for each option set);
   then the recipe's exports_sources alone are configured with generate()'s cache variables and
-  CMAKE_FIND_PACKAGE_PREFER_CONFIG=ON (as Conan's toolchain sets it) and installed, as package() does.
+  CMAKE_FIND_PACKAGE_PREFER_CONFIG=ON (as Conan's toolchain sets it) and installed, as package() does
+  (defaults, and with_hiredis=True).
 Prints one line per check and a final "N passed, M failed".
 """
 import fnmatch
@@ -85,6 +87,22 @@ def fake_package_manager_asio(prefix: pathlib.Path):
     return prefix
 
 
+def fake_package_manager_hiredis(prefix: pathlib.Path):
+    """A hiredis-config.cmake defining hiredis::hiredis, as vcpkg's hiredis port and Conan's CMakeDeps do
+    (here over the system's libhiredis)."""
+    d = prefix / "share" / "hiredis"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "hiredis-config.cmake").write_text(
+        "if(NOT TARGET hiredis::hiredis)\n"
+        "  find_library(PM_HIREDIS_LIBRARY hiredis)\n"
+        "  find_path(PM_HIREDIS_INCLUDE_DIR hiredis/hiredis.h)\n"
+        "  add_library(hiredis::hiredis UNKNOWN IMPORTED)\n"
+        "  set_target_properties(hiredis::hiredis PROPERTIES IMPORTED_LOCATION \"${PM_HIREDIS_LIBRARY}\"\n"
+        "                        INTERFACE_INCLUDE_DIRECTORIES \"${PM_HIREDIS_INCLUDE_DIR}\")\n"
+        "endif()\n")
+    return prefix
+
+
 def configure(src, build, defs, extra=()):
     cmd = ["cmake", "-S", str(src), "-B", str(build), "-G", "Ninja"]
     if CXX:
@@ -112,6 +130,11 @@ def check_vcpkg(pm_prefix):
           sorted(features) == sorted(package_components()), f"{sorted(features)} vs {package_components()}")
     feature_deps = {f: {d if isinstance(d, str) else d["name"] for d in v.get("dependencies", [])}
                     for f, v in features.items()}
+    descriptions = {f: v.get("description", "") for f, v in features.items()}
+    check("vcpkg: feature descriptions: redis implemented, deflate not implemented yet",
+          "not implemented" not in descriptions.get("redis", "not implemented")
+          and "rtmsg::redis" in descriptions.get("redis", "")
+          and "not implemented" in descriptions.get("deflate", ""), str(descriptions))
     check("vcpkg: ssl needs openssl, deflate zlib, redis hiredis",
           "openssl" in feature_deps.get("ssl", ()) and "zlib" in feature_deps.get("deflate", ())
           and "hiredis" in feature_deps.get("redis", ()), str(feature_deps))
@@ -127,7 +150,8 @@ def check_vcpkg(pm_prefix):
           all(k in options for k in port_defs), str(sorted(set(port_defs) - options)))
     usage = (port / "usage").read_text()
     check("vcpkg: usage shows find_package(rtmsg CONFIG REQUIRED) and the targets",
-          "find_package(rtmsg CONFIG REQUIRED" in usage and "rtmsg::rtmsg" in usage and "rtmsg::ssl" in usage)
+          "find_package(rtmsg CONFIG REQUIRED" in usage and "rtmsg::rtmsg" in usage and "rtmsg::ssl" in usage
+          and "rtmsg::redis" in usage)
     root = json.loads((SOURCE / "vcpkg.json").read_text())
     root_deps = {d if isinstance(d, str) else d["name"] for d in root.get("dependencies", [])}
     check("vcpkg: root manifest lists asio, simdjson, openssl", {"asio", "simdjson", "openssl"} <= root_deps,
@@ -152,6 +176,24 @@ def check_vcpkg(pm_prefix):
                   {"CMAKE_PREFIX_PATH": f"{installed};{pm_prefix}", "PROBE_VERSION": "0.1",
                    "PROBE_ARGS": "COMPONENTS;ssl", "PROBE_EXPECT": "ssl;asio-wraps-asio"})
     check("vcpkg: find_package(rtmsg CONFIG COMPONENTS ssl) on it, Asio::Asio wrapping asio::asio",
+          r.returncode == 0, (r.stdout + r.stderr)[-2000:])
+    redis = dict(defs, RTMSG_WITH_HIREDIS="ON")
+    build, installed = WORK / "vcpkg-build-redis", WORK / "vcpkg-installed-redis"
+    r = configure(SOURCE, build, redis)
+    ok = r.returncode == 0
+    if ok:
+        r = run(["cmake", "--install", str(build), "--prefix", str(installed)])
+        ok = r.returncode == 0
+    check("vcpkg: the portfile's configure and install with the redis feature (RTMSG_WITH_HIREDIS=ON)", ok,
+          (r.stdout + r.stderr)[-2000:])
+    layout = [installed / "share/rtmsg/rtmsg-redis-targets.cmake", installed / "share/rtmsg/Findhiredis.cmake",
+              installed / "share/pkgconfig/rtmsg-redis.pc", installed / "include/rtmsg/cluster/redis.hpp"]
+    check("vcpkg: redis installed (rtmsg-redis-targets.cmake, Findhiredis.cmake, rtmsg-redis.pc)",
+          all(p.exists() for p in layout), str([str(p) for p in layout if not p.exists()]))
+    r = configure(SOURCE / "tests/package/probe", WORK / "vcpkg-probe-redis",
+                  {"CMAKE_PREFIX_PATH": f"{installed};{pm_prefix}", "PROBE_VERSION": "0.1",
+                   "PROBE_ARGS": "COMPONENTS;ssl;redis", "PROBE_EXPECT": "ssl;redis;hiredis-config;asio-wraps-asio"})
+    check("vcpkg: find_package(rtmsg CONFIG COMPONENTS ssl redis) on it, hiredis::hiredis from hiredis-config.cmake",
           r.returncode == 0, (r.stdout + r.stderr)[-2000:])
     deflate = dict(defs, RTMSG_WITH_ZLIB="ON")
     r = configure(SOURCE, WORK / "vcpkg-build-deflate", deflate)
@@ -292,27 +334,35 @@ def check_conan():
     check("conan: options for every component (with_openssl, with_zlib, with_hiredis)",
           set(Recipe.options) == {"with_openssl", "with_zlib", "with_hiredis"}, str(Recipe.options))
 
-    for opts in ({}, {"with_openssl": False}):
+    for opts in ({}, {"with_openssl": False}, {"with_hiredis": True}, {"with_openssl": False, "with_hiredis": True}):
         r, reqs = make(**opts)
         r.requirements()
         names = {q.split("/")[0] for q in reqs}
-        want = {"asio", "simdjson"} | ({"openssl"} if r.options.with_openssl else set())
+        want = {"asio", "simdjson"} | ({"openssl"} if r.options.with_openssl else set()) \
+            | ({"hiredis"} if r.options.with_hiredis else set())
         check(f"conan: requirements with {opts or 'defaults'} = {sorted(want)}", names == want, str(reqs))
 
-        r.validate()
-        check(f"conan: validate() with {opts or 'defaults'} checks C++20", calls["cppstd"][-1:] == [20])
+        try:
+            r.validate()
+            accepted = True
+        except Invalid as e:
+            accepted = str(e)
+        check(f"conan: validate() with {opts or 'defaults'} accepts it and checks C++20",
+              accepted is True and calls["cppstd"][-1:] == [20], str(accepted))
 
         r.generate()
         tc = calls["toolchains"][-1].cache_variables
         unknown = set(tc) - cmake_options()
-        check(f"conan: generate() sets only rtmsg's CMake options ({len(tc)})", not unknown and
-              tc.get("RTMSG_BUILD_TESTS") is False and tc.get("RTMSG_WITH_OPENSSL") == r.options.with_openssl,
-              str(unknown or tc))
+        check(f"conan: generate() sets only rtmsg's CMake options ({len(tc)}), RTMSG_WITH_OPENSSL/HIREDIS",
+              not unknown and tc.get("RTMSG_BUILD_TESTS") is False
+              and tc.get("RTMSG_WITH_OPENSSL") == r.options.with_openssl
+              and tc.get("RTMSG_WITH_HIREDIS") == r.options.with_hiredis, str(unknown or tc))
 
         r.package_info()
         info = r.cpp_info
         comps = {name: c.properties.get("cmake_target_name") for name, c in info.components.items()}
-        want = {"core": "rtmsg::rtmsg"} | ({"ssl": "rtmsg::ssl"} if r.options.with_openssl else {})
+        want = {"core": "rtmsg::rtmsg"} | ({"ssl": "rtmsg::ssl"} if r.options.with_openssl else {}) \
+            | ({"redis": "rtmsg::redis"} if r.options.with_hiredis else {})
         check(f"conan: package_info() with {opts or 'defaults'}: targets {sorted(want.values())}",
               info.properties.get("cmake_file_name") == "rtmsg" and comps == want
               and info.properties.get("cmake_target_name") not in comps.values(), str(comps))
@@ -323,8 +373,13 @@ def check_conan():
         if r.options.with_openssl:
             check("conan: rtmsg::ssl requires the core and openssl::ssl/crypto",
                   info.components["ssl"].requires == ["core", "openssl::ssl", "openssl::crypto"])
+        if r.options.with_hiredis:
+            redis = info.components["redis"]
+            check("conan: rtmsg::redis (pkg-config rtmsg-redis) requires the core and hiredis::hiredis",
+                  redis.requires == ["core", "hiredis::hiredis"]
+                  and redis.properties.get("pkg_config_name") == "rtmsg-redis", str(redis.requires))
 
-    for option in ("with_zlib", "with_hiredis"):
+    for option in ("with_zlib",):
         r, _ = make(**{option: True})
         try:
             r.validate()
@@ -365,22 +420,25 @@ def check_conan():
                 any(fnmatch.fnmatch(rel, p) for p in Recipe.exports_sources):
             (exported / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, exported / rel)
-    r, _ = make()
-    r.generate()
-    defs = {k: ("ON" if v else "OFF") if isinstance(v, bool) else v
-            for k, v in calls["toolchains"][-1].cache_variables.items()}
-    defs.update({"CMAKE_BUILD_TYPE": "Release", "CMAKE_FIND_PACKAGE_PREFER_CONFIG": "ON",
-                 "CMAKE_PREFIX_PATH": str(WORK / "package-manager")})
-    r = configure(exported, WORK / "conan-build", defs)
-    ok = r.returncode == 0
-    if ok:
-        r = run(["cmake", "--install", str(WORK / "conan-build"), "--prefix", str(WORK / "conan-package")])
+    for opts, suffix in (({}, ""), ({"with_hiredis": True}, "-redis")):
+        r, _ = make(**opts)
+        r.generate()
+        defs = {k: ("ON" if v else "OFF") if isinstance(v, bool) else v
+                for k, v in calls["toolchains"][-1].cache_variables.items()}
+        defs.update({"CMAKE_BUILD_TYPE": "Release", "CMAKE_FIND_PACKAGE_PREFER_CONFIG": "ON",
+                     "CMAKE_PREFIX_PATH": str(WORK / "package-manager")})
+        build, package = WORK / f"conan-build{suffix}", WORK / f"conan-package{suffix}"
+        r = configure(exported, build, defs)
         ok = r.returncode == 0
-    check("conan: exports_sources configure (PREFER_CONFIG, asio::asio) and install", ok,
-          (r.stdout + r.stderr)[-2000:])
-    check("conan: the package holds the headers with version.hpp",
-          (WORK / "conan-package/include/rtmsg/version.hpp").exists()
-          and (WORK / "conan-package/include/rtmsg/http/server.hpp").exists())
+        if ok:
+            r = run(["cmake", "--install", str(build), "--prefix", str(package)])
+            ok = r.returncode == 0
+        deps = "asio::asio, hiredis::hiredis" if opts else "asio::asio"
+        check(f"conan: exports_sources configure with {opts or 'defaults'} (PREFER_CONFIG, {deps}) and install",
+              ok, (r.stdout + r.stderr)[-2000:])
+        check(f"conan: the package with {opts or 'defaults'} holds the headers with version.hpp",
+              (package / "include/rtmsg/version.hpp").exists() and (package / "include/rtmsg/http/server.hpp").exists()
+              and (package / "include/rtmsg/cluster/redis.hpp").exists())
 
 
 def main():
@@ -389,6 +447,7 @@ def main():
         return 2
     WORK.mkdir(parents=True, exist_ok=True)
     pm = fake_package_manager_asio(WORK / "package-manager")
+    fake_package_manager_hiredis(pm)
     if not (SOURCE / "LICENSE").exists():
         print("note the repository has no LICENSE file: vcpkg_install_copyright() and Conan's licenses/ "
               "need one, and the license fields are unset until it exists")

@@ -6,6 +6,8 @@
 # stream, SIGTERM for a clean stop).
 # Also: the installed layout, find_package() components and versions, pkg-config, the Conan
 # test_package against the installed package, and the vcpkg/Conan recipes (recipes.py).
+# The install has rtmsg::redis: the build tree's if it was configured with RTMSG_WITH_HIREDIS=ON
+# (the presets do), else a configure of the same source with -DRTMSG_WITH_HIREDIS=ON is installed.
 #
 # Usage: tests/package/run.sh BUILD_DIR    a configured rtmsg build tree (RTMSG_INSTALL=ON)
 # Prints one line per check and a final "N passed, M failed"; exits non-zero if any failed.
@@ -22,7 +24,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cxx=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt")
+cache_value() { sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt"; } # the build tree's cache
+cxx=$(cache_value CMAKE_CXX_COMPILER)
 cxx=${cxx:-c++}
 version=$(sed -n 's/^project(rtmsg VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
 generator=()
@@ -57,7 +60,18 @@ configure() { cmake "${generator[@]}" -DCMAKE_CXX_COMPILER="$cxx" "$@"; }
 
 # --- 1. cmake --install: headers, CMake package, pkg-config files -------------------------------
 prefix=$tmp/prefix
-check "cmake --install into a prefix" cmake --install "$build" --prefix "$prefix"
+install_tree=$build
+if [[ ! "$(cache_value RTMSG_WITH_HIREDIS)" =~ ^([Oo][Nn]|[Tt][Rr][Uu][Ee]|[Yy]([Ee][Ss])?|1)$ ]]; then
+  install_tree=$tmp/install-tree
+  install_options=(-DRTMSG_WITH_HIREDIS=ON -DRTMSG_INSTALL=ON -DRTMSG_BUILD_TESTS=OFF -DRTMSG_BUILD_EXAMPLES=OFF
+                   -DRTMSG_BUILD_BENCH=OFF)
+  for var in RTMSG_WITH_OPENSSL CMAKE_PREFIX_PATH; do
+    [[ -n "$(cache_value $var)" ]] && install_options+=("-D$var=$(cache_value $var)")
+  done
+  check "the build tree has RTMSG_WITH_HIREDIS=OFF: configure the source with -DRTMSG_WITH_HIREDIS=ON to install" \
+    configure -S "$src" -B "$install_tree" "${install_options[@]}"
+fi
+check "cmake --install into a prefix" cmake --install "$install_tree" --prefix "$prefix"
 installed_layout() {
   local f
   for f in include/rtmsg/http/server.hpp include/rtmsg/websocket/stream.hpp include/rtmsg/version.hpp \
@@ -69,18 +83,29 @@ installed_layout() {
   grep -q "version_string\[\] = \"$version\"" "$prefix/include/rtmsg/version.hpp"
 }
 check "installed layout (headers, version.hpp $version, config, targets, FindAsio, .pc)" installed_layout
+redis_layout() {
+  local f
+  for f in include/rtmsg/cluster/redis.hpp share/cmake/rtmsg/rtmsg-redis-targets.cmake \
+           share/cmake/rtmsg/Findhiredis.cmake share/pkgconfig/rtmsg-redis.pc; do
+    [[ -f "$prefix/$f" ]] || { echo "missing: $f"; return 1; }
+  done
+  grep -q "^Requires:.*hiredis" "$prefix/share/pkgconfig/rtmsg-redis.pc"
+}
+check "installed with RTMSG_WITH_HIREDIS=ON: rtmsg-redis-targets.cmake, Findhiredis.cmake, rtmsg-redis.pc" redis_layout
 
 # --- 2. find_package(rtmsg): components, versions ---------------------------------------------
 probe() { # probe NAME EXPECT... -- one configure of probe/ against the prefix
   configure -S "$here/probe" -B "$tmp/probe" -DCMAKE_PREFIX_PATH="$prefix" "$@"
 }
-check "find_package(rtmsg 0.1 CONFIG REQUIRED): rtmsg::rtmsg, no rtmsg::ssl, no OpenSSL" \
-  probe -DPROBE_VERSION=0.1 -DPROBE_ARGS= "-DPROBE_EXPECT=no-ssl;no-openssl"
+check "find_package(rtmsg 0.1 CONFIG REQUIRED): rtmsg::rtmsg, no rtmsg::ssl, no OpenSSL, no rtmsg::redis, no hiredis" \
+  probe -DPROBE_VERSION=0.1 -DPROBE_ARGS= "-DPROBE_EXPECT=no-ssl;no-openssl;no-redis"
 check "find_package(rtmsg CONFIG REQUIRED COMPONENTS ssl): rtmsg::ssl" \
-  probe -DPROBE_VERSION= "-DPROBE_ARGS=COMPONENTS;ssl" -DPROBE_EXPECT=ssl
+  probe -DPROBE_VERSION= "-DPROBE_ARGS=COMPONENTS;ssl" "-DPROBE_EXPECT=ssl;no-redis"
+check "find_package(rtmsg CONFIG REQUIRED COMPONENTS redis): rtmsg::redis linking hiredis::hiredis, no OpenSSL" \
+  probe -DPROBE_VERSION= "-DPROBE_ARGS=COMPONENTS;redis" "-DPROBE_EXPECT=redis;no-ssl;no-openssl"
 check "find_package(rtmsg $version EXACT ...)" probe -DPROBE_VERSION="$version" -DPROBE_ARGS=EXACT -DPROBE_EXPECT=
-check "OPTIONAL_COMPONENTS deflate redis: found, rtmsg_deflate_FOUND false" \
-  probe -DPROBE_VERSION= "-DPROBE_ARGS=OPTIONAL_COMPONENTS;deflate;redis" -DPROBE_EXPECT=deflate-missing
+check "OPTIONAL_COMPONENTS deflate redis: found, rtmsg_deflate_FOUND false, rtmsg::redis" \
+  probe -DPROBE_VERSION= "-DPROBE_ARGS=OPTIONAL_COMPONENTS;deflate;redis" "-DPROBE_EXPECT=deflate-missing;redis"
 check_fails "COMPONENTS deflate: a clear error until it exists" "component 'deflate' (rtmsg::deflate) is not in this rtmsg" \
   probe -DPROBE_VERSION= "-DPROBE_ARGS=COMPONENTS;deflate" -DPROBE_EXPECT=
 check_fails "COMPONENTS json: not an rtmsg component" "'json' is not an rtmsg component" \
@@ -95,6 +120,7 @@ pkgconfig_consumer() {
   export PKG_CONFIG_PATH="$prefix/share/pkgconfig"
   [[ "$(pkg-config --modversion rtmsg)" == "$version" ]] || { echo "modversion $(pkg-config --modversion rtmsg)"; return 1; }
   pkg-config --cflags --libs rtmsg-ssl | grep -q -- "-lssl" || return 1
+  pkg-config --cflags --libs rtmsg-redis | grep -q -- "-lhiredis" || { pkg-config --libs rtmsg-redis; return 1; }
   cat >"$tmp/pc.cpp" <<'EOF'
 #include <rtmsg/detail/utf8.hpp>
 #include <rtmsg/version.hpp>
@@ -110,7 +136,54 @@ EOF
   # shellcheck disable=SC2046
   "$cxx" -std=c++20 "$tmp/pc.cpp" -o "$tmp/pc" $(pkg-config --cflags --libs rtmsg) && "$tmp/pc"
 }
-check "pkg-config rtmsg: --modversion, rtmsg-ssl, compile and link a consumer" pkgconfig_consumer
+check "pkg-config rtmsg: --modversion, rtmsg-ssl, rtmsg-redis, compile and link a consumer" pkgconfig_consumer
+
+# --- 3b. a consumer of rtmsg::redis (hiredis through its CMake package, else pkg-config) --------
+# Like every rtmsg client, the bridge's sockets need rtmsg::ssl for TLS, or RTMSG_NO_TLS without
+# OpenSSL: one executable of each.
+redis_consumer() {
+  local dir=$tmp/redis-consumer
+  mkdir -p "$dir"
+  cat >"$dir/CMakeLists.txt" <<'EOF'
+cmake_minimum_required(VERSION 3.21)
+project(redis_consumer LANGUAGES CXX)
+find_package(rtmsg CONFIG REQUIRED COMPONENTS redis ssl)
+get_target_property(hiredis_links hiredis::hiredis INTERFACE_LINK_LIBRARIES)
+message(STATUS "hiredis::hiredis links: ${hiredis_links}")
+add_executable(redis_consumer main.cpp)
+target_link_libraries(redis_consumer PRIVATE rtmsg::redis rtmsg::ssl)
+add_executable(redis_consumer_no_tls main.cpp)
+target_link_libraries(redis_consumer_no_tls PRIVATE rtmsg::redis)
+target_compile_definitions(redis_consumer_no_tls PRIVATE RTMSG_NO_TLS)
+EOF
+  cat >"$dir/main.cpp" <<'EOF'
+#include <rtmsg/cluster/redis.hpp>
+
+#include <asio/io_context.hpp>
+
+#include <iostream>
+
+int main()
+{
+    rtmsg::cluster::redis_options o;
+    if (!rtmsg::cluster::parse_redis_address("redis://127.0.0.1:1", o) || o.port != 1) return 1;
+    asio::io_context io; // never run: the bridge is made and dropped without reaching Redis
+    rtmsg::hub h;
+    rtmsg::cluster::redis_bridge bridge(io.get_executor(), h, o);
+    std::cout << "redis_bridge node " << bridge.node_id() << (bridge.connected() ? ", connected" : ", not connected") << "\n";
+    return bridge.node_id().empty() || bridge.connected() ? 1 : 0;
+}
+EOF
+  configure -S "$dir" -B "$dir/build" -DCMAKE_PREFIX_PATH="$prefix" && cmake --build "$dir/build" &&
+    "$dir/build/redis_consumer" && "$dir/build/redis_consumer_no_tls" || return 1
+  local bin
+  for bin in redis_consumer redis_consumer_no_tls; do
+    ldd "$dir/build/$bin" | grep -q libhiredis || { echo "$bin is not linked to libhiredis"; return 1; }
+  done
+  if ldd "$dir/build/redis_consumer_no_tls" | grep -q libssl; then echo "redis_consumer_no_tls links OpenSSL"; return 1; fi
+}
+check "find_package(rtmsg COMPONENTS redis ssl): consumers of <rtmsg/cluster/redis.hpp> (+rtmsg::ssl, RTMSG_NO_TLS) build, link hiredis, run" \
+  redis_consumer
 
 # --- 4. the existing server, three ways ---------------------------------------------------------
 # A release-like archive of the checkout for FetchContent: what git tracks plus new files.

@@ -124,7 +124,7 @@ if not e then
 end
 local o = redis.call('HINCRBY', KEYS[1], 'last', 1)
 if tonumber(ARGV[2]) > 0 then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], o .. '-1', 'h', ARGV[4], 'd', ARGV[5])
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], o .. '-0', 'h', ARGV[4], 'd', ARGV[5])
 end
 redis.call('PUBLISH', ARGV[3], 'm ' .. e .. ' ' .. o .. ' ' .. ARGV[4] .. '\n' .. ARGV[5])
 return {e, o}

@@ -162,7 +162,7 @@ once_function<std::error_code, Results...> make_completion(Handler&& h, Executor
 /// The error a protocol `error` reply stands for (docs/protocol.md, Errors).
 inline std::error_code hub_error_from_code(std::uint16_t code)
 {
-    for (int e = 1; e <= static_cast<int>(hub_error::wildcard_publish); ++e)
+    for (int e = 1; e <= static_cast<int>(hub_error::unavailable); ++e)
         if (protocol_code(static_cast<hub_error>(e)) == code) return static_cast<hub_error>(e);
     return make_error_code(hub_error::bad_request);
 }
@@ -587,6 +587,14 @@ public:
         asio::dispatch(impl_->ex, [impl = impl_] {
             if (impl->state != hub_client_state::closed) impl->shut(asio::error::operation_aborted);
         });
+    }
+
+    /** Where the next connection goes: another node of a cluster (<rtmsg/cluster/redis.hpp>)
+        resumes every exact topic where this one left off, since offsets are the cluster's.
+        Takes effect at the next (re)connection.  Safe from any thread. */
+    void set_url(std::string url)
+    {
+        asio::dispatch(impl_->ex, [impl = impl_, url = std::move(url)]() mutable { impl->url = std::move(url); });
     }
 
     hub_client_state state() const noexcept { return impl_->state.load(); }

@@ -671,6 +671,7 @@ public:
             else {
                 t.local_epoch = false;
                 t.epoch = s.epoch;
+                t.last = s.last;
                 t.history.clear();
                 for (auto const& cm : s.history) t.history.push_back(make_message(cm));
                 trim(t);
