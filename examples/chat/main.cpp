@@ -404,8 +404,8 @@ int main(int argc, char** argv)
     auto const local = server.local_endpoint();
 #if defined(RTMSG_CHAT_WITH_REDIS)
     if (clustered)
-        std::cout << "rtmsg-chat: clustered through Redis at " << redis_where << " (prefix " << ro.prefix
-                  << "): rooms, history and presence are shared with the other servers there" << std::endl;
+        std::cout << "rtmsg-chat: clustered through Redis at " << redis_where << " (prefix " << ro.prefix << ")"
+                  << std::endl;
 #endif
     std::cout << "rtmsg-chat: open " << scheme << "://" << local.address().to_string() << ":" << local.port() << "/"
               << std::endl;

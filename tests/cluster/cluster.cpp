@@ -49,7 +49,9 @@ std::string sh(std::string const& cmd)
 /// keeps its data).
 class redis {
 public:
-    explicit redis(bool persistent = false, unsigned short port = 0) : port_(port ? port : free_port()), persistent_(persistent)
+    explicit redis(bool persistent = false, unsigned short port = 0, std::vector<std::string> extra = {},
+                   std::string cli_flags = {})
+        : port_(port ? port : free_port()), persistent_(persistent), extra_(std::move(extra)), cli_flags_(std::move(cli_flags))
     {
         if (persistent_) {
             dir_ = std::filesystem::temp_directory_path() / ("rtmsg-redis-" + std::to_string(port_));
@@ -66,8 +68,13 @@ public:
 
     void start()
     {
-        std::vector<std::string> argv{RTMSG_TEST_REDIS_SERVER, "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                      "--save", "", "--protected-mode", "no", "--logfile", "/dev/null"};
+        std::vector<std::string> argv{RTMSG_TEST_REDIS_SERVER, "--bind", "127.0.0.1", "--save", "",
+                                      "--protected-mode", "no", "--logfile", "/dev/null"};
+        if (extra_.empty()) {
+            argv.emplace_back("--port");
+            argv.push_back(std::to_string(port_));
+        }
+        for (auto const& a : extra_) argv.push_back(a == "PORT" ? std::to_string(port_) : a);
         if (persistent_) {
             for (auto a : {"--appendonly", "yes", "--appendfsync", "always", "--dir"}) argv.emplace_back(a);
             argv.push_back(dir_.string());
@@ -84,35 +91,51 @@ public:
 
     std::string cli(std::string const& args) const
     {
-        return sh(std::string(RTMSG_TEST_REDIS_CLI) + " -p " + std::to_string(port_) + " " + args + " 2>/dev/null");
+        return sh(std::string(RTMSG_TEST_REDIS_CLI) + " -p " + std::to_string(port_) + " " + cli_flags_ + " " + args +
+                  " 2>/dev/null");
     }
     unsigned short port() const noexcept { return port_; }
 
 private:
     unsigned short port_;
     bool persistent_;
+    std::vector<std::string> extra_;
+    std::string cli_flags_;
     std::filesystem::path dir_;
     std::optional<child> proc_;
 };
 
 /// One node: a hub, its server (the protocol at /ws, "X-User" as identity) and its bridge.
+rtmsg::cluster::redis_options redis_at(unsigned short port, std::string const& prefix)
+{
+    rtmsg::cluster::redis_options ro;
+    ro.port = port;
+    ro.prefix = prefix;
+    ro.reconnect_initial = 20ms;
+    ro.reconnect_max = 200ms;
+    return ro;
+}
+
 struct node {
     node(unsigned short redis_port, std::string const& prefix, std::chrono::milliseconds ttl = 15s,
          std::size_t history = 1000, std::size_t max_in_flight = 10'000)
-        : hub(options(history))
+        : node(
+              [&] {
+                  auto ro = redis_at(redis_port, prefix);
+                  ro.presence_ttl = ttl;
+                  ro.max_in_flight = max_in_flight;
+                  return ro;
+              }(),
+              history)
+    {
+    }
+    explicit node(rtmsg::cluster::redis_options const& ro, std::size_t history = 1000) : hub(options(history))
     {
         rtmsg::websocket::behavior base;
         base.on_upgrade = [](rtmsg::websocket::upgrade_request const& u) {
             return rtmsg::websocket::upgrade_decision::accept(std::string(u.request.headers.find("X-User").value_or("")));
         };
         srv.server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub, base));
-        rtmsg::cluster::redis_options ro;
-        ro.port = redis_port;
-        ro.prefix = prefix;
-        ro.presence_ttl = ttl;
-        ro.reconnect_initial = 20ms;
-        ro.reconnect_max = 200ms;
-        ro.max_in_flight = max_in_flight;
         bridge.emplace(srv.ioc.get_executor(), hub, ro);
         srv.start();
     }
@@ -536,4 +559,37 @@ TEST_CASE("cluster: a node subscribes to a topic's Redis channel only while it h
         std::this_thread::sleep_for(10ms);
     CHECK(numsub(ch) == "0");
     CHECK(numpat() == "0");
+}
+
+TEST_CASE("cluster: over TLS with a password, and a wrong password never joins", "[cluster]")
+{
+    test_pki pki;
+    redis r(false, 0,
+            {"--port", "0", "--tls-port", "PORT", "--tls-cert-file", pki.cert, "--tls-key-file", pki.key,
+             "--tls-ca-cert-file", pki.ca, "--tls-auth-clients", "no", "--requirepass", "s3cret"},
+            "--tls --cacert " + pki.ca + " --sni localhost -a s3cret --no-auth-warning");
+    auto const prefix = unique_prefix();
+    auto ro = redis_at(r.port(), prefix);
+    ro.host = "localhost"; // the certificate's name; verified against the test CA
+    ro.tls = true;
+    ro.connect.tls.ca_file = pki.ca;
+    ro.connect.tls.use_system_store = false;
+    ro.password = "s3cret";
+    node a(ro), b(ro);
+    auto wrong = ro;
+    wrong.password = "guess";
+    node c(wrong);
+    REQUIRE(wait_connected({&a, &b}));
+    asio::io_context ioc;
+    client pub(ioc.get_executor(), a.url(), fast()), sub(ioc.get_executor(), b.url(), fast());
+    pub.start();
+    sub.start();
+    inbox in;
+    subscribe(ioc, sub, "secure.news", in);
+    publish(ioc, pub, "secure.news", 1, 10);
+    REQUIRE(run_until(ioc, [&] { return in.offsets.size() == 10; }));
+    CHECK(in.offsets == range(1, 10));
+    CHECK(r.cli("HGET " + prefix + ":{secure.news}:meta last") == "10");
+    CHECK(!c.connected());
+    CHECK(c.bridge->stats().connects == 0);
 }
