@@ -23,8 +23,9 @@ cmake --preset clang >/dev/null
 cmake --build --preset clang -j "$jobs"
 echo "=== fuzz: every libFuzzer target for ${RTMSG_FUZZ_SECONDS:-20} s (clang, ASan+UBSan; tests/fuzz/run.sh)"
 tests/fuzz/run.sh build/fuzz "${RTMSG_FUZZ_SECONDS:-20}"
-echo "=== build: tsan (unit, socket, hub and codec tests)"
+echo "=== build: tsan (unit, socket, hub, codec, client and cluster tests)"
 cmake --preset tsan >/dev/null
-cmake --build --preset tsan -j "$jobs" --target rtmsg_tests_http rtmsg_tests_websocket rtmsg_tests_hub rtmsg_tests_codec rtmsg_tests_client
+cmake --build --preset tsan -j "$jobs" --target rtmsg_tests_http rtmsg_tests_websocket rtmsg_tests_hub rtmsg_tests_codec rtmsg_tests_client \
+  rtmsg_tests_cluster
 echo "=== test: tsan"
-TSAN_OPTIONS="halt_on_error=1" ctest --preset tsan -j "$jobs" -R '^rtmsg_tests_(http|websocket|hub|codec|client)\.'
+TSAN_OPTIONS="halt_on_error=1" ctest --preset tsan -j "$jobs" -R '^rtmsg_tests_(http|websocket|hub|codec|client|cluster)\.'

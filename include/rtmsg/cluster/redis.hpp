@@ -1,8 +1,9 @@
 #pragma once
 // rtmsg::cluster::redis_bridge: hubs on several nodes share topics through Redis.
 //
-// Needs hiredis (link rtmsg::redis) for the RESP protocol; the sockets are Asio's, plain or
-// TLS (link rtmsg::ssl too).  The design and its guarantees: docs/cluster.md.
+// Needs hiredis (link rtmsg::redis) for the RESP protocol.  The sockets are the C++ clients'
+// (<rtmsg/client/socket.hpp>), plain or TLS: link rtmsg::ssl as well, or define RTMSG_NO_TLS
+// to build without OpenSSL (then only plain TCP).  The design and its guarantees: docs/cluster.md.
 #include <rtmsg/cluster/detail/redis_connection.hpp>
 #include <rtmsg/detail/sha1.hpp>
 #include <rtmsg/hub/hub.hpp>
