@@ -6,18 +6,27 @@
 #   options: --rounds N  --servers "rtmsg beast websocketpp node"  --no-build  --no-install
 #            --no-micro  --out FILE
 #            --report-only  (rewrite the report from build/bench/results.tsv of the last run)
+#            --build-dir DIR  (an already configured build instead of the `bench` preset)
+#   cross-node step (needs redis-server and an rtmsg-testbed built with -DRTMSG_WITH_HIREDIS=ON):
+#            --cross-node-only  (run only it; rewrites only that section of --out)
+#            --no-cross-node  --xnode-subs N (1000)  --xnode-duration SEC  --xnode-rate R (100)
 #
 # Installs its packages (as root, with apt-get, only if missing), builds the `bench` preset
 # (Release, build/bench), then runs every scenario of bench/load (rtmsg-load) against each
 # server, server pinned to core 0 and load to core 1 (taskset), interleaved A,B,C,D,A,B,...
 # Each server is started fresh for every run and must print `listening on HOST:PORT`.
 # Everything goes to 127.0.0.1 only.  Raw results: build/bench/results.tsv.
+# Cross-node step: a redis-server and two rtmsg-testbed --redis (nodes A and B, all three on
+# core 0); the WebSocket fan-out with the publisher on A and the subscribers on B, beside the
+# same fan-out on one node (without Redis, and through Redis), flat out and at a fixed rate.
+# Raw results: build/bench/crossnode.tsv; section "Cross-node fan-out (Redis)".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 COMMAND="scripts/bench.sh $*"
 
 QUICK=0 ROUNDS=3 BUILD=1 INSTALL=1 MICRO=1 OUT=BENCHMARKS.md REPORT_ONLY=0
+XNODE=1 XNODE_ONLY=0 XSUBS=1000 XDUR="" XRATE=100 B=build/bench
 SERVERS="rtmsg beast websocketpp node"
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -29,22 +38,31 @@ while [[ $# -gt 0 ]]; do
     --no-micro) MICRO=0 ;;
     --out) OUT=$2; shift ;;
     --report-only) REPORT_ONLY=1 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --build-dir) B=${2%/}; shift ;;
+    --cross-node-only) XNODE_ONLY=1 ;;
+    --no-cross-node) XNODE=0 ;;
+    --xnode-subs) XSUBS=$2; shift ;;
+    --xnode-duration) XDUR=$2; shift ;;
+    --xnode-rate) XRATE=$2; shift ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 (( ROUNDS >= 1 )) || { echo "bench.sh: --rounds must be >= 1" >&2; exit 2; }
+(( XNODE_ONLY && ! XNODE )) && { echo "bench.sh: --cross-node-only and --no-cross-node" >&2; exit 2; }
+(( XNODE_ONLY && REPORT_ONLY )) && { echo "bench.sh: --cross-node-only and --report-only" >&2; exit 2; }
 
-B=build/bench
 RESULTS=$B/results.tsv
+XRESULTS=$B/crossnode.tsv
+XNODE_MD=$B/crossnode.md
 MICRO_OUT=$B/micro.txt
 if (( REPORT_ONLY )); then
   [[ -f $RESULTS && -f $B/results.meta ]] || { echo "bench.sh: no previous run in $B" >&2; exit 1; }
   source $B/results.meta
 else
 # ---- packages ------------------------------------------------------------------------------
-PKGS="libbenchmark-dev libmsgpack-cxx-dev libboost-dev libwebsocketpp-dev"
+PKGS="libbenchmark-dev libmsgpack-cxx-dev libboost-dev libwebsocketpp-dev libhiredis-dev redis-server"
 if (( INSTALL )); then
   scripts/deps.sh   # the build's own packages (compiler, cmake, Asio, simdjson, OpenSSL)
   # Node ws peer: the repository's pinned node_modules.
@@ -63,11 +81,21 @@ fi
 
 # ---- build ---------------------------------------------------------------------------------
 if (( BUILD )); then
-  cmake --preset bench >/dev/null
-  cmake --build $B -j2 --target rtmsg-testbed rtmsg-load rtmsg_bench_micro
-  for t in peer-beast peer-websocketpp; do
-    cmake --build $B -j2 --target $t 2>/dev/null || echo "bench.sh: $t not built (package missing?)" >&2
-  done
+  if [[ $B == build/bench ]]; then
+    # rtmsg-testbed --redis (the cross-node step) needs rtmsg::redis, i.e. hiredis.
+    HIREDIS=""
+    (( XNODE )) && { pkg-config --exists hiredis 2>/dev/null || dpkg -s libhiredis-dev >/dev/null 2>&1; } &&
+      HIREDIS="-DRTMSG_WITH_HIREDIS=ON"
+    cmake --preset bench $HIREDIS >/dev/null
+  fi
+  if (( XNODE_ONLY )); then
+    cmake --build $B -j2 --target rtmsg-testbed rtmsg-load
+  else
+    cmake --build $B -j2 --target rtmsg-testbed rtmsg-load rtmsg_bench_micro
+    for t in peer-beast peer-websocketpp; do
+      cmake --build $B -j2 --target $t 2>/dev/null || echo "bench.sh: $t not built (package missing?)" >&2
+    done
+  fi
 fi
 LOAD=$B/bench/load/rtmsg-load
 [[ -x $LOAD ]] || { echo "bench.sh: $LOAD missing (drop --no-build)" >&2; exit 1; }
@@ -123,9 +151,8 @@ if (( ! QUICK )); then
   )
 fi
 
-: > "$RESULTS"
 LOG=$B/bench.log
-: > "$LOG"
+(( XNODE_ONLY )) || { : > "$RESULTS"; : > "$LOG"; rm -f "$XNODE_MD"; }
 
 start_server() { # name -> sets SPID, SPORT
   local cmd; cmd=$(server_cmd "$1")
@@ -152,6 +179,7 @@ stop_server() {
   wait $SPID 2>/dev/null || true
 }
 
+if (( ! XNODE_ONLY )); then
 START=$(date +%s)
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "bench.sh: servers:$AVAILABLE; $ROUNDS rounds; results in $RESULTS"
@@ -181,10 +209,199 @@ fi
 
 printf 'COMMAND=%q\nELAPSED=%q\nLOADAVG_START=%q\nROUNDS=%q\nQUICK=%q\n' \
   "$COMMAND" "$ELAPSED" "$LOADAVG_START" "$ROUNDS" "$QUICK" > $B/results.meta
+fi # ! XNODE_ONLY
+
+# ---- cross-node fan-out (Redis) --------------------------------------------------------------
+# Node A and node B are two rtmsg-testbed --redis sharing one redis-server (fresh for every
+# run, so no topic state carries over); publisher on A, subscribers on B.  Beside them, in the
+# same rounds: the same fan-out on one node without Redis (`single`) and through Redis
+# (`single_redis`: publisher and subscribers on A).  Flat out (window 64) for throughput, and
+# at --xnode-rate messages/s for latency.  All servers on core 0, rtmsg-load on core 1.
+TESTBED=$(server_cmd rtmsg)
+xnode_ready() { # -> 0 if redis-server exists and rtmsg-testbed understands --redis
+  command -v redis-server >/dev/null || { echo "bench.sh: no redis-server: skipping the cross-node step" >&2; return 1; }
+  [[ -x $TESTBED ]] || { echo "bench.sh: $TESTBED missing: skipping the cross-node step" >&2; return 1; }
+  if $TESTBED --redis - 2>&1 | grep -q 'without Redis support'; then
+    echo "bench.sh: $TESTBED built without Redis support (-DRTMSG_WITH_HIREDIS=ON): skipping the cross-node step" >&2
+    return 1
+  fi
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+stop_pid() {
+  kill "$1" 2>/dev/null || true
+  for _ in $(seq 60); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+XPIDS=()
+stop_all() { local p; for p in "${XPIDS[@]}"; do stop_pid "$p"; done; XPIDS=(); }
+start_redis() { # -> RPORT
+  RPORT=$(free_port)
+  $PIN_SRV redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --logfile /dev/null &
+  XPIDS+=($!)
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$RPORT" && printf 'PING\r\n' >&3 && timeout 1 head -c 5 <&3 | grep -q PONG) \
+      2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "bench.sh: redis-server did not start" >&2
+  return 1
+}
+start_node() { # tag [--redis HOST:PORT] -> TPID, TPORT
+  local tag=$1; shift
+  local out=$B/xnode-$tag.out err=$B/xnode-$tag.err
+  : > "$out"; : > "$err"
+  $PIN_SRV $TESTBED --port 0 --threads 1 "$@" > "$out" 2> "$err" &
+  TPID=$!
+  XPIDS+=($TPID)
+  for _ in $(seq 200); do # with --redis, `listening on` comes once the bridge is connected (<= 5 s)
+    if grep -q '^listening on ' "$out"; then
+      TPORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$out" | head -1)
+      [[ $# -eq 0 ]] || grep -q 'connected to Redis' "$err" && return 0
+      echo "bench.sh: node $tag not connected to Redis" >&2
+      return 1
+    fi
+    kill -0 $TPID 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "bench.sh: node $tag did not start" >&2
+  return 1
+}
+
+if (( XNODE )) && xnode_ready; then
+  if [[ -n $XDUR ]]; then XT="--duration $XDUR --warmup 1"
+  elif (( QUICK )); then XT="--duration 1.5 --warmup 0.5"
+  else XT="--duration 3 --warmup 1"; fi
+  XMODES=("flat|--window 64" "rate|--rate $XRATE")
+  XSETUPS="single single_redis cross"
+  : > "$XRESULTS"
+  XSTART=$(date +%s)
+  XLOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+  echo "bench.sh: cross-node step: $XSUBS subscribers, $ROUNDS rounds; results in $XRESULTS"
+  for round in $(seq "$ROUNDS"); do
+    for m in "${XMODES[@]}"; do
+      IFS='|' read -r mode margs <<<"$m"
+      for setup in $XSETUPS; do
+        line=""
+        args="fanout --conns $XSUBS --publishers 1 --size 64 $margs $XT"
+        case $setup in
+          single)
+            if start_node a; then
+              line=$($PIN_LOAD timeout 120 $LOAD $args --port "$TPORT" --server-pid "$TPID" 2>>"$LOG" | grep '^RESULT' || true)
+            fi ;;
+          single_redis)
+            if start_redis && start_node a --redis "127.0.0.1:$RPORT"; then
+              line=$($PIN_LOAD timeout 120 $LOAD $args --port "$TPORT" --server-pid "$TPID" 2>>"$LOG" | grep '^RESULT' || true)
+            fi ;;
+          cross)
+            if start_redis && start_node a --redis "127.0.0.1:$RPORT"; then
+              APID=$TPID APORT=$TPORT
+              if start_node b --redis "127.0.0.1:$RPORT"; then
+                line=$($PIN_LOAD timeout 120 $LOAD $args --port "$TPORT" --server-pid "$TPID" \
+                         --pub-port "$APORT" --pub-server-pid "$APID" 2>>"$LOG" | grep '^RESULT' || true)
+              fi
+            fi ;;
+        esac
+        stop_all
+        [[ -n $line ]] || line="RESULT rc=failed"
+        printf '%s\t%s\t%s\t%s\n' "$mode" "$setup" "$round" "${line#RESULT }" >> "$XRESULTS"
+        printf '  round %s xnode %-5s %-13s %s\n' "$round" "$mode" "$setup" "${line#RESULT }" | cut -c1-200
+      done
+    done
+  done
+  XELAPSED=$(( $(date +%s) - XSTART ))
+  export XRESULTS XNODE_MD COMMAND ROUNDS XSUBS XT XRATE XLOADAVG XELAPSED
+  python3 - <<'PY'
+import os, statistics, collections, subprocess
+res = collections.defaultdict(list)
+for line in open(os.environ["XRESULTS"]):
+    mode, setup, rnd, kv = line.rstrip("\n").split("\t")
+    res[(mode, setup)].append(dict(x.split("=", 1) for x in kv.split() if "=" in x))
+def vals(rows, k):
+    out = []
+    for r in rows:
+        try:
+            if r.get("rc") == "0" and k in r: out.append(float(r[k]))
+        except ValueError: pass
+    return out
+def med(v): return statistics.median(v) if v else None
+def fmt(x, d=0):
+    if x is None: return "–"
+    if abs(x) >= 1e6: return f"{x/1e6:.2f} M"
+    if abs(x) >= 1e4: return f"{x/1e3:.1f} k"
+    return f"{x:.{d}f}"
+def sh(cmd):
+    try: return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+    except Exception: return "?"
+subs, rate = os.environ["XSUBS"], os.environ["XRATE"]
+load1 = float(os.environ["XLOADAVG"].split()[0])
+rv = sh("redis-server --version | cut -d' ' -f3")
+where = {"single": ("A", "A", "no"), "single_redis": ("A", "A", "yes"), "cross": ("A", "B", "yes")}
+L = ["## Cross-node fan-out (Redis)\n"]
+L.append(f"Generated by `{os.environ['COMMAND']}` ({os.environ['ROUNDS']} interleaved rounds, "
+         f"{os.environ['XELAPSED']} s; `{os.environ['XT']}` per run). WebSocket `/broadcast` fan-out to "
+         f"{subs} subscribers, one publisher, 64 B messages: **cross** = two `rtmsg-testbed --redis` sharing one "
+         f"redis-server ({rv}), the publisher on node A and the subscribers on node B, "
+         "so every message goes A → Redis (Lua publish script, PUBLISH) → B → subscribers; **single** = the existing "
+         "fan-out on one testbed without Redis (the publisher is one of the subscribers); **single_redis** = one "
+         "bridged testbed, publisher and subscribers on it (the Redis round trip without a second node). "
+         f"*flat* = publishing flat out with 64 messages in flight (cross: closed by subscriber 0 on B seeing them); "
+         f"*rate* = {rate} msg/s, i.e. {int(float(rate) * int(subs)):,} deliveries/s (latency at a fixed rate). "
+         "Cells are medians over the rounds; latency is send (publisher) → receive (subscriber), all on one clock. "
+         "`B cpu` = CPU of the subscribers' node (core fraction), `A cpu` = the publisher's node (cross only); "
+         "redis-server's own CPU is not counted.\n")
+L.append(f"- all servers (redis-server, node A, node B) on core 0, rtmsg-load on core 1, loopback: the two "
+         "nodes and Redis share one core, so *cross* shows the cost of the path, not the scaling of more machines.")
+shared = " — **the machine was shared** (other builds and tests ran on the cores): compare rows within this table, not with other runs" \
+         if load1 > 0.5 else ""
+L.append(f"- load average at the start of the step: {os.environ['XLOADAVG']}{shared}\n")
+L.append("| mode | setup | publisher on | subscribers on | via Redis | delivered msg/s | spread | p50 µs | p99 µs | p99.9 µs | B cpu | A cpu | lost/dup | runs ok |")
+L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+for mode in ("flat", "rate"):
+    for setup in ("single", "single_redis", "cross"):
+        rows = res.get((mode, setup))
+        if not rows: continue
+        v = vals(rows, "delivered_per_s"); m = med(v)
+        spread = f"{(max(v)-min(v))/m*100:.0f}%" if v and m else "–"
+        def mk(key, d=1):
+            x = med(vals(rows, key)); return fmt(x, d) if x is not None else "–"
+        lost = sum(int(r.get("lost", 0)) for r in rows if r.get("rc") == "0")
+        dup = sum(int(r.get("dup", 0)) for r in rows if r.get("rc") == "0")
+        ok = sum(1 for r in rows if r.get("rc") == "0")
+        p, s_, via = where[setup]
+        L.append(f"| {mode} | {setup} | {p} | {s_} | {via} | {fmt(m)} | {spread} | {mk('p50_us')} | {mk('p99_us')} | "
+                 f"{mk('p999_us')} | {mk('server_cpu', 2)} | {mk('pub_server_cpu', 2) if setup == 'cross' else '–'} | "
+                 f"{lost}/{dup} | {ok}/{len(rows)} |")
+L.append("")
+open(os.environ["XNODE_MD"], "w").write("\n".join(L) + "\n")
+PY
+fi
 fi # REPORT_ONLY
 
+if (( XNODE_ONLY )); then
+  # Only the cross-node section of $OUT is replaced (or added before the micro benchmarks).
+  [[ -f $XNODE_MD ]] || { echo "bench.sh: the cross-node step did not run" >&2; exit 1; }
+  export XNODE_MD OUT
+  python3 - <<'PY'
+import os
+out = os.environ["OUT"]
+sec = open(os.environ["XNODE_MD"]).read().rstrip("\n").split("\n") + [""]
+lines = open(out).read().split("\n") if os.path.exists(out) else [""]
+start = next((i for i, l in enumerate(lines) if l.strip() == "## Cross-node fan-out (Redis)"), None)
+if start is not None:
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines) - 1)
+    lines[start:end] = sec
+else:
+    at = next((i for i, l in enumerate(lines) if l.startswith("## Micro benchmarks")), len(lines) - 1)
+    lines[at:at] = sec
+open(out, "w").write("\n".join(lines))
+print("bench.sh: wrote the cross-node section of", out)
+PY
+  exit 0
+fi
+
 # ---- report --------------------------------------------------------------------------------
-export RESULTS OUT COMMAND ELAPSED LOADAVG_START MICRO_OUT ROUNDS QUICK ROOT
+export RESULTS OUT COMMAND ELAPSED LOADAVG_START MICRO_OUT ROUNDS QUICK ROOT XNODE_MD
 python3 - <<'PY'
 import os, statistics, subprocess, collections, platform
 res = collections.defaultdict(list)
@@ -292,6 +509,9 @@ L.append("Scenarios (rtmsg-load arguments): echo_32B_x16 = 100 connections × 16
          "at 100 msg/s, i.e. 100,000 deliveries/s (latency at a fixed rate); sse_fanout_1000 = 1,000 /sse subscribers, publishing "
          "through a /broadcast WebSocket; connrate = handshakes/s, 64 at a time; idle_* = server VmRSS "
          "growth per open connection, with as many open as the name says (VmRSS: user-space memory of the server; kernel socket buffers are not in it).\n")
+xm = os.environ["XNODE_MD"]
+if os.path.exists(xm):
+    L.append(open(xm).read())
 mo = open(os.environ["MICRO_OUT"]).read().strip() if os.path.exists(os.environ["MICRO_OUT"]) else ""
 if mo:
     L.append("## Micro benchmarks (bench/micro, Google Benchmark)\n")

@@ -6,6 +6,7 @@
 //
 //   rtmsg-load echo     --port 9001 --conns 100 --depth 16 --size 32 --duration 5
 //   rtmsg-load fanout   --port 9001 --conns 1000 --publishers 1 --size 64 [--rate 0] [--window 64]
+//   rtmsg-load fanout   --port 9002 --pub-port 9001 --conns 1000 ...   (cross-node: see below)
 //   rtmsg-load sse      --port 9001 --conns 1000 --publishers 1 --size 64
 //   rtmsg-load connrate --port 9001 --count 20000 --conns 64
 //   rtmsg-load idle     --port 9001 --count 10000 --path /echo|/sse --server-pid PID
@@ -14,6 +15,14 @@
 // connects to --host (loopback by default).  With --server-pid the server's CPU time
 // (/proc/PID/stat utime+stime) over the measured window is reported, per delivered message.
 // The last line of output is `RESULT key=value ...` for scripts.
+//
+// Cross-node fan-out (fanout and sse with --pub-port, optionally --pub-host): the subscribers
+// connect to --host:--port (node B) while the publishers are separate /broadcast connections
+// to --pub-host:--pub-port (node A), e.g. two rtmsg-testbed --redis sharing one Redis.  Every
+// figure is measured as in the single-node scenario (delivered/s, send-to-receive latency,
+// lost/dup per subscriber); flat out, publisher p's window is closed by subscriber p on B
+// seeing its messages (single node: by the publisher seeing its own).  --server-pid is B,
+// --pub-server-pid A (reported as pub_server_cpu).
 #include <asio/connect.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
@@ -73,6 +82,9 @@ struct options {
     double timeout = 60;         // bound on setup (connecting) and draining
     int server_pid = 0;
     int connect_concurrency = 256;
+    std::string pub_host;        // fanout/sse cross-node: publishers' server (default: --host)
+    unsigned short pub_port = 0; // fanout/sse cross-node: publishers' port; 0: same server as subscribers
+    int pub_server_pid = 0;      // cross-node: the publishers' server, for pub_server_cpu
 };
 
 [[noreturn]] void usage(int code)
@@ -80,7 +92,8 @@ struct options {
     (code ? std::cerr : std::cout)
         << "usage: rtmsg-load echo|fanout|sse|connrate|idle [--host H] [--port P] [--path P] [--conns N]\n"
            "         [--depth D] [--size S] [--text] [--publishers P] [--rate R] [--window W] [--count N]\n"
-           "         [--duration SEC] [--warmup SEC] [--timeout SEC] [--server-pid PID]\n";
+           "         [--duration SEC] [--warmup SEC] [--timeout SEC] [--server-pid PID]\n"
+           "         fanout|sse cross-node: [--pub-host H] --pub-port P [--pub-server-pid PID]\n";
     std::exit(code);
 }
 
@@ -112,6 +125,9 @@ options parse(int argc, char** argv)
             else if (k == "--warmup") o.warmup = std::stod(value());
             else if (k == "--timeout") o.timeout = std::stod(value());
             else if (k == "--server-pid") o.server_pid = std::stoi(value());
+            else if (k == "--pub-host") o.pub_host = value();
+            else if (k == "--pub-port") o.pub_port = static_cast<unsigned short>(std::stoul(value()));
+            else if (k == "--pub-server-pid") o.pub_server_pid = std::stoi(value());
             else usage(2);
         }
         catch (std::exception const&) {
@@ -119,6 +135,16 @@ options parse(int argc, char** argv)
         }
     }
     if (o.conns < 1 || o.depth < 1 || o.publishers < 1 || o.window < 1 || o.count < 1) usage(2);
+    if (o.pub_host.empty()) o.pub_host = o.host;
+    if ((o.pub_port != 0 || o.pub_server_pid != 0 || o.pub_host != o.host) && o.scenario != "fanout" &&
+        o.scenario != "sse") {
+        std::cerr << "rtmsg-load: --pub-host/--pub-port/--pub-server-pid are for fanout and sse only\n";
+        std::exit(2);
+    }
+    if (o.pub_host != o.host && o.pub_port == 0) {
+        std::cerr << "rtmsg-load: --pub-host needs --pub-port\n";
+        std::exit(2);
+    }
     return o;
 }
 
@@ -306,15 +332,20 @@ bool get_hex(char const* in, int digits, std::uint64_t& v)
     return true;
 }
 
-std::string upgrade_request(options const& o, std::string_view path, bool sse)
+std::string upgrade_request(std::string_view host, unsigned short port, std::string_view path, bool sse)
 {
     std::string r = "GET ";
-    r.append(path).append(" HTTP/1.1\r\nHost: ").append(o.host).append(":").append(std::to_string(o.port));
+    r.append(path).append(" HTTP/1.1\r\nHost: ").append(host).append(":").append(std::to_string(port));
     if (sse) r.append("\r\nAccept: text/event-stream\r\n\r\n");
     else
         r.append("\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                  "Sec-WebSocket-Version: 13\r\n\r\n");
     return r;
+}
+
+std::string upgrade_request(options const& o, std::string_view path, bool sse)
+{
+    return upgrade_request(o.host, o.port, path, sse);
 }
 
 // ---- connections --------------------------------------------------------------------------
@@ -471,6 +502,7 @@ struct run_state {
     asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(ioc);
     options opt;
     tcp::endpoint ep;
+    tcp::endpoint pub_ep; // cross-node fan-out: the publishers' server (== ep otherwise)
 };
 
 run_state* g_state = nullptr;
@@ -519,11 +551,16 @@ void conn::consume()
     }
 }
 
-/// Opens `n` connections, at most opt.connect_concurrency handshaking at once.
+/// Opens `n` connections to `ep` (default: --host:--port), at most opt.connect_concurrency
+/// handshaking at once.
 class connector {
 public:
     connector(run_state& rs, int n, std::function<std::string(int)> request, bool sse)
-        : rs_(rs), n_(n), request_(std::move(request)), sse_(sse)
+        : connector(rs, n, std::move(request), sse, rs.ep)
+    {
+    }
+    connector(run_state& rs, int n, std::function<std::string(int)> request, bool sse, tcp::endpoint ep)
+        : rs_(rs), n_(n), request_(std::move(request)), sse_(sse), ep_(ep)
     {
         conns.resize(static_cast<std::size_t>(n));
     }
@@ -548,7 +585,7 @@ private:
         auto const i = started_++;
         auto c = std::make_shared<conn>(rs_, i, sse_);
         conns[static_cast<std::size_t>(i)] = c;
-        c->start(rs_.ep, request_(i), [this](conn&, bool good) {
+        c->start(ep_, request_(i), [this](conn&, bool good) {
             good ? ++ok : ++failed;
             next();
         });
@@ -558,6 +595,7 @@ private:
     int n_;
     std::function<std::string(int)> request_;
     bool sse_;
+    tcp::endpoint ep_;
     int started_ = 0;
 };
 
@@ -675,10 +713,12 @@ int echo(run_state& rs, report& r)
 }
 
 /// WebSocket (/broadcast) or SSE (/sse) fan-out.  Publishers are WebSocket connections on
-/// /broadcast (in the WebSocket scenario they are also among the subscribers).
+/// /broadcast (in the single-node WebSocket scenario they are also among the subscribers).
+/// Cross-node (--pub-port): the publishers are separate connections to the other server.
 int fanout(run_state& rs, report& r, bool sse)
 {
     auto const& o = rs.opt;
+    bool const cross = o.pub_port != 0;
     std::string const sub_path = o.path.empty() ? (sse ? "/sse" : "/broadcast") : o.path;
     auto const P = static_cast<std::size_t>(o.publishers);
     auto const N = static_cast<std::size_t>(o.conns);
@@ -691,9 +731,14 @@ int fanout(run_state& rs, report& r, bool sse)
     }
     std::vector<std::shared_ptr<conn>> pubs;
     std::shared_ptr<connector> pubx;
-    if (sse) {
-        pubx = std::make_shared<connector>(rs, o.publishers, [&](int) { return upgrade_request(o, "/broadcast", false); },
-                                           false);
+    if (sse || cross) {
+        pubx = std::make_shared<connector>(
+            rs, o.publishers,
+            [&](int) {
+                return cross ? upgrade_request(o.pub_host, o.pub_port, "/broadcast", false)
+                             : upgrade_request(o, "/broadcast", false);
+            },
+            false, rs.pub_ep);
         if (!pubx->run(o.timeout)) {
             std::cerr << "rtmsg-load: publishers did not connect\n";
             return 1;
@@ -761,15 +806,19 @@ int fanout(run_state& rs, report& r, bool sse)
                 ++delivered;
                 h.add(t - ts);
             }
-            if (!sse && i < P) on_publisher_echo(i, seq);
+            // Flow control (flat out): publisher p's window closes when it sees its own message
+            // (single node), or when subscriber p on the other node does (cross-node).
+            if (cross ? pub % N == i : !sse && i < P && pub == i) on_publisher_echo(pub, seq);
         };
         c->start_reading(256 * 1024);
     }
-    if (sse)
+    if (sse || cross)
         for (std::size_t pi = 0; pi < P; ++pi) {
+            // Cross-node: the publishers still read (and drop) their node's copies, so that
+            // node A does not hold them back as slow consumers.
             pubs[pi]->on_payload = [&, pi](conn&, std::uint8_t, std::string_view p) {
                 std::uint64_t seq, ts, pub;
-                if (decode(p, seq, ts, pub) && pub == pi) on_publisher_echo(pi, seq);
+                if (!cross && decode(p, seq, ts, pub) && pub == pi) on_publisher_echo(pi, seq);
             };
             pubs[pi]->start_reading(256 * 1024);
         }
@@ -799,7 +848,9 @@ int fanout(run_state& rs, report& r, bool sse)
     window w;
     measuring = true;
     w.begin(o.server_pid);
+    auto const pub_srv0 = process_cpu_ns(o.pub_server_pid);
     run_for(rs, o.duration);
+    auto const pub_srv1 = process_cpu_ns(o.pub_server_pid);
     w.end(o.server_pid);
     measuring = false;
     stopping = true;
@@ -833,6 +884,8 @@ int fanout(run_state& rs, report& r, bool sse)
     r("published", published);
     put_latency(r, h);
     w.put(r, o.server_pid, double(delivered));
+    if (cross && o.pub_server_pid > 0)
+        r("pub_server_cpu", std::round(1000.0 * double(pub_srv1 - pub_srv0) / double(w.t1 - w.t0)) / 1000.0);
     r("lost", lost_total);
     r("dup", dup_total);
     r("lossy_subs", lossy_subs);
@@ -918,6 +971,14 @@ int main(int argc, char** argv)
         std::cerr << "rtmsg-load: bad --host\n";
         return 2;
     }
+    rs.pub_ep = rs.ep;
+    if (rs.opt.pub_port != 0) {
+        rs.pub_ep = tcp::endpoint(asio::ip::make_address(rs.opt.pub_host, ec), rs.opt.pub_port);
+        if (ec) {
+            std::cerr << "rtmsg-load: bad --pub-host\n";
+            return 2;
+        }
+    }
     report r;
     r("scenario", rs.opt.scenario);
     int rc = 2;
@@ -927,6 +988,7 @@ int main(int argc, char** argv)
     }
     else if (rs.opt.scenario == "fanout" || rs.opt.scenario == "sse") {
         r("subs", rs.opt.conns), r("publishers", rs.opt.publishers), r("size", rs.opt.size), r("rate", rs.opt.rate);
+        if (rs.opt.pub_port != 0) r("pub_port", rs.opt.pub_port); // cross-node
         rc = fanout(rs, r, rs.opt.scenario == "sse");
     }
     else if (rs.opt.scenario == "connrate") {

@@ -1,16 +1,25 @@
 // rtmsg-testbed: the server that outside clients, load tools and conformance suites drive
 // (see the testbed contract).  /echo echoes; /broadcast, /sse and POST /publish share the
-// hub topic "broadcast".
+// hub topic "broadcast".  With --redis HOST:PORT (built with rtmsg::redis) the hub is bridged:
+// testbeds that share a Redis share the topic, so a message published on one node reaches
+// /broadcast, /sse and /ws clients of every node (the cross-node benchmark of scripts/bench.sh).
 #include <rtmsg/http/server.hpp>
 #include <rtmsg/hub/protocol.hpp>
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
 #include <rtmsg/transport/ssl.hpp>
 #endif
+#if defined(RTMSG_TESTBED_WITH_REDIS)
+#include <rtmsg/cluster/redis.hpp>
+#endif
 
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
 
+#include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <optional>
@@ -27,13 +36,14 @@ struct args {
     std::size_t max_message = 16u << 20;
     std::string tls_cert, tls_key;
     std::string www;
+    std::string redis; // --redis HOST:PORT: the hub is bridged through Redis
 };
 
 [[noreturn]] void usage(int code)
 {
     (code ? std::cerr : std::cout)
         << "usage: rtmsg-testbed [--host 127.0.0.1] [--port 9001] [--threads 1] [--max-message 16777216]"
-           " [--www DIR]"
+           " [--www DIR] [--redis HOST:PORT]"
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
            " [--tls CERT KEY]"
 #endif
@@ -56,6 +66,7 @@ args parse(int argc, char** argv)
             else if (k == "--threads") a.threads = static_cast<unsigned>(std::stoul(value()));
             else if (k == "--max-message") a.max_message = std::stoull(value());
             else if (k == "--www") a.www = value();
+            else if (k == "--redis") a.redis = value();
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
             else if (k == "--tls") {
                 a.tls_cert = value();
@@ -78,6 +89,29 @@ args parse(int argc, char** argv)
 int main(int argc, char** argv)
 {
     auto const a = parse(argc, argv);
+#if defined(RTMSG_TESTBED_WITH_REDIS)
+    rtmsg::cluster::redis_options ro;
+    ro.prefix = "rtmsg-testbed"; // testbeds that share a Redis share the topic
+    if (!a.redis.empty()) {
+        if (!rtmsg::cluster::parse_redis_address(a.redis, ro)) {
+            std::cerr << "rtmsg-testbed: bad --redis '" << a.redis
+                      << "': expected HOST:PORT, [IPv6]:PORT, redis://HOST[:PORT] or rediss://HOST[:PORT]\n";
+            return 2;
+        }
+#if defined(RTMSG_NO_TLS)
+        if (ro.tls) {
+            std::cerr << "rtmsg-testbed: rediss:// needs TLS, and this rtmsg-testbed was built without OpenSSL\n";
+            return 2;
+        }
+#endif
+    }
+#else
+    if (!a.redis.empty()) {
+        std::cerr << "rtmsg-testbed: --redis: this rtmsg-testbed was built without Redis support "
+                     "(configure rtmsg with -DRTMSG_WITH_HIREDIS=ON; needs libhiredis-dev)\n";
+        return 2;
+    }
+#endif
     asio::io_context ioc(static_cast<int>(a.threads));
     rtmsg::http::server server(ioc.get_executor());
 
@@ -141,11 +175,68 @@ int main(int argc, char** argv)
         return 1;
     }
 
-    asio::signal_set signals(ioc, SIGINT, SIGTERM);
-    signals.async_wait([&](std::error_code, int) { server.stop(); });
-
     auto const local = server.local_endpoint();
-    std::cout << "listening on " << local.address().to_string() << ":" << local.port() << std::endl;
+    auto announce = [&] {
+        std::cout << "listening on " << local.address().to_string() << ":" << local.port() << std::endl;
+    };
+
+#if defined(RTMSG_TESTBED_WITH_REDIS)
+    // The bridge connects (and reconnects) by itself.  `listening on` is printed once it is
+    // connected (or after 5 s, serving locally until Redis answers), so that a script that
+    // waits for that line gets a node that already shares the topic.  Redis news go to stderr.
+    std::optional<rtmsg::cluster::redis_bridge> bridge;
+    asio::steady_timer redis_watch(ioc), redis_deadline(ioc);
+    std::string const redis_where = (ro.tls ? "rediss://" : "") +
+                                    (ro.host.find(':') != std::string::npos ? "[" + ro.host + "]" : ro.host) + ":" +
+                                    std::to_string(ro.port);
+    bool redis_up = false, announced = false, stopping = false;
+    auto const announce_by = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    std::function<void()> watch_redis = [&] {
+        redis_watch.expires_after(std::chrono::milliseconds(redis_up || announced ? 200 : 10));
+        redis_watch.async_wait([&](std::error_code e) {
+            if (e || stopping) return;
+            if (bridge->connected() != redis_up) {
+                redis_up = !redis_up;
+                std::cerr << "rtmsg-testbed: " << (redis_up ? "connected to" : "lost; reconnecting to") << " Redis at "
+                          << redis_where << std::endl;
+            }
+            if (!announced && (redis_up || std::chrono::steady_clock::now() >= announce_by)) {
+                if (!redis_up)
+                    std::cerr << "rtmsg-testbed: Redis at " << redis_where
+                              << " not reachable yet; serving locally meanwhile" << std::endl;
+                announced = true;
+                announce();
+            }
+            watch_redis();
+        });
+    };
+    if (!a.redis.empty()) {
+        bridge.emplace(ioc.get_executor(), hub, ro);
+        watch_redis();
+    }
+    else
+        announce();
+#else
+    announce();
+#endif
+
+    // SIGINT/SIGTERM: WebSockets get a 1001 close, SSE streams end, the Redis bridge (if any)
+    // closes (a Redis that does not answer gets 3 s), then run() returns.
+    asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    signals.async_wait([&](std::error_code, int) {
+        server.stop();
+#if defined(RTMSG_TESTBED_WITH_REDIS)
+        if (bridge) {
+            stopping = true;
+            redis_watch.cancel();
+            redis_deadline.expires_after(std::chrono::seconds(3));
+            redis_deadline.async_wait([&](std::error_code e) {
+                if (!e) ioc.stop();
+            });
+            bridge->stop([&] { asio::post(ioc, [&] { redis_deadline.cancel(); }); });
+        }
+#endif
+    });
 
     std::vector<std::thread> pool;
     for (unsigned i = 1; i < a.threads; ++i) pool.emplace_back([&] { ioc.run(); });
