@@ -38,6 +38,12 @@
 #include <unordered_map>
 #include <vector>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#endif
+
 namespace rtmsg {
 
 /// The server side of a stream's own handshake before HTTP starts: nothing for TCP.  The
@@ -91,8 +97,68 @@ protected:
     ~closable() = default;
 };
 
+/** A descriptor held back for the moment the process runs out of them (EMFILE): closing it
+    lets the server accept one waiting connection, answer 503 and close it, instead of leaving
+    clients in the kernel's backlog until descriptors free up. */
+class reserve_descriptor {
+public:
+    reserve_descriptor() { take(); }
+    ~reserve_descriptor() { give_back(); }
+    reserve_descriptor(reserve_descriptor const&) = delete;
+    reserve_descriptor& operator=(reserve_descriptor const&) = delete;
+
+    /// Refuses the connections waiting on `listener` with `response`; how many it refused.
+    std::size_t refuse_waiting(int listener, std::string_view response)
+    {
+        std::size_t n = 0;
+#if defined(__unix__) || defined(__APPLE__)
+        std::lock_guard<std::mutex> lock(m_);
+        for (;;) {
+            give_back();
+            int const fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            if (fd < 0) break;
+            // Read what the client sent already: closing with unread data would reset the
+            // connection, and the client could lose the answer.
+            char sink[4096];
+            while (::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {
+            }
+            (void)::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            ::shutdown(fd, SHUT_WR);
+            ::close(fd);
+            ++n;
+            take();
+            if (fd_ < 0) break;
+        }
+        take();
+#else
+        (void)listener;
+        (void)response;
+#endif
+        return n;
+    }
+
+private:
+    void take()
+    {
+#if defined(__unix__) || defined(__APPLE__)
+        if (fd_ < 0) fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+#endif
+    }
+    void give_back()
+    {
+#if defined(__unix__) || defined(__APPLE__)
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+#endif
+    }
+    std::mutex m_;
+    int fd_ = -1;
+};
+
 struct server_state {
     explicit server_state(asio::any_io_executor e, server_options o) : ex(std::move(e)), opt(std::move(o)) {}
+
+    reserve_descriptor reserve;
 
     asio::any_io_executor ex;
     server_options opt;
@@ -705,6 +771,14 @@ private:
                 else s->start();
             }
             if (ec) {
+                if (ec == asio::error::no_descriptors) {
+                    // Out of descriptors: answer the waiting clients 503 now (through the
+                    // reserve descriptor) rather than leaving them in the backlog.
+                    static constexpr std::string_view busy =
+                        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 38\r\n"
+                        "Retry-After: 1\r\nConnection: close\r\n\r\nserver out of file descriptors; retry\n";
+                    st->reserve.refuse_waiting(static_cast<int>(acc->native_handle()), busy);
+                }
                 // Out of descriptors (EMFILE) and similar: transient, so keep accepting, but
                 // after a pause rather than in a tight loop.
                 auto timer = std::make_shared<asio::steady_timer>(acc->get_executor(), std::chrono::milliseconds(50));
