@@ -95,7 +95,10 @@ public:
     {
         if (closed_) return;
         closed_ = true;
-        sock_.reset();
+        // Close the TCP socket only: pending operations complete with operation_aborted and
+        // still use the TLS state, which goes with this object (their handlers own it).
+        std::error_code ignored;
+        sock_.next_layer().close(ignored);
         push_ = nullptr; // they may own the connection's owner
         lost_ = nullptr;
         fail_waiting();
