@@ -175,6 +175,8 @@ int main(int argc, char** argv)
         return 1;
     }
 
+    // Before `listening on`: the signal set's descriptors are part of the baseline a test takes then.
+    asio::signal_set signals(ioc, SIGINT, SIGTERM);
     auto const local = server.local_endpoint();
     auto announce = [&] {
         std::cout << "listening on " << local.address().to_string() << ":" << local.port() << std::endl;
@@ -222,7 +224,6 @@ int main(int argc, char** argv)
 
     // SIGINT/SIGTERM: WebSockets get a 1001 close, SSE streams end, the Redis bridge (if any)
     // closes (a Redis that does not answer gets 3 s), then run() returns.
-    asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&](std::error_code, int) {
         server.stop();
 #if defined(RTMSG_TESTBED_WITH_REDIS)
