@@ -2,6 +2,7 @@
 // The JSON codec ("rtmsg.json"): one JSON object per WebSocket text message, decoded with
 // simdjson On-Demand and encoded by hand.  docs/protocol.md is the client-side view.
 #include <rtmsg/codec/codec.hpp>
+#include <rtmsg/detail/base64.hpp>
 
 #if !__has_include(<simdjson.h>)
 #error "rtmsg/codec/json.hpp needs simdjson 3 (Debian: apt-get install libsimdjson-dev) and must link it (the rtmsg::rtmsg target does)"
@@ -345,7 +346,7 @@ private:
             out += R"(,"kind":"binary")";
             put_key(out, k_data);
             out += '"';
-            append_base64(out, e.data);
+            rtmsg::detail::base64_append(out, e.data);
             out += '"';
             return {};
         }
@@ -402,56 +403,6 @@ private:
         }
         out.append(s.data() + run, s.size() - run);
         out += '"';
-        return true;
-    }
-
-    // RFC 4648 §4, padded.
-    static void append_base64(std::string& out, std::string_view in)
-    {
-        static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        auto const* p = reinterpret_cast<unsigned char const*>(in.data());
-        std::size_t const n = in.size();
-        std::size_t i = 0;
-        for (; i + 2 < n; i += 3) {
-            std::uint32_t const v = std::uint32_t{p[i]} << 16 | std::uint32_t{p[i + 1]} << 8 | p[i + 2];
-            char const q[4] = {alphabet[v >> 18], alphabet[(v >> 12) & 63], alphabet[(v >> 6) & 63], alphabet[v & 63]};
-            out.append(q, 4);
-        }
-        if (i < n) {
-            std::uint32_t const v = std::uint32_t{p[i]} << 16 | (i + 1 < n ? std::uint32_t{p[i + 1]} << 8 : 0);
-            char const q[4] = {alphabet[v >> 18], alphabet[(v >> 12) & 63], i + 1 < n ? alphabet[(v >> 6) & 63] : '=', '='};
-            out.append(q, 4);
-        }
-    }
-
-    // Strict RFC 4648 §4 (padding required, no whitespace, zero pad bits), appended to `out`.
-    static bool decode_base64(std::string_view in, std::string& out)
-    {
-        if (in.size() % 4 != 0) return false;
-        auto value = [](char c) -> int {
-            if (c >= 'A' && c <= 'Z') return c - 'A';
-            if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-            if (c >= '0' && c <= '9') return c - '0' + 52;
-            if (c == '+') return 62;
-            if (c == '/') return 63;
-            return -1;
-        };
-        for (std::size_t i = 0; i < in.size(); i += 4) {
-            bool const last = i + 4 == in.size();
-            std::size_t pad = 0;
-            std::uint32_t bits = 0;
-            for (std::size_t j = 0; j < 4; ++j) {
-                char const c = in[i + j];
-                int v = 0;
-                if (c == '=' && last && j >= 2) ++pad;
-                else if (pad != 0 || (v = value(c)) < 0) return false;
-                bits = bits << 6 | static_cast<std::uint32_t>(v);
-            }
-            // Non-zero pad bits would give a second encoding of the same bytes.
-            if ((pad == 1 && (bits & 0xFF) != 0) || (pad == 2 && (bits & 0xFFFF) != 0)) return false;
-            char const bytes[3] = {static_cast<char>(bits >> 16), static_cast<char>(bits >> 8), static_cast<char>(bits)};
-            out.append(bytes, 3 - pad);
-        }
         return true;
     }
 
@@ -521,7 +472,7 @@ private:
                 out.data = f.data_string;
             } else {
                 scratch_.clear();
-                if (!decode_base64(f.data_string, scratch_)) return error::bad_field;
+                if (!rtmsg::detail::base64_decode_append(f.data_string, scratch_)) return error::bad_field;
                 out.data = scratch_;
             }
         }
