@@ -299,6 +299,8 @@ public:
 
 private:
     enum script { s_publish, s_sync, s_join, s_leave, s_sweep };
+    /// Messages held per topic while its state is read (one round trip to Redis).
+    static constexpr std::size_t max_held = 65'536;
 
     std::string meta_key(std::string_view t) const { return opt_.prefix + ":{" + std::string(t) + "}:meta"; }
     std::string log_key(std::string_view t) const { return opt_.prefix + ":{" + std::string(t) + "}:log"; }
@@ -571,7 +573,9 @@ private:
             ++stats_.received;
         }
         if (auto it = syncing_.find(topic); it != syncing_.end()) {
-            it->second.push_back(std::move(m));
+            // Held until the topic's state arrives; bounded: beyond, the messages are left
+            // out and the subscribers get a gap notice for them (the offsets jump).
+            if (it->second.size() < max_held) it->second.push_back(std::move(m));
             return;
         }
         core->cluster_deliver(m);
