@@ -283,7 +283,7 @@ TEST_CASE("hub client: completion with asio::use_awaitable", "[client][hub]")
 }
 #endif
 
-TEST_CASE("hub client: the server restarts mid-stream; the client resumes with no gap and no duplicate",
+TEST_CASE("hub client: the server restarts mid-stream, and the client resumes with no gap and no duplicate",
           "[client][hub][faults]")
 {
     // The hub outlives the servers (as a hub backed by durable storage would), so topics

@@ -109,7 +109,7 @@ TEST_CASE("sse client: the chunked decoder takes any split", "[client][sse]")
     CHECK(!bad.feed("zz\r\n", out));
 }
 
-TEST_CASE("sse client: a Node SSE server; reconnects honouring retry: and sending Last-Event-ID",
+TEST_CASE("sse client: a Node SSE server, reconnecting after its retry: delay with Last-Event-ID",
           "[client][sse][peers]")
 {
     child node({RTMSG_TEST_NODE, peer("node_sse_server.js")});

@@ -305,7 +305,7 @@ TEST_CASE("client: a wrong Sec-WebSocket-Accept or subprotocol is refused", "[cl
     }
 }
 
-TEST_CASE("client: frames are masked with fresh random keys; masked server frames fail with 1002",
+TEST_CASE("client: frames are masked with fresh random keys, and masked server frames fail with 1002",
           "[client][websocket]")
 {
     std::vector<std::array<unsigned char, 4>> keys;

@@ -347,7 +347,7 @@ TEST_CASE("cluster: a client moves to another node and resumes with no gap and n
     CHECK(in.epochs.size() == 1);
 }
 
-TEST_CASE("cluster: Redis restarts mid-stream; the bridges reconnect and nothing acknowledged by Redis is lost",
+TEST_CASE("cluster: Redis restarts mid-stream, the bridges reconnect, and nothing acknowledged by Redis is lost",
           "[cluster]")
 {
     redis r(true); // append-only file: the restarted Redis keeps the topics' counters and logs
