@@ -22,7 +22,7 @@ fi
 build=$(cd "$1" 2>/dev/null && pwd) || { echo "FAIL setup: no build directory $1"; echo "0 passed, 1 failed"; exit 1; }
 node=${NODE:-node}
 chromium=${RTMSG_CHROMIUM:-/usr/bin/chromium}
-limit=${RTMSG_BROWSER_TIMEOUT:-120}
+limit=${RTMSG_BROWSER_TIMEOUT:-220}
 
 fail_setup() {
     echo "FAIL setup: $1"
@@ -52,4 +52,4 @@ export RTMSG_BUILD_DIR=$build RTMSG_CHROMIUM=$chromium
 cd "$root" || exit 1
 # A last-resort deadline: every wait in the tests has its own, much shorter one.  SIGTERM
 # lets the test process kill the testbed and Chromium it started.
-exec timeout -k 10 "$limit" "$node" --test --test-timeout=30000 "$here/"
+exec timeout -k 10 "$limit" "$node" --test --test-timeout=120000 "$here/"

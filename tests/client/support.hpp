@@ -189,6 +189,11 @@ public:
         }
         if (thread_.joinable()) thread_.join();
     }
+    /// Waits until the sessions are over (what they wrote may then be read).
+    void join()
+    {
+        if (thread_.joinable()) thread_.join();
+    }
     unsigned short port = 0;
     std::string url(std::string_view path = "/") const
     {

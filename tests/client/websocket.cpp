@@ -352,6 +352,8 @@ TEST_CASE("client: frames are masked with fresh random keys, and masked server f
     CHECK(got == "hi");
     for (int i = 0; i < 8; ++i) s.send(message_type::text, "m" + std::to_string(i));
     CHECK(read_message(ioc, s, got) == ws::error::masked_frame);
+    run_until(ioc, [] { return false; }, 200ms); // the close frame goes out
+    srv.join(); // the server thread wrote payloads and close_payload
     REQUIRE(payloads.size() == 8);
     for (int i = 0; i < 8; ++i) CHECK(payloads[static_cast<std::size_t>(i)] == "m" + std::to_string(i));
     CHECK(std::set<std::array<unsigned char, 4>>(keys.begin(), keys.end()).size() == keys.size());
