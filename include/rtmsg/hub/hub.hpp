@@ -401,24 +401,22 @@ public:
         msg->kind = kind;
         msg->publisher = publisher;
         msg->time = std::chrono::steady_clock::now();
-        std::shared_ptr<cluster_link> link;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            link = link_;
-        }
-        if (link && link->connected()) {
-            if (!link->forward(msg, echo, std::move(done))) {
-                res.ec = hub_error::unavailable;
-                return res;
-            }
-            ++counters.messages_in;
-            counters.bytes_in += payload.size();
-            res.pending = true;
-            return res;
-        }
         fanout f;
         {
-            std::lock_guard<std::mutex> lock(mutex_);
+            std::unique_lock<std::mutex> lock(mutex_);
+            if (link_ && link_->connected()) {
+                // The broker numbers it: forward outside the lock (one lock per publish either way).
+                auto link = link_;
+                lock.unlock();
+                if (!link->forward(msg, echo, std::move(done))) {
+                    res.ec = hub_error::unavailable;
+                    return res;
+                }
+                ++counters.messages_in;
+                counters.bytes_in += payload.size();
+                res.pending = true;
+                return res;
+            }
             auto* t = find_or_create(topic);
             if (!t) {
                 res.ec = hub_error::too_many_topics;
