@@ -341,3 +341,66 @@ TEST_CASE("hub: a hub that outlives its server and io_context drops the subscrib
     CHECK(hub.metrics().subscriptions == 0);
     CHECK(hub.publish("t", "again").subscribers == 0);
 }
+
+TEST_CASE("hub: stop() hands over each subscriber's whole backlog, then 1001 or the end of the stream",
+          "[hub][endpoint][shutdown]")
+{
+    running_server s;
+    rtmsg::hub_options o;
+    o.queue.max_messages = 10'000;
+    o.queue.max_bytes = 64u << 20;
+    rtmsg::hub hub(o);
+    rtmsg::websocket::behavior quiet;
+    quiet.options.ping_interval = {};
+    s.server.routes().websocket("/b", rtmsg::raw_endpoint(hub, "t", quiet));
+    rtmsg::sse_endpoint_options eo;
+    eo.topic = "t";
+    eo.stream.heartbeat = {};
+    s.server.routes().sse("/e", rtmsg::sse_endpoint(hub, eo));
+    s.start();
+    client ws(s.port), es(s.port);
+    ws.send(upgrade_bytes("/b"));
+    REQUIRE(ws.response().starts_with("HTTP/1.1 101"));
+    es.send(get("/e", "Accept: text/event-stream\r\n"));
+    for (int i = 0; i < 500 && hub.metrics().subscriptions < 2; ++i) std::this_thread::sleep_for(10ms);
+    REQUIRE(hub.metrics().subscriptions == 2);
+    // 16 MiB per subscriber, neither reading: more than the kernel's socket buffers hold, so
+    // much of it waits in the hub's queues, far beyond the 256 KiB a drain hands over at once.
+    constexpr int n = 4000;
+    auto payload = [](int i) {
+        auto p = std::to_string(i);
+        p.resize(4096, '.');
+        return p;
+    };
+    for (int i = 0; i < n; ++i) hub.publish("t", payload(i));
+    s.server.stop();
+    for (int i = 0; i < n; ++i) {
+        auto f = read_frame(ws.socket, ws.buf);
+        REQUIRE(f.first == 1);
+        REQUIRE(f.second == payload(i));
+    }
+    auto const close = read_frame(ws.socket, ws.buf);
+    CHECK(close.first == 8);
+    REQUIRE(close.second.size() >= 2);
+    CHECK((static_cast<unsigned char>(close.second[0]) << 8 | static_cast<unsigned char>(close.second[1])) == 1001);
+    // The SSE stream: every event, in order, then the end of the stream.
+    std::string body = es.buf;
+    std::error_code ec;
+    std::vector<char> tmp(1 << 16);
+    while (!ec) body.append(tmp.data(), es.socket.read_some(asio::buffer(tmp), ec));
+    CHECK(ec == asio::error::eof);
+    auto const head_end = body.find("\r\n\r\n");
+    REQUIRE(head_end != std::string::npos);
+    std::size_t pos = head_end + 4, events = 0;
+    bool in_order = true;
+    for (std::size_t end; (end = body.find("\n\n", pos)) != std::string::npos; pos = end + 2) {
+        auto const ev = std::string_view(body).substr(pos, end - pos);
+        auto const data = ev.find("data: ");
+        if (data == std::string_view::npos) continue; // retry: or a comment
+        if (ev.substr(data + 6) != payload(static_cast<int>(events))) in_order = false;
+        ++events;
+    }
+    CHECK(events == std::size_t(n));
+    CHECK(in_order);
+    CHECK(pos == body.size()); // nothing after the last event
+}

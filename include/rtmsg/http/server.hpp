@@ -270,7 +270,9 @@ public:
     void close(std::uint16_t code, std::string_view reason) override { ws_.close(code, reason); }
     std::size_t queued_bytes() const noexcept override { return ws_.queued_bytes(); }
     asio::any_io_executor get_executor() const override { return ws_.get_executor(); }
-    void shutdown() override { ws_.close(websocket::close_code::going_away, "server shutting down"); }
+    bool server_stopping() const noexcept override { return slot_.state().stopping; }
+    // After what the hub (or another producer waiting in on_idle) still holds for it.
+    void shutdown() override { ws_.close_after_idle(websocket::close_code::going_away, "server shutting down"); }
     void abort() override
     {
         asio::dispatch(ws_.get_executor(), [self = this->shared_from_this()] { rtmsg::close_now(self->ws_.next_layer()); });
@@ -355,7 +357,8 @@ public:
     void on_idle(std::function<void()> f) override { stream_.on_idle(std::move(f)); }
     std::size_t queued_bytes() const noexcept override { return stream_.queued_bytes(); }
     asio::any_io_executor get_executor() const override { return stream_.get_executor(); }
-    void shutdown() override { stream_.close(); }
+    bool server_stopping() const noexcept override { return slot_.state().stopping; }
+    void shutdown() override { stream_.close_after_idle(); }
     void abort() override
     {
         asio::dispatch(stream_.get_executor(),

@@ -149,8 +149,14 @@ private:
     {
         auto c = conn_.lock();
         if (!c) return;
+        // The server is stopping and closes after this drain: hand over what was queued when
+        // that was first seen, batch by batch, but not what keeps arriving.
+        if (!stopping_ && c->server_stopping()) {
+            stopping_ = true;
+            stop_left_ = backlog().first;
+        }
         batch_.clear();
-        take(batch_, 256 * 1024);
+        take(batch_, 256 * 1024, stop_left_);
         std::size_t bytes = 0;
         for (auto const& it : batch_) {
             auto frame = frame_of(it);
@@ -158,8 +164,9 @@ private:
             c->send_frame(std::move(frame));
         }
         if (auto core = core_.lock()) core->counters.bytes_out += bytes;
+        if (stopping_) stop_left_ -= batch_.size();
         batch_.clear();
-        if (!empty_now()) c->on_idle([self = shared_self()] { self->drain(); });
+        if (stop_left_ != 0 && !empty_now()) c->on_idle([self = shared_self()] { self->drain(); });
     }
 
     bool empty_now() { return backlog().first == 0; }
@@ -172,6 +179,8 @@ private:
     std::weak_ptr<hub_core> core_; // weak: the hub holds its subscribers' outboxes
     std::weak_ptr<Connection> conn_;
     std::vector<item> batch_;
+    bool stopping_ = false;
+    std::size_t stop_left_ = SIZE_MAX; ///< once stopping: items still to hand over
 };
 
 /// Outboxes of an endpoint's open connections.

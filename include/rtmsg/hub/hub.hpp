@@ -153,12 +153,13 @@ public:
         schedule();
     }
 
-    /// Moves queued items to `out`, in order, up to about `max_bytes` (at least one).
-    void take(std::vector<item>& out, std::size_t max_bytes)
+    /// Moves queued items to `out`, in order, up to about `max_bytes` (at least one) and at
+    /// most `max_items`.
+    void take(std::vector<item>& out, std::size_t max_bytes, std::size_t max_items = SIZE_MAX)
     {
         std::lock_guard<std::mutex> lock(m_);
         std::size_t n = 0;
-        while (!q_.empty() && (n == 0 || n < max_bytes)) {
+        for (std::size_t k = 0; k < max_items && !q_.empty() && (n == 0 || n < max_bytes); ++k) {
             auto const sz = size_of(q_.front());
             n += sz;
             bytes_ -= sz;

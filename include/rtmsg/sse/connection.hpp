@@ -35,6 +35,9 @@ public:
     virtual std::size_t queued_bytes() const noexcept = 0;
     /// The strand this connection runs on.
     virtual asio::any_io_executor get_executor() const = 0;
+    /// True once the server has begun to stop: the stream ends after what is queued for it,
+    /// and what an on_idle() callback still hands over.
+    virtual bool server_stopping() const noexcept { return false; }
 
     std::uint64_t id() const noexcept { return id_; }
     /// The request that opened the stream.

@@ -65,6 +65,7 @@ public:
     clock::time_point last_write = clock::now();
     std::function<void(std::error_code)> on_close;
     std::function<void()> idle;
+    bool end_after_idle = false; ///< close_after_idle() waits for the idle callback
     std::array<char, 64> discard{};
 
     void push(std::shared_ptr<std::string const> bytes)
@@ -98,12 +99,30 @@ public:
         pump();
         if (!write_in_flight && queued.empty()) {
             if (ending) return teardown();
-            if (idle) {
-                auto f = std::move(idle);
-                idle = nullptr;
-                f();
-            }
+            run_idle();
         }
+    }
+
+    /// Nothing is queued or being written: runs the idle callback, then an end that waited
+    /// for it, unless the callback asked to run again (it has more to hand over).
+    void run_idle()
+    {
+        if (idle) {
+            auto f = std::move(idle);
+            idle = nullptr;
+            f();
+        }
+        if (end_after_idle && !idle) {
+            end_after_idle = false;
+            end();
+        }
+    }
+
+    void end_when_idle()
+    {
+        if (ending || closed) return;
+        if (!idle) return end();
+        end_after_idle = true;
     }
 
     /// Notices a client that went away: it sends nothing after its request, so any
@@ -349,11 +368,26 @@ public:
     void on_idle(F&& f)
     {
         auto& s = *impl_;
-        if ((!s.write_in_flight && s.queued.empty()) || s.closed) {
+        if (s.closed) {
             asio::post(s.next.get_executor(), std::forward<F>(f));
             return;
         }
         s.idle = std::forward<F>(f);
+        // Already idle: run it soon, from the executor (a close_after_idle() meanwhile waits).
+        if (!s.write_in_flight && s.queued.empty())
+            asio::post(s.next.get_executor(), [impl = impl_] {
+                if (!impl->closed && !impl->ending && !impl->write_in_flight && impl->queued.empty())
+                    impl->run_idle();
+            });
+    }
+
+    /** Like close(), but lets a producer that waits in on_idle() hand over the rest of its
+        own queue first: the stream ends once the idle callback runs without registering
+        itself again.  Posted, so work already posted to the executor comes first.
+        http::server::stop() ends streams this way.  Safe from any thread. */
+    void close_after_idle()
+    {
+        asio::post(impl_->next.get_executor(), [impl = impl_] { impl->end_when_idle(); });
     }
 
     /// Flushes the queue and ends the stream.  Safe from any thread.

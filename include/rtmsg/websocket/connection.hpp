@@ -52,6 +52,10 @@ public:
     /// The executor (a strand) this connection's callbacks run on.
     virtual asio::any_io_executor get_executor() const = 0;
 
+    /// True once the server has begun to stop: the connection is about to get 1001 after
+    /// what is queued for it, and what an on_idle() callback still hands over.
+    virtual bool server_stopping() const noexcept { return false; }
+
     /// A process-unique id, for logs and maps.
     std::uint64_t id() const noexcept { return id_; }
     /// The request target of the upgrade ("/chat?room=x").

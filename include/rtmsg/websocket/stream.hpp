@@ -199,6 +199,12 @@ public:
     /** Queues a close frame without waiting (safe from any thread); see async_close. */
     void close(std::uint16_t code = close_code::normal, std::string_view reason = {});
 
+    /** Like close(), but lets a producer that waits in on_idle() hand over the rest of its
+        own queue first: the close frame is queued once the idle callback runs without
+        registering itself again.  Posted (never run inline), so work already posted to the
+        executor comes first.  http::server::stop() closes this way.  Safe from any thread. */
+    void close_after_idle(std::uint16_t code = close_code::going_away, std::string_view reason = {});
+
     /// Bytes queued for writing and not yet written.
     std::size_t queued_bytes() const noexcept;
 

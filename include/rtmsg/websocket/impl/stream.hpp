@@ -214,6 +214,12 @@ public:
     std::function<void()> drained;
     std::function<void()> idle;
     deferred_list deferred; ///< see deferred_list; runs when the batch ends
+    /// A close_after_idle() waiting for the idle callback to leave nothing more to write.
+    struct close_request {
+        std::uint16_t code;
+        std::string reason;
+    };
+    std::unique_ptr<close_request> close_after;
 
     asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type> timer;
     enum class timer_mode { none, keepalive, closing } tmode = timer_mode::none;
@@ -415,11 +421,32 @@ public:
             f();
         }
         pump();
-        if (idle && !write_in_flight && queued.empty()) {
+        if (!write_in_flight && queued.empty()) run_idle();
+    }
+
+    /// Nothing is queued or being written: runs the idle callback, then a close that waited
+    /// for it, unless the callback asked to run again (it has more to hand over).
+    void run_idle()
+    {
+        if (idle) {
             auto f = std::move(idle);
             idle = nullptr;
             f();
         }
+        if (close_after && !idle && !closed) {
+            auto const c = std::move(close_after);
+            enqueue_close(c->code, c->reason, nullptr);
+        }
+    }
+
+    void close_when_idle(std::uint16_t code, std::string_view reason)
+    {
+        if (closing || closed) return;
+        if (!idle) {
+            enqueue_close(code, reason, nullptr);
+            return;
+        }
+        close_after = std::make_unique<close_request>(close_request{code, std::string(reason)});
     }
 
     /// The connection is unusable: close the socket; queued writes fail.
@@ -1020,11 +1047,24 @@ template <class F>
 void stream<NextLayer>::on_idle(F&& f)
 {
     auto& s = *impl_;
-    if ((!s.write_in_flight && s.queued.empty()) || s.closed) {
+    if (s.closed) {
         asio::post(s.next.get_executor(), std::forward<F>(f));
         return;
     }
     s.idle = std::forward<F>(f);
+    // Already idle: run it soon, from the executor (a close_after_idle() meanwhile waits).
+    if (!s.write_in_flight && s.queued.empty())
+        asio::post(s.next.get_executor(), [impl = impl_] {
+            if (!impl->closed && !impl->write_in_flight && impl->queued.empty()) impl->run_idle();
+        });
+}
+
+template <async_stream NextLayer>
+void stream<NextLayer>::close_after_idle(std::uint16_t code, std::string_view reason)
+{
+    std::string r(reason.substr(0, 123));
+    asio::post(impl_->next.get_executor(),
+               [impl = impl_, code, r = std::move(r)] { impl->close_when_idle(code, r); });
 }
 
 template <async_stream NextLayer>
