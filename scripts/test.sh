@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds, and runs the whole test suite: the developer build,
-# the same suite under AddressSanitizer + UndefinedBehaviorSanitizer, a clang++ -Werror
+# the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (plus short soak and
+# scale runs against the ASan testbed), a clang++ -Werror
 # build of every public header alone and the testbed, a short run of every fuzzer, and the
 # unit, socket, hub, codec and client tests (including the multi-threaded ones) under
 # ThreadSanitizer.
@@ -18,6 +19,11 @@ for preset in dev asan; do
   echo "=== test: $preset"
   ctest --preset "$preset" -j "$jobs"
 done
+# The heavier fault runs (see README, "Fault tests"), short, under ASan+UBSan: the server
+# must lose nothing, leak no descriptor, not grow, and exit 0 on SIGTERM (LeakSanitizer clean).
+echo "=== faults under ASan: soak (30 s, 200 subscribers, 20 churners), scale (2,000 WebSocket + 2,000 SSE, twice)"
+tests/faults/soak.sh build/asan --seconds 30 --subscribers 200 --rate 20 --churn 20
+tests/faults/scale.sh build/asan 2000
 echo "=== build: clang (-Werror: every public header compiled alone, rtmsg-testbed)"
 cmake --preset clang >/dev/null
 cmake --build --preset clang -j "$jobs"

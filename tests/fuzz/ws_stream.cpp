@@ -1,7 +1,8 @@
 // Fuzzes websocket::stream (server role) end to end over the in-memory
 // rtmsg::test::stream: upgrade, then the fuzzer's bytes as the client's frames,
 // delivered in fuzzer-chosen read sizes, with an echo loop (send() of every
-// message) and a small message limit.  Whatever the stream writes back must be
+// message; with the first byte's top bit, buffered messages are taken with
+// read_buffered()) and a small message limit.  Whatever the stream writes back must be
 // a sequence of well-formed server frames.
 #include <rtmsg/http/parser.hpp>
 #include <rtmsg/test/stream.hpp>
@@ -43,11 +44,25 @@ struct echo : std::enable_shared_from_this<echo> {
             if (ec || !self->alive) return;
             RTMSG_FUZZ_CHECK(n == self->buffer.size());
             self->ws.send(self->ws.got_type(), self->buffer);
-            if (++self->messages < 200) self->read();
+            if (++self->messages >= 200) return;
+            if (self->sync) {
+                // A server's fast path: the messages of the same read, without a read op.
+                self->buffer.clear();
+                auto dyn = asio::dynamic_buffer(self->buffer);
+                self->ws.read_buffered(dyn, [&](std::size_t m) {
+                    RTMSG_FUZZ_CHECK(m == self->buffer.size());
+                    self->ws.send(self->ws.got_type(), self->buffer);
+                    self->buffer.clear();
+                    return ++self->messages < 200;
+                });
+                if (self->messages >= 200) return;
+            }
+            self->read();
         });
     }
     websocket::stream<test::stream>& ws;
     std::string buffer;
+    bool sync = false; // take buffered messages with read_buffered()
     int messages = 0;
     bool alive = true; // false once `ws` is gone (a completed read may still be queued)
 };
@@ -74,7 +89,8 @@ void check_output(std::string out)
 extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size)
 {
     rtmsg_fuzz::input in(data, size);
-    std::size_t const read_size = 1 + in.byte() % 64;
+    auto const mode = in.byte();
+    std::size_t const read_size = 1 + mode % 64;
     auto const flags = in.byte();
     asio::io_context ioc;
     auto [client, server] = test::make_pair(ioc.get_executor());
@@ -95,6 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
         ioc.poll();
         RTMSG_FUZZ_CHECK(accepted);
         auto e = std::make_shared<echo>(ws);
+        e->sync = (mode & 0x80) != 0;
         e->read();
         ws.next_layer().append(in.rest());
         if (flags & 0x40) client.close();

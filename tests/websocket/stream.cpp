@@ -298,6 +298,77 @@ TEST_CASE("websocket: messages that arrive together are read one per call", "[we
                      {message_type::text, "first"}, {message_type::binary, "second"}, {message_type::text, "third"}});
 }
 
+TEST_CASE("websocket: read_buffered hands out the rest of a read at once, then async_read reports the close",
+          "[websocket]")
+{
+    peer p;
+    p.accept();
+    // Three messages, a ping between them, a close, and a message after the close (ignored).
+    p.from_client(client_frame(op_text, "first") + client_frame(op_binary, "second") + client_frame(op_ping, "p") +
+                  client_frame(op_text, "third") + client_frame(op_close, close_payload(1000, "done")) +
+                  client_frame(op_text, "late"));
+    // As a server's read loop does: on the read's completion, on the stream's executor.
+    std::vector<std::pair<message_type, std::string>> got;
+    std::size_t n = 0;
+    p.ws.async_read(p.dyn, [&](std::error_code ec, std::size_t) {
+        REQUIRE_FALSE(ec);
+        got.emplace_back(p.ws.got_type(), p.buf);
+        p.buf.clear();
+        n = p.ws.read_buffered(p.dyn, [&](std::size_t bytes) {
+            CHECK(bytes == p.buf.size());
+            got.emplace_back(p.ws.got_type(), p.buf);
+            p.ws.send(message_type::text, "re:" + p.buf);
+            p.buf.clear();
+            return true;
+        });
+    });
+    REQUIRE(run_until_idle(p.ioc));
+    CHECK(n == 2);
+    CHECK(got == std::vector<std::pair<message_type, std::string>>{
+                     {message_type::text, "first"}, {message_type::binary, "second"}, {message_type::text, "third"}});
+    CHECK(p.ws.read_buffered(p.dyn, [](std::size_t) { return true; }) == 0); // the close waits for async_read
+    completion last;
+    p.read(last);
+    REQUIRE(run_until_idle(p.ioc));
+    REQUIRE(last.done);
+    CHECK(last.ec == error::closed);
+    CHECK(p.ws.close_code() == 1000);
+    auto const frames = p.frames();
+    REQUIRE(frames.size() == 4); // in the order of the input: reply, pong, reply, the close echoed
+    CHECK(frames[0].payload == "re:second");
+    CHECK(frames[1].opcode == op_pong);
+    CHECK(frames[1].payload == "p");
+    CHECK(frames[2].payload == "re:third");
+    CHECK(frames[3].opcode == op_close);
+    CHECK(frames[3].close_code() == 1000);
+}
+
+TEST_CASE("websocket: read_buffered stops when its handler says so and async_read takes up the rest", "[websocket]")
+{
+    peer p;
+    p.accept();
+    p.from_client(client_frame(op_text, "a") + client_frame(op_text, "b") + client_frame(op_text, "c"));
+    completion r;
+    p.read(r);
+    REQUIRE(run_until_idle(p.ioc));
+    REQUIRE(r.done);
+    CHECK(p.buf == "a");
+    p.buf.clear();
+    std::string seen;
+    CHECK(p.ws.read_buffered(p.dyn, [&](std::size_t) {
+        seen = p.buf;
+        p.buf.clear();
+        return false;
+    }) == 1);
+    CHECK(seen == "b");
+    completion c;
+    p.read(c);
+    REQUIRE(run_until_idle(p.ioc));
+    REQUIRE(c.done);
+    CHECK_FALSE(c.ec);
+    CHECK(p.buf == "c");
+}
+
 TEST_CASE("websocket: bytes read with the handshake are consumed first", "[websocket]")
 {
     peer p;

@@ -266,6 +266,10 @@ public:
     {
         return ws_.send_frame(std::move(frame));
     }
+    websocket::send_status send_frames(std::span<std::shared_ptr<std::string const>> frames) override
+    {
+        return ws_.send_frames(frames);
+    }
     void on_idle(std::function<void()> f) override { ws_.on_idle(std::move(f)); }
     void close(std::uint16_t code, std::string_view reason) override { ws_.close(code, reason); }
     std::size_t queued_bytes() const noexcept override { return ws_.queued_bytes(); }
@@ -319,15 +323,27 @@ private:
             if (b_->on_close) b_->on_close(this->shared_from_this(), code, reason);
             return;
         }
-        if (b_->on_message) b_->on_message(this->shared_from_this(), {ws_.got_type(), buffer_});
+        auto self = this->shared_from_this();
+        if (b_->on_message) b_->on_message(self, {ws_.got_type(), buffer_});
+        // The messages that came in the same read: at once, without another read operation.
+        if (!backpressured()) {
+            buffer_.clear();
+            auto dyn = asio::dynamic_buffer(buffer_);
+            ws_.read_buffered(dyn, [this, &self](std::size_t) {
+                if (b_->on_message) b_->on_message(self, {ws_.got_type(), buffer_});
+                buffer_.clear();
+                return !backpressured();
+            });
+        }
         // Idle connections should not pin a large buffer.
         if (buffer_.capacity() > 4096) std::string().swap(buffer_);
         // Backpressure: stop reading while the peer does not read what we send it.
-        if (ws_.queued_bytes() > ws_.get_options().send_queue_soft_limit)
-            ws_.on_drained([self = this->shared_from_this()] { self->read_next(); });
+        if (backpressured()) ws_.on_drained([self = std::move(self)] { self->read_next(); });
         else
             read_next();
     }
+
+    bool backpressured() const noexcept { return ws_.queued_bytes() > ws_.get_options().send_queue_soft_limit; }
 
     websocket::stream<Stream> ws_;
     connection_slot slot_;
@@ -352,6 +368,10 @@ public:
     websocket::send_status send_frame(std::shared_ptr<std::string const> bytes) override
     {
         return stream_.send_frame(std::move(bytes));
+    }
+    websocket::send_status send_frames(std::span<std::shared_ptr<std::string const>> frames) override
+    {
+        return stream_.send_frames(frames);
     }
     void close() override { stream_.close(); }
     void on_idle(std::function<void()> f) override { stream_.on_idle(std::move(f)); }

@@ -158,11 +158,13 @@ private:
         batch_.clear();
         take(batch_, 256 * 1024, stop_left_);
         std::size_t bytes = 0;
+        frames_.clear();
         for (auto const& it : batch_) {
-            auto frame = frame_of(it);
-            bytes += frame->size();
-            c->send_frame(std::move(frame));
+            frames_.push_back(frame_of(it));
+            bytes += frames_.back()->size();
         }
+        c->send_frames(frames_); // the whole batch in one gathered write
+        frames_.clear();
         if (auto core = core_.lock()) core->counters.bytes_out += bytes;
         if (stopping_) stop_left_ -= batch_.size();
         batch_.clear();
@@ -179,6 +181,7 @@ private:
     std::weak_ptr<hub_core> core_; // weak: the hub holds its subscribers' outboxes
     std::weak_ptr<Connection> conn_;
     std::vector<item> batch_;
+    std::vector<std::shared_ptr<std::string const>> frames_;
     bool stopping_ = false;
     std::size_t stop_left_ = SIZE_MAX; ///< once stopping: items still to hand over
 };

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 namespace rtmsg::sse {
@@ -27,6 +28,13 @@ public:
     virtual websocket::send_status send(event const& ev) = 0;
     /// Queues preformatted event-stream bytes, shared with other streams.
     virtual websocket::send_status send_frame(std::shared_ptr<std::string const> bytes) = 0;
+    /// Queues several such events (moved from), to leave in one gathered write.
+    virtual websocket::send_status send_frames(std::span<std::shared_ptr<std::string const>> frames)
+    {
+        for (auto& f : frames)
+            if (auto const r = send_frame(std::move(f)); r != websocket::send_status::queued) return r;
+        return websocket::send_status::queued;
+    }
     /// Flushes what is queued and ends the stream.
     virtual void close() = 0;
     /// Calls `f` on the connection's executor once its queue is empty (call on that executor).

@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -158,7 +159,7 @@ public:
                                                            guard = std::move(guard)](std::error_code ec) mutable {
                 if (ec) return self->fail(ec);
                 std::error_code rec;
-                auto n = self->next.read_some(asio::buffer(self->discard), rec);
+                auto n = rtmsg::detail::read_now(self->next, asio::buffer(self->discard), rec);
                 if (rec == asio::error::would_block || rec == asio::error::try_again || (!rec && n > 0))
                     return self->watch(std::move(guard));
                 self->fail(rec ? rec : make_error_code(asio::error::eof));
@@ -361,6 +362,31 @@ public:
             impl->push(std::move(bytes));
         });
         return send_status::queued;
+    }
+
+    /// Queues several preformatted events (moved from `frames`), in order, to leave in one
+    /// gathered write.  At the hard limit the rest is dropped.  Safe from any thread.
+    send_status send_frames(std::span<std::shared_ptr<std::string const>> frames)
+    {
+        auto& s = *impl_;
+        if (!websocket::detail::runs_inline(s.next.get_executor())) {
+            for (auto& b : frames)
+                if (auto const r = send_frame(std::move(b)); r != send_status::queued) return r;
+            return send_status::queued;
+        }
+        if (s.closing) return send_status::closed;
+        auto st = send_status::queued;
+        for (auto& b : frames) {
+            auto const size = b->size();
+            if (s.queued_bytes.load(std::memory_order_relaxed) + size > s.opt.send_queue_hard_limit) {
+                st = send_status::dropped;
+                break;
+            }
+            s.queued_bytes += size;
+            s.queued.push_back(std::move(b));
+        }
+        s.pump(); // one write for the whole batch
+        return st;
     }
 
     /// Calls `f()` on the executor once nothing is queued or in flight.  Call on the executor.

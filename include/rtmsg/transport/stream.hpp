@@ -74,7 +74,22 @@ concept waitable_socket = requires(S& s, std::error_code& ec, asio::mutable_buff
     s.async_wait(asio::socket_base::wait_read, [](std::error_code) {});
     { s.read_some(b, ec) } -> std::convertible_to<std::size_t>;
     s.non_blocking(true, ec);
+    { s.non_blocking() } -> std::convertible_to<bool>;
 };
+
+/** Reads what the socket holds now, never waiting for more: the socket is put in
+    non-blocking mode first (once).  After a readiness wait a plain read_some would block
+    when the report is stale or the input was exactly one buffer long, stalling every
+    connection of the thread; this one reports would_block instead. */
+template <waitable_socket S>
+std::size_t read_now(S& s, asio::mutable_buffer b, std::error_code& ec)
+{
+    if (!s.non_blocking()) {
+        s.non_blocking(true, ec);
+        if (ec) return 0;
+    }
+    return s.read_some(b, ec);
+}
 } // namespace detail
 
 } // namespace rtmsg

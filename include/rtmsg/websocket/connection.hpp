@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,14 @@ public:
 
     /// Queues a complete, unmasked frame shared with other connections (safe from any thread).
     virtual send_status send_frame(std::shared_ptr<std::string const> frame) = 0;
+
+    /// Queues several such frames (moved from), to leave in one gathered write.
+    virtual send_status send_frames(std::span<std::shared_ptr<std::string const>> frames)
+    {
+        for (auto& f : frames)
+            if (auto const r = send_frame(std::move(f)); r == send_status::closed || r == send_status::dropped) return r;
+        return send_status::queued;
+    }
 
     /// Calls `f` on the connection's executor once its queue is empty (call on that executor).
     virtual void on_idle(std::function<void()> f) = 0;

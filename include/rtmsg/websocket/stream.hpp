@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -151,6 +152,20 @@ public:
                                        asio::default_completion_token_t<executor_type>>
     auto async_read(DynamicBuffer& buffer, CompletionToken&& token = CompletionToken{});
 
+    /** Hands out the messages that are already buffered (they arrived in the same read as
+        the last one), synchronously and without I/O: for each, its payload is appended to
+        `buffer` and `f(bytes_read)` is called at once; `f` consumes the payload (clears the
+        buffer) and returns false to stop.  Returns how many messages were handed out.
+
+        A server's read loop calls it after each async_read completion and before the next
+        async_read, which then waits for new input only.  Pings met on the way are answered;
+        a close frame or a protocol violation is left for the next async_read to report, as
+        it would have.  Replies sent from `f` are coalesced into one write at the batch's
+        end, as with async_read.  Call on the stream's executor, with no async_read pending,
+        and do not start a read from `f`. */
+    template <class DynamicBuffer, class F>
+    std::size_t read_buffered(DynamicBuffer& buffer, F&& f);
+
     /// The type of the last message read.
     message_type got_type() const noexcept;
     bool got_text() const noexcept { return got_type() == message_type::text; }
@@ -190,6 +205,12 @@ public:
         copying it: the bytes are shared, for example by every subscriber of a topic.  Safe
         from any thread.  Server role only (client frames need a mask per frame). */
     send_status send_frame(std::shared_ptr<std::string const> frame);
+
+    /** Queues several such frames (moved from `frames`), in order, to leave in one gathered
+        write: a subscriber's batch of fan-out messages.  At the hard limit the rest of the
+        batch is dropped (send_status::dropped).  Safe from any thread; without a copy or
+        a post when called on the stream's executor. */
+    send_status send_frames(std::span<std::shared_ptr<std::string const>> frames);
 
     /// Calls `f()` on the stream's executor once nothing is queued or being written (at once,
     /// via post, if that is already so).  One pending callback at a time.

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -184,7 +185,8 @@ public:
     options opt;
     role_type role = role_type::server;
     message_reader reader{role_type::server};
-    std::string pending;               ///< input not yet consumed
+    std::string pending;               ///< input read ahead: bytes from pending_off on are not yet consumed
+    std::size_t pending_off = 0;
     std::unique_ptr<char[]> own_buf;   ///< read buffer for streams that cannot wait for readability
     static constexpr std::size_t own_buf_size = 16 * 1024;
 
@@ -537,6 +539,31 @@ public:
         std::error_code ec;
     };
 
+    bool has_pending() const noexcept { return pending_off < pending.size(); }
+
+    /// Marks `n` read-ahead bytes consumed; a buffer emptied of a large read-ahead is released.
+    void consume_pending(std::size_t n) noexcept
+    {
+        pending_off += n;
+        if (pending_off < pending.size()) return;
+        pending_off = 0;
+        if (pending.capacity() > 4096) std::string().swap(pending);
+        else pending.clear();
+    }
+
+    /// Takes the read-ahead's next step: a message (its payload appended to `buffer`), or
+    /// need_more when it ends inside a frame (the reader keeps that partial frame).
+    template <class DynamicBuffer>
+    step process_pending(DynamicBuffer& buffer, std::size_t& bytes)
+    {
+        auto r = process(pending.data() + pending_off, pending.size() - pending_off, buffer, bytes);
+        consume_pending(r.kind == step_kind::message ? r.consumed : pending.size() - pending_off);
+        return r;
+    }
+
+    /// A close or protocol error found by stream::read_buffered(), for the next async_read.
+    std::optional<step> held_step;
+
     /// Feeds input to the reader, answering pings, until a message, close or error.
     template <class DynamicBuffer>
     step process(char* data, std::size_t n, DynamicBuffer& buffer, std::size_t& bytes)
@@ -599,14 +626,11 @@ struct read_op {
                 asio::post(s.next.get_executor(), std::move(self));
                 return;
             }
-            if (!s.pending.empty()) {
-                auto r = s.process(s.pending.data(), s.pending.size(), buffer, bytes);
-                if (r.kind == step_kind::need_more) s.pending.clear();
-                else if (r.kind == step_kind::message) s.pending.erase(0, r.consumed);
-                else s.pending.clear();
+            if (s.held_step || s.has_pending()) {
+                auto r = s.held_step ? *std::exchange(s.held_step, std::nullopt) : s.process_pending(buffer, bytes);
                 if (r.kind != step_kind::need_more) {
                     // Never complete inside the initiating call.
-                    s.corked = r.kind == step_kind::message && !s.pending.empty();
+                    s.corked = r.kind == step_kind::message && s.has_pending();
                     pending_step = r;
                     st = state::posted;
                     s.read_posted = true;
@@ -670,14 +694,14 @@ struct read_op {
             char* buf = thread_read_buffer(cap);
             for (;;) {
                 std::error_code ec;
-                auto const n = s.next.read_some(asio::buffer(buf, cap), ec);
+                auto const n = rtmsg::detail::read_now(s.next, asio::buffer(buf, cap), ec);
                 if (ec == asio::error::would_block || ec == asio::error::try_again) return read_more(self);
                 if (ec) return on_io_error(self, ec);
                 s.on_input();
                 auto r = s.process(buf, n, buffer, bytes);
                 if (r.kind == step_kind::message) {
                     s.pending.append(buf + r.consumed, n - r.consumed);
-                    s.corked = !s.pending.empty();
+                    s.corked = s.has_pending();
                 }
                 if (r.kind != step_kind::need_more) return on_step(self, r);
                 if (n < cap) return read_more(self);
@@ -692,7 +716,7 @@ struct read_op {
         auto r = s.process(data, n, buffer, bytes);
         if (r.kind == step_kind::message) {
             s.pending.append(data + r.consumed, n - r.consumed);
-            s.corked = !s.pending.empty();
+            s.corked = s.has_pending();
         }
         if (r.kind == step_kind::need_more) return read_more(self);
         on_step(self, r);
@@ -899,6 +923,41 @@ auto stream<NextLayer>::async_read(DynamicBuffer& buffer, CompletionToken&& toke
 }
 
 template <async_stream NextLayer>
+template <class DynamicBuffer, class F>
+std::size_t stream<NextLayer>::read_buffered(DynamicBuffer& buffer, F&& f)
+{
+    static_assert(asio::is_dynamic_buffer_v2<DynamicBuffer>::value,
+                  "rtmsg: read_buffered needs a DynamicBuffer_v2, for example asio::dynamic_buffer(std::string&)");
+    auto& s = *impl_;
+    RTMSG_ASSERT(!s.reading && "rtmsg: read_buffered while an async_read is pending");
+    using impl_type = detail::stream_impl<NextLayer>;
+    std::size_t count = 0;
+    while (s.has_pending() && !s.held_step && !s.closed) {
+        std::size_t bytes = 0;
+        auto const r = s.process_pending(buffer, bytes);
+        if (r.kind == impl_type::step_kind::need_more) break;
+        if (r.kind != impl_type::step_kind::message) {
+            s.held_step = r; // the next async_read answers it (echo the close, or fail)
+            break;
+        }
+        ++count;
+        s.corked = s.has_pending();
+        if (!s.corked) {
+            if (!f(bytes)) break;
+            continue;
+        }
+        // More messages follow in this batch: the handler's fan-out waits for its end.
+        auto& current = detail::current_deferred();
+        auto* const saved = std::exchange(current, &s.deferred);
+        auto keep = impl_;
+        bool const more = f(bytes);
+        current = saved;
+        if (!more) break;
+    }
+    return count;
+}
+
+template <async_stream NextLayer>
 message_type stream<NextLayer>::got_type() const noexcept
 {
     return impl_->last_type;
@@ -1039,6 +1098,41 @@ send_status stream<NextLayer>::send_frame(std::shared_ptr<std::string const> fra
         impl->queued.push_back(std::move(f));
         impl->pump();
     });
+    return now > s.opt.send_queue_soft_limit ? send_status::backpressure : send_status::queued;
+}
+
+template <async_stream NextLayer>
+send_status stream<NextLayer>::send_frames(std::span<std::shared_ptr<std::string const>> frames)
+{
+    auto& s = *impl_;
+    if (!detail::runs_inline(s.next.get_executor())) {
+        auto st = send_status::queued;
+        for (auto& f : frames) {
+            auto const r = send_frame(std::move(f));
+            if (r == send_status::closed || r == send_status::dropped) return r;
+            if (r == send_status::backpressure) st = r;
+        }
+        return st;
+    }
+    RTMSG_ASSERT(s.role == role_type::server && "rtmsg: send_frames needs unmasked (server role) frames");
+    if (s.closing) return send_status::closed;
+    auto st = send_status::queued;
+    std::size_t now = s.queued_bytes.load(std::memory_order_relaxed);
+    for (auto& frame : frames) {
+        auto const size = frame->size();
+        if (now + size > s.opt.send_queue_hard_limit) {
+            st = send_status::dropped;
+            break;
+        }
+        now = s.queued_bytes.fetch_add(size) + size;
+        detail::out_frame f;
+        f.shared = std::move(frame);
+        f.bytes = size;
+        f.payload_size = size;
+        s.queued.push_back(std::move(f));
+    }
+    s.pump(); // one write for the whole batch
+    if (st == send_status::dropped) return st;
     return now > s.opt.send_queue_soft_limit ? send_status::backpressure : send_status::queued;
 }
 
