@@ -36,18 +36,17 @@ rtmsg::http::request const& upgrade_request()
 
 struct echo : std::enable_shared_from_this<echo> {
     explicit echo(websocket::stream<test::stream>& s) : ws(s) {}
-    void read()
+    void read() // buffer: empty, or the start of a message that read_buffered() met
     {
-        buffer.clear();
         auto dyn = asio::dynamic_buffer(buffer);
         ws.async_read(dyn, [self = shared_from_this()](std::error_code ec, std::size_t n) {
             if (ec || !self->alive) return;
-            RTMSG_FUZZ_CHECK(n == self->buffer.size());
+            RTMSG_FUZZ_CHECK(n <= self->buffer.size());
             self->ws.send(self->ws.got_type(), self->buffer);
+            self->buffer.clear();
             if (++self->messages >= 200) return;
             if (self->sync) {
                 // A server's fast path: the messages of the same read, without a read op.
-                self->buffer.clear();
                 auto dyn = asio::dynamic_buffer(self->buffer);
                 self->ws.read_buffered(dyn, [&](std::size_t m) {
                     RTMSG_FUZZ_CHECK(m == self->buffer.size());

@@ -318,6 +318,36 @@ TEST_CASE("websocket: a peer that resets mid-frame is reported as 1006 and other
     CHECK(read_frame(other.socket, other.buf).second == "still here");
 }
 
+TEST_CASE("websocket: pipelined messages split anywhere across reads echo intact", "[websocket][server]")
+{
+    running_server s;
+    s.server.routes().websocket("/echo", echo_behavior());
+    s.start();
+    client c(s.port);
+    c.send(upgrade_bytes("/echo"));
+    REQUIRE(c.response().starts_with("HTTP/1.1 101"));
+    // Small and large messages back to back, sent in pieces that end inside frames: the
+    // server takes what each read holds at once, and a message cut short by the end of a read
+    // must be finished by the next one.
+    std::vector<std::string> sent;
+    std::string bytes;
+    for (int i = 0; i < 40; ++i) {
+        sent.push_back(std::to_string(i) + std::string(static_cast<std::size_t>(i % 3 == 0 ? 5000 : 7), 'a' + i % 26));
+        bytes += client_frame(op_text, sent.back());
+    }
+    for (std::size_t pos = 0, k = 0; pos < bytes.size(); ++k) {
+        auto const n = std::min(bytes.size() - pos, std::size_t(1 + (k * 977) % 4093));
+        c.send(std::string_view(bytes).substr(pos, n));
+        pos += n;
+        std::this_thread::sleep_for(1ms); // separate reads on the server
+    }
+    for (auto const& m : sent) {
+        auto f = read_frame(c.socket, c.buf);
+        REQUIRE(f.first == 1);
+        REQUIRE(f.second == m);
+    }
+}
+
 TEST_CASE("websocket: stopping the server sends 1001 to open connections", "[websocket][server]")
 {
     auto s = std::make_unique<running_server>();

@@ -369,6 +369,32 @@ TEST_CASE("websocket: read_buffered stops when its handler says so and async_rea
     CHECK(p.buf == "c");
 }
 
+TEST_CASE("websocket: a message that read_buffered meets half-read is completed by the next async_read",
+          "[websocket]")
+{
+    peer p;
+    p.accept();
+    auto const big = client_frame(op_text, std::string(3000, 'x') + "end");
+    p.from_client(client_frame(op_text, "a") + big.substr(0, 1000));
+    completion r;
+    p.read(r);
+    REQUIRE(run_until_idle(p.ioc));
+    REQUIRE(r.done);
+    CHECK(p.buf == "a");
+    p.buf.clear();
+    CHECK(p.ws.read_buffered(p.dyn, [](std::size_t) { return true; }) == 0);
+    CHECK_FALSE(p.buf.empty()); // the start of the payload, kept for the next read
+    completion c;
+    p.read(c);
+    run_ready(p.ioc);
+    CHECK_FALSE(c.done);
+    p.from_client(big.substr(1000));
+    REQUIRE(run_until_idle(p.ioc));
+    REQUIRE(c.done);
+    CHECK_FALSE(c.ec);
+    CHECK(p.buf == std::string(3000, 'x') + "end");
+}
+
 TEST_CASE("websocket: bytes read with the handshake are consumed first", "[websocket]")
 {
     peer p;

@@ -300,9 +300,9 @@ public:
     }
 
 private:
+    /// buffer_ is empty here, or holds the start of a message that read_buffered() met.
     void read_next()
     {
-        buffer_.clear();
         auto dyn = asio::dynamic_buffer(buffer_);
         ws_.async_read(dyn, [self = this->shared_from_this()](std::error_code ec, std::size_t) { self->on_read(ec); });
     }
@@ -325,9 +325,10 @@ private:
         }
         auto self = this->shared_from_this();
         if (b_->on_message) b_->on_message(self, {ws_.got_type(), buffer_});
+        buffer_.clear();
         // The messages that came in the same read: at once, without another read operation.
+        // One cut short by the end of the input stays in buffer_ for the next async_read.
         if (!backpressured()) {
-            buffer_.clear();
             auto dyn = asio::dynamic_buffer(buffer_);
             ws_.read_buffered(dyn, [this, &self](std::size_t) {
                 if (b_->on_message) b_->on_message(self, {ws_.got_type(), buffer_});
@@ -336,7 +337,7 @@ private:
             });
         }
         // Idle connections should not pin a large buffer.
-        if (buffer_.capacity() > 4096) std::string().swap(buffer_);
+        if (buffer_.empty() && buffer_.capacity() > 4096) std::string().swap(buffer_);
         // Backpressure: stop reading while the peer does not read what we send it.
         if (backpressured()) ws_.on_drained([self = std::move(self)] { self->read_next(); });
         else

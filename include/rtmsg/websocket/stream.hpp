@@ -158,7 +158,9 @@ public:
         buffer) and returns false to stop.  Returns how many messages were handed out.
 
         A server's read loop calls it after each async_read completion and before the next
-        async_read, which then waits for new input only.  Pings met on the way are answered;
+        async_read, which then waits for new input only.  When the buffered input ends inside
+        a message, the part already read is left in `buffer`: pass the same buffer, with that
+        content, to the next async_read, which completes once the message is whole.  Pings met on the way are answered;
         a close frame or a protocol violation is left for the next async_read to report, as
         it would have.  Replies sent from `f` are coalesced into one write at the batch's
         end, as with async_read.  Call on the stream's executor, with no async_read pending,
