@@ -81,11 +81,48 @@ public:
         std::swap(queued, writing);
         bufs.clear();
         for (auto const& b : writing) bufs.push_back(asio::buffer(*b));
+        if constexpr (rtmsg::detail::waitable_socket<NextLayer>) {
+            if (write_now()) return;
+        }
         write_in_flight = true;
         asio::async_write(next, bufs, websocket::detail::large_transfers,
                           [self = this->shared_from_this()](std::error_code ec, std::size_t) {
             self->on_written(ec);
         });
+    }
+
+    /// Plain sockets: writes the batch at once, without an asynchronous operation, when the
+    /// socket takes all of it; otherwise `bufs` holds what is left, for async_write.  What a
+    /// write completion runs (the end of the stream, the idle callback) is posted.
+    bool write_now()
+    {
+        if (!next.non_blocking()) {
+            std::error_code ec;
+            next.non_blocking(true, ec);
+            if (ec) return false;
+        }
+        std::error_code ec;
+        auto n = next.write_some(bufs, ec);
+        if (ec) return false; // would_block; or an error, which the asynchronous write reports
+        std::size_t i = 0;
+        while (i < bufs.size() && n >= bufs[i].size()) n -= bufs[i++].size();
+        if (i < bufs.size()) {
+            bufs.erase(bufs.begin(), bufs.begin() + static_cast<std::ptrdiff_t>(i));
+            bufs.front() += n;
+            return false;
+        }
+        std::size_t total = 0;
+        for (auto const& b : writing) total += b->size();
+        queued_bytes -= total;
+        writing.clear();
+        last_write = clock::now();
+        if (ending || idle || end_after_idle)
+            asio::post(next.get_executor(), [self = this->shared_from_this()] {
+                if (self->write_in_flight || self->closed || !self->queued.empty()) return;
+                if (self->ending) return self->teardown();
+                self->run_idle();
+            });
+        return true;
     }
 
     void on_written(std::error_code ec)

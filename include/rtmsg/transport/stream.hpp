@@ -73,6 +73,7 @@ template <class S>
 concept waitable_socket = requires(S& s, std::error_code& ec, asio::mutable_buffer b) {
     s.async_wait(asio::socket_base::wait_read, [](std::error_code) {});
     { s.read_some(b, ec) } -> std::convertible_to<std::size_t>;
+    { s.write_some(asio::const_buffer(b), ec) } -> std::convertible_to<std::size_t>;
     s.non_blocking(true, ec);
     { s.non_blocking() } -> std::convertible_to<bool>;
 };

@@ -334,12 +334,55 @@ public:
                 if (f.payload.size() != 0) bufs.push_back(f.payload);
             }
         }
+        if constexpr (rtmsg::detail::waitable_socket<NextLayer>) {
+            if (write_now()) return;
+        }
         write_in_flight = true;
         asio::async_write(next, bufs, large_transfers,
                           [self = this->shared_from_this(), guard = write_guard(this)](std::error_code ec, std::size_t) mutable {
                               guard.release();
                               self->on_written(ec);
                           });
+    }
+
+    /** Plain sockets: writes the batch at once, without an asynchronous operation, when the
+        socket takes all of it and no caller waits for a completion (send(), send_frame(),
+        control frames).  Returns true when the batch is out; otherwise `bufs` holds what is
+        left, for async_write.  The callbacks a write completion runs (drained, idle) are
+        posted, never run from inside send(). */
+    bool write_now()
+    {
+        if (!next.non_blocking()) return false;
+        for (auto const& f : writing)
+            if (f.done) return false;
+        std::error_code ec;
+        auto n = next.write_some(bufs, ec);
+        if (ec) return false; // would_block; or an error, which the asynchronous write reports
+        std::size_t i = 0;
+        while (i < bufs.size() && n >= bufs[i].size()) n -= bufs[i++].size();
+        if (i < bufs.size()) {
+            bufs.erase(bufs.begin(), bufs.begin() + static_cast<std::ptrdiff_t>(i));
+            bufs.front() += n;
+            return false;
+        }
+        std::size_t total = 0;
+        bool wrote_close = false;
+        for (auto& f : writing) {
+            total += f.bytes;
+            wrote_close |= f.is_close;
+            if (f.header_size == 0 && !f.shared) recycle(std::move(f.storage));
+        }
+        writing.clear();
+        queued_bytes -= total;
+        if (wrote_close) {
+            close_written = true;
+            arm_close_timer();
+        }
+        if (drained || idle || close_after)
+            asio::post(next.get_executor(), [self = this->shared_from_this()] {
+                if (!self->write_in_flight && !self->closed) self->after_write();
+            });
+        return true;
     }
 
     /// Travels with the pending write (declared after `self`, so destroyed first).  If that
@@ -417,6 +460,13 @@ public:
         done.clear();
         spare = std::move(done);
         if (ec) return;
+        after_write();
+    }
+
+    /// A write is complete: wakes a reader paused for backpressure, writes what was queued
+    /// meanwhile, and runs the idle callback once nothing is left.
+    void after_write()
+    {
         if (drained && queued_bytes.load() <= opt.send_queue_soft_limit / 2) {
             auto f = std::move(drained);
             drained = nullptr;
@@ -672,6 +722,14 @@ struct read_op {
     void read_more(Self& self)
     {
         auto& s = *impl;
+        if constexpr (rtmsg::detail::waitable_socket<NextLayer>) {
+            // Non-blocking from the first read on: reads after readiness and writes that
+            // complete at once (see write_now) must never wait.
+            if (!s.next.non_blocking()) {
+                std::error_code ignored;
+                s.next.non_blocking(true, ignored);
+            }
+        }
         s.uncork(); // no buffered message left: write the replies to the last ones
         if constexpr (rtmsg::detail::waitable_socket<NextLayer>) {
             st = state::waiting;
