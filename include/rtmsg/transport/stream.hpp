@@ -13,6 +13,7 @@
 #include <system_error>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace rtmsg {
 
@@ -90,6 +91,28 @@ std::size_t read_now(S& s, asio::mutable_buffer b, std::error_code& ec)
         if (ec) return 0;
     }
     return s.read_some(b, ec);
+}
+
+/** Writes `bufs` with one non-blocking send, never waiting (the socket is put in non-blocking
+    mode first, once).  Returns true when all of it went out; otherwise `bufs` keeps what is
+    left, for an asynchronous write.  would_block, or an error, writes nothing: the
+    asynchronous write then waits, or reports the error. */
+template <waitable_socket S>
+bool write_now(S& s, std::vector<asio::const_buffer>& bufs)
+{
+    std::error_code ec;
+    if (!s.non_blocking()) {
+        s.non_blocking(true, ec);
+        if (ec) return false;
+    }
+    auto n = s.write_some(bufs, ec);
+    if (ec) return false;
+    std::size_t i = 0;
+    while (i < bufs.size() && n >= bufs[i].size()) n -= bufs[i++].size();
+    if (i == bufs.size()) return true;
+    bufs.erase(bufs.begin(), bufs.begin() + static_cast<std::ptrdiff_t>(i));
+    bufs.front() += n;
+    return false;
 }
 } // namespace detail
 

@@ -352,19 +352,9 @@ public:
         posted, never run from inside send(). */
     bool write_now()
     {
-        if (!next.non_blocking()) return false;
         for (auto const& f : writing)
             if (f.done) return false;
-        std::error_code ec;
-        auto n = next.write_some(bufs, ec);
-        if (ec) return false; // would_block; or an error, which the asynchronous write reports
-        std::size_t i = 0;
-        while (i < bufs.size() && n >= bufs[i].size()) n -= bufs[i++].size();
-        if (i < bufs.size()) {
-            bufs.erase(bufs.begin(), bufs.begin() + static_cast<std::ptrdiff_t>(i));
-            bufs.front() += n;
-            return false;
-        }
+        if (!rtmsg::detail::write_now(next, bufs)) return false;
         std::size_t total = 0;
         bool wrote_close = false;
         for (auto& f : writing) {
