@@ -1,6 +1,7 @@
 // Test that the header is self-contained.
 #include <rtmsg/websocket/stream.hpp>
 #include <rtmsg/test/stream.hpp>
+#include <rtmsg/transport/ticker.hpp>
 
 #include "websocket/support.hpp"
 
@@ -21,6 +22,7 @@
 #include <cstdio>
 #include <functional>
 #include <future>
+#include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -714,6 +716,76 @@ TEST_CASE("websocket: a peer that answers pings stays connected past the idle ti
     CHECK(p.buf == "still here");
     CHECK(pings >= 3);
     CHECK(closed.ec == error::closed);
+}
+
+TEST_CASE("websocket: open streams share one keepalive ticker, and the last to go leaves nothing pending",
+          "[websocket]")
+{
+    asio::io_context ioc;
+    auto& ticker = asio::use_service<rtmsg::detail::tick_service>(ioc);
+    struct side {
+        explicit side(asio::io_context& ioc) : ends(rtmsg::test::make_pair(ioc.get_executor())) {}
+        std::pair<rtmsg::test::stream, rtmsg::test::stream> ends;
+        rtmsg::test::stream& client = ends.first;
+        std::optional<websocket::stream<rtmsg::test::stream>> ws;
+    };
+    auto open_all = [&](std::vector<std::unique_ptr<side>>& v, websocket::options const& o) {
+        for (int i = 0; i < 20; ++i) {
+            auto s = std::make_unique<side>(ioc);
+            s->ws.emplace(std::move(s->ends.second));
+            s->ws->set_options(o);
+            s->ws->async_accept(upgrade_request(), {}, [](std::error_code ec) { REQUIRE_FALSE(ec); });
+            v.push_back(std::move(s));
+        }
+        run_ready(ioc);
+        for (auto& s : v) {
+            std::string in = s->client.take_input();
+            REQUIRE(take_response(in));
+        }
+    };
+
+    SECTION("every stream is pinged on the shared tick")
+    {
+        auto o = quiet();
+        o.ping_interval = 20ms;
+        o.idle_timeout = 10s;
+        std::vector<std::unique_ptr<side>> v;
+        open_all(v, o);
+        CHECK(ticker.size() == 20);
+        ioc.run_for(150ms);
+        for (auto& s : v) {
+            auto p = parse_frames(s->client.take_input());
+            REQUIRE_FALSE(p.frames.empty());
+            CHECK(p.frames[0].opcode == op_ping);
+        }
+        v.clear(); // each stream ends on its executor
+        run_ready(ioc);
+        CHECK(ticker.size() == 0);
+    }
+    SECTION("closing the last stream cancels the shared timer, so run() returns")
+    {
+        auto o = quiet();
+        o.ping_interval = 40s; // a tick every 10 s: run() would wait for it
+        o.idle_timeout = 100s;
+        std::vector<std::unique_ptr<side>> v;
+        open_all(v, o);
+        CHECK(ticker.size() == 20);
+        for (std::size_t i = 0; i + 1 < v.size(); ++i) v[i]->ws.reset(); // destroyed while open
+        run_ready(ioc);
+        CHECK(ticker.size() == 1);
+        // The last one fails (its peer goes away during a read) rather than being destroyed.
+        std::string buf;
+        auto dyn = asio::dynamic_buffer(buf);
+        completion r;
+        v.back()->ws->async_read(dyn, [&](std::error_code ec, std::size_t n) { r = {true, ec, n}; });
+        v.back()->client.close();
+        auto const start = std::chrono::steady_clock::now();
+        ioc.run();
+        CHECK(std::chrono::steady_clock::now() - start < 2s);
+        CHECK(r.done);
+        CHECK(r.ec);
+        CHECK(ticker.size() == 0);
+    }
 }
 
 // ---- writing -------------------------------------------------------------------------------------------

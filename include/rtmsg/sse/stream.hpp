@@ -6,6 +6,7 @@
 #include <rtmsg/sse/option.hpp>
 #include <rtmsg/transport/stream.hpp>
 #include <rtmsg/transport/teardown.hpp>
+#include <rtmsg/transport/ticker.hpp>
 #include <rtmsg/websocket/stream.hpp> // send_status
 
 #include <asio/async_result.hpp>
@@ -42,19 +43,25 @@ inline std::optional<std::string> last_event_id(http::request const& req)
 namespace detail {
 
 template <class NextLayer>
-class stream_impl : public std::enable_shared_from_this<stream_impl<NextLayer>> {
+class stream_impl final : public std::enable_shared_from_this<stream_impl<NextLayer>>, public rtmsg::detail::tick_entry {
 public:
     using clock = std::chrono::steady_clock;
     using executor_type = typename NextLayer::executor_type;
 
     template <class... Args>
-    explicit stream_impl(Args&&... args) : next(std::forward<Args>(args)...), timer(next.get_executor())
+    explicit stream_impl(Args&&... args) : next(std::forward<Args>(args)...)
     {
     }
+    ~stream_impl() { rtmsg::detail::tick_service::leave(*this); }
+    stream_impl(stream_impl const&) = delete;
+    stream_impl& operator=(stream_impl const&) = delete;
 
     NextLayer next;
     options opt;
-    asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type> timer;
+    /// Heartbeats tick in the execution context's shared tick_service (no timer of its own
+    /// while open); this timer exists only once end() needs it.
+    using timer_type = asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type>;
+    std::unique_ptr<timer_type> close_timer;
     std::vector<std::shared_ptr<std::string const>> queued, writing, spare;
     std::vector<asio::const_buffer> bufs;
     std::atomic<std::size_t> queued_bytes{0};
@@ -200,21 +207,27 @@ public:
     void arm_heartbeat()
     {
         if (opt.heartbeat.count() == 0 || closed || ending) return;
-        timer.expires_after(opt.heartbeat);
-        timer.async_wait([w = this->weak_from_this()](std::error_code ec) {
-            if (ec) return;
-            auto self = w.lock();
-            if (!self || self->closed || self->ending) return;
-            // Only when nothing else went out for a while: events keep the stream alive too.
-            if (clock::now() - self->last_write >= self->opt.heartbeat / 2 && self->queued.empty() &&
-                !self->write_in_flight) {
-                auto s = std::make_shared<std::string>();
-                format_comment(*s);
-                self->queued_bytes += s->size();
-                self->push(std::move(s));
-            }
-            self->arm_heartbeat();
-        });
+        rtmsg::detail::tick_service::join(next.get_executor(), *this, opt.heartbeat);
+    }
+
+    /// The shared ticker's thread, under its lock: only hands the check to our executor.
+    std::shared_ptr<void> on_tick() override
+    {
+        auto self = this->weak_from_this().lock();
+        if (self) asio::post(next.get_executor(), [self] { self->on_heartbeat(); });
+        return self;
+    }
+
+    void on_heartbeat()
+    {
+        if (closed || ending) return;
+        // Only when nothing else went out for a while: events keep the stream alive too.
+        if (clock::now() - last_write >= opt.heartbeat / 2 && queued.empty() && !write_in_flight) {
+            auto s = std::make_shared<std::string>();
+            format_comment(*s);
+            queued_bytes += s->size();
+            push(std::move(s));
+        }
     }
 
     /// Flushes what is queued, then ends the response (FIN, or TLS close_notify first).
@@ -223,9 +236,10 @@ public:
         closing = true;
         if (ending || closed) return;
         ending = true;
-        timer.cancel();
-        timer.expires_after(opt.close_timeout);
-        timer.async_wait([w = this->weak_from_this()](std::error_code ec) {
+        rtmsg::detail::tick_service::leave(*this);
+        if (!close_timer) close_timer = std::make_unique<timer_type>(next.get_executor());
+        close_timer->expires_after(opt.close_timeout);
+        close_timer->async_wait([w = this->weak_from_this()](std::error_code ec) {
             if (ec) return;
             if (auto self = w.lock()) self->fail(make_error_code(rtmsg::error::timeout));
         });
@@ -245,7 +259,8 @@ public:
         if (closed) return;
         closed = true;
         rtmsg::close_now(next);
-        timer.cancel();
+        rtmsg::detail::tick_service::leave(*this);
+        if (close_timer) close_timer->cancel();
         for (auto const& b : queued) queued_bytes -= b->size();
         queued.clear();
         if (idle) {

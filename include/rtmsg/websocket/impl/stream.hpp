@@ -1,6 +1,7 @@
 #pragma once
 // Implementation of rtmsg::websocket::stream (included by <rtmsg/websocket/stream.hpp>).
 #include <rtmsg/http/response.hpp>
+#include <rtmsg/transport/ticker.hpp>
 #include <rtmsg/websocket/detail/random.hpp>
 
 #include <asio/associated_allocator.hpp>
@@ -169,17 +170,20 @@ inline char* thread_read_buffer(std::size_t& size)
 }
 
 template <class NextLayer>
-class stream_impl : public std::enable_shared_from_this<stream_impl<NextLayer>> {
+class stream_impl final : public std::enable_shared_from_this<stream_impl<NextLayer>>, public rtmsg::detail::tick_entry {
 public:
     using executor_type = typename NextLayer::executor_type;
     using clock = std::chrono::steady_clock;
 
     template <class... Args>
     explicit stream_impl(Args&&... args)
-        : next(std::forward<Args>(args)...), timer(next.get_executor()), last_rx(clock::now())
+        : next(std::forward<Args>(args)...), last_rx(clock::now())
     {
         reader.max_message_size(opt.max_message_size);
     }
+    ~stream_impl() { rtmsg::detail::tick_service::leave(*this); }
+    stream_impl(stream_impl const&) = delete;
+    stream_impl& operator=(stream_impl const&) = delete;
 
     NextLayer next;
     options opt;
@@ -223,7 +227,10 @@ public:
     };
     std::unique_ptr<close_request> close_after;
 
-    asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type> timer;
+    /// Keepalive checks tick in the execution context's shared tick_service (no timer of
+    /// its own while open); this timer exists only once the closing handshake needs it.
+    using timer_type = asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type>;
+    std::unique_ptr<timer_type> close_timer;
     enum class timer_mode { none, keepalive, closing } tmode = timer_mode::none;
     clock::time_point last_rx;
     std::string handshake_out;
@@ -252,6 +259,13 @@ public:
     std::string make_frame(opcode op, std::string_view payload)
     {
         auto s = take_storage();
+        append_frame(s, op, payload);
+        return s;
+    }
+
+    /// Appends the frame of `payload` to `s`; returns its size on the wire.
+    std::size_t append_frame(std::string& s, opcode op, std::string_view payload)
+    {
         char hdr[max_header_size];
         std::uint32_t key = 0;
         std::size_t hn;
@@ -261,15 +275,32 @@ public:
         }
         else
             hn = write_frame_header(hdr, op, true, payload.size());
-        s.reserve(hn + payload.size());
+        auto const at = s.size();
+        s.reserve(at + hn + payload.size());
         s.append(hdr, hn);
         s.append(payload);
         if (role == role_type::client) {
             std::array<std::uint8_t, 4> k;
             std::memcpy(k.data(), &key, 4);
-            mask_bytes(s.data() + hn, payload.size(), k, 0);
+            mask_bytes(s.data() + at + hn, payload.size(), k, 0);
         }
-        return s;
+        return hn + payload.size();
+    }
+
+    /** On the executor: frames a data message into the owned storage of the last queued
+        frame when that is plain bytes nobody waits for (replies queued while corked), so a
+        batch of small replies costs one buffer and one iovec instead of one each.  The
+        payload is copied either way.  Returns the bytes added, or 0 when it cannot join. */
+    std::size_t append_to_queued(opcode op, std::string_view payload)
+    {
+        if (queued.empty()) return 0;
+        auto& b = queued.back();
+        if (b.header_size != 0 || b.shared || b.done || b.is_close) return 0;
+        if (b.storage.size() + max_header_size + payload.size() > cork_limit) return 0;
+        auto const n = append_frame(b.storage, op, payload);
+        b.bytes += n;
+        b.payload_size += payload.size();
+        return n;
     }
 
     /// Masking keys for the client role (RFC 6455 §5.3, §10.3: unpredictable, so a script
@@ -500,7 +531,8 @@ public:
         closed = true;
         tmode = timer_mode::none;
         rtmsg::close_now(next);
-        timer.cancel();
+        rtmsg::detail::tick_service::leave(*this);
+        if (close_timer) close_timer->cancel();
         // Anyone waiting for the queue must wake up to see the failure (and release the
         // connection they hold).
         for (auto* cb : {&drained, &idle}) {
@@ -527,11 +559,16 @@ public:
         if (tick.count() == 0 || closed) return;
         // Check four times per period so that the timeout fires within 25% of its value.
         tmode = timer_mode::keepalive;
-        timer.expires_after(std::max<clock::duration>(tick / 4, milliseconds(1)));
-        timer.async_wait([w = this->weak_from_this()](std::error_code ec) {
-            if (ec) return;
-            if (auto self = w.lock()) self->on_keepalive();
-        });
+        rtmsg::detail::tick_service::join(next.get_executor(), *this,
+                                          std::max<clock::duration>(tick / 4, milliseconds(1)));
+    }
+
+    /// The shared ticker's thread, under its lock: only hands the check to our executor.
+    std::shared_ptr<void> on_tick() override
+    {
+        auto self = this->weak_from_this().lock();
+        if (self) asio::post(next.get_executor(), [self] { self->on_keepalive(); });
+        return self;
     }
 
     void on_keepalive()
@@ -547,15 +584,16 @@ public:
             ping_outstanding = true;
             enqueue_control(opcode::ping, {}, nullptr);
         }
-        arm_keepalive();
     }
     bool ping_outstanding = false;
 
     void arm_close_timer()
     {
         tmode = timer_mode::closing;
-        timer.expires_after(opt.close_timeout);
-        timer.async_wait([w = this->weak_from_this()](std::error_code ec) {
+        rtmsg::detail::tick_service::leave(*this);
+        if (!close_timer) close_timer = std::make_unique<timer_type>(next.get_executor());
+        close_timer->expires_after(opt.close_timeout);
+        close_timer->async_wait([w = this->weak_from_this()](std::error_code ec) {
             if (ec) return;
             if (auto self = w.lock(); self && self->tmode == timer_mode::closing) {
                 self->timed_out = true;
@@ -701,7 +739,7 @@ struct read_op {
             async_teardown(s.role, s.next, std::move(self));
             return;
         case state::torn_down:
-            s.timer.cancel();
+            if (s.close_timer) s.close_timer->cancel();
             return finish(self, result);
         }
     }
@@ -1098,13 +1136,23 @@ send_status stream<NextLayer>::send(message_type type, std::string_view payload)
     if (s.closing) return send_status::closed;
     auto const q = s.queued_bytes.load(std::memory_order_relaxed);
     if (q + payload.size() > s.opt.send_queue_hard_limit) return send_status::dropped;
+    if (detail::runs_inline(s.next.get_executor())) {
+        std::size_t now;
+        if (auto const added = s.append_to_queued(static_cast<opcode>(type), payload)) {
+            now = s.queued_bytes.fetch_add(added) + added;
+            s.pump();
+        }
+        else {
+            auto frame = s.make_frame(static_cast<opcode>(type), payload);
+            auto const size = frame.size();
+            now = s.queued_bytes.fetch_add(size) + size;
+            s.push_owned(std::move(frame), nullptr, payload.size(), false); // not closing: checked above
+        }
+        return now > s.opt.send_queue_soft_limit ? send_status::backpressure : send_status::queued;
+    }
     auto frame = s.make_frame(static_cast<opcode>(type), payload);
     auto const size = frame.size();
     auto const now = s.queued_bytes.fetch_add(size) + size;
-    if (detail::runs_inline(s.next.get_executor())) {
-        s.push_owned(std::move(frame), nullptr, payload.size(), false); // not closing: checked above
-        return now > s.opt.send_queue_soft_limit ? send_status::backpressure : send_status::queued;
-    }
     asio::dispatch(s.next.get_executor(), [impl = impl_, frame = std::move(frame), size, payload_size = payload.size()]() mutable {
         if (impl->closing) {
             impl->queued_bytes -= size;
