@@ -4,6 +4,10 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
 #include <thread>
 
 namespace {
@@ -214,6 +218,84 @@ TEST_CASE("hub: slow-consumer policies bound the queue and count drops", "[hub][
           std::vector<std::string>{"a2", "b2", "c1"});
     CHECK(run(slow_consumer_policy::disconnect, five, kicks) == std::vector<std::string>{"1", "2", "3"});
     CHECK(kicks == 1);
+}
+
+TEST_CASE("hub: publish_many queues exactly what publishing one by one does", "[hub][policy]")
+{
+    using rtmsg::slow_consumer_policy;
+    struct outcome {
+        std::vector<std::string> twice, limited, sender, callback;
+        std::uint64_t last_offset = 0, in = 0, out = 0, dropped = 0;
+        int kicks = 0, wakes = 0;
+        bool operator==(outcome const&) const = default;
+    };
+    auto run = [](slow_consumer_policy p, bool batch, bool echo) {
+        rtmsg::hub_options o;
+        o.default_topic.policy = p;
+        o.default_topic.history_count = 100;
+        rtmsg::hub h(o);
+        rtmsg::queue_limits limits;
+        limits.max_messages = 3;
+        auto twice = make_box(h, 1);        // matched by the topic and by two patterns
+        auto limited = make_box(h, 2, "", limits);
+        auto sender = make_box(h, 7);
+        REQUIRE(!h.core()->subscribe(twice, "a.b", {}, nullptr));
+        REQUIRE(!h.core()->subscribe(twice, "a.*", {}, nullptr));
+        REQUIRE(!h.core()->subscribe(twice, "a.>", {}, nullptr));
+        REQUIRE(!h.core()->subscribe(limited, "a.b", {}, nullptr));
+        REQUIRE(!h.core()->subscribe(sender, "a.b", {}, nullptr));
+        outcome r;
+        auto sub = h.subscribe("a.>", [&](rtmsg::message const& m) { r.callback.push_back(m.payload); });
+        h.publish("a.b", "before"); // the batch continues the topic's offsets
+        std::vector<std::string> const pay{"1", "2", "3", "4", "5"};
+        if (batch) {
+            std::vector<std::shared_ptr<rtmsg::message>> msgs;
+            for (auto const& x : pay) {
+                auto m = std::make_shared<rtmsg::message>();
+                m->payload = x;
+                m->publisher = 7;
+                m->time = std::chrono::steady_clock::now();
+                msgs.push_back(std::move(m));
+            }
+            REQUIRE(!h.core()->publish_many("a.b", msgs, echo));
+            CHECK(h.core()->publish_many("a.*", msgs, echo) == rtmsg::hub_error::wildcard_publish);
+        }
+        else
+            for (auto const& x : pay) h.core()->publish("a.b", x, rtmsg::codec::data_kind::text, 7, echo);
+        r.twice = payloads(*twice);
+        r.limited = payloads(*limited);
+        r.sender = payloads(*sender);
+        r.kicks = limited->kicks;
+        r.wakes = twice->wakes;
+        auto m = h.metrics();
+        r.in = m.messages_in;
+        r.out = m.messages_out;
+        r.dropped = m.dropped;
+        auto late = make_box(h, 9);
+        rtmsg::subscribe_options so;
+        so.has_since = true;
+        so.since = 0;
+        REQUIRE(!h.core()->subscribe(late, "a.b", so, nullptr));
+        auto const replay = payloads(*late);
+        REQUIRE(!replay.empty());
+        CHECK(replay.back() == "5");
+        r.last_offset = replay.size();
+        return r;
+    };
+    for (auto p : {slow_consumer_policy::drop_oldest, slow_consumer_policy::drop_newest,
+                   slow_consumer_policy::keep_latest, slow_consumer_policy::disconnect})
+        for (bool echo : {true, false}) {
+            INFO("policy " << static_cast<int>(p) << " echo " << echo);
+            auto const one = run(p, false, echo);
+            auto const many = run(p, true, echo);
+            CHECK(many == one);
+            std::vector<std::string> const all{"before", "1", "2", "3", "4", "5"};
+            bool const coalesced = p == slow_consumer_policy::keep_latest;
+            CHECK(many.twice == (coalesced ? std::vector<std::string>{"5"} : all)); // once each
+            CHECK(many.callback == all);
+            CHECK(many.sender == (echo ? many.twice : std::vector<std::string>{"before"}));
+            CHECK(many.last_offset == 6);
+        }
 }
 
 TEST_CASE("hub: the byte bound holds whatever is published", "[hub][policy]")

@@ -16,11 +16,13 @@
 
 #include <any>
 #include <charconv>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace rtmsg {
 
@@ -186,6 +188,33 @@ private:
     std::size_t stop_left_ = SIZE_MAX; ///< once stopping: items still to hand over
 };
 
+/** Messages a raw_endpoint connection sent while more of the same read was buffered: they
+    reach the hub together when that batch ends (hub_core::publish_many), so that each
+    subscriber takes the lock of its queue and is woken once per batch, not once per message.
+    Owned by the deferred work of the publishing connection, which runs when its batch ends,
+    when it fails, or when it is destroyed: nothing published is held back or lost. */
+struct raw_batch {
+    std::shared_ptr<hub_core> core;
+    std::shared_ptr<std::string const> topic;
+    std::uint64_t publisher = 0;
+    std::vector<std::shared_ptr<message>> msgs;
+
+    void flush()
+    {
+        if (msgs.empty()) return;
+        auto v = std::move(msgs);
+        msgs.clear();
+        core->publish_many(*topic, v, true);
+    }
+};
+
+/// The batch being filled on this thread (see raw_batch); weak: its owner is the deferred work.
+inline std::weak_ptr<raw_batch>& current_raw_batch() noexcept
+{
+    thread_local std::weak_ptr<raw_batch> b;
+    return b;
+}
+
 /// Outboxes of an endpoint's open connections.
 struct endpoint_registry {
     std::mutex m;
@@ -234,8 +263,40 @@ inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::be
         ++core->counters.connections;
         if (auto ec = core->subscribe(box, topic, {}, nullptr)) c->close(websocket::close_code::policy_violation, ec.message());
     };
-    base.on_message = [core, topic](websocket::connection_ptr const& c, websocket::message_view m) {
-        core->publish(topic, m.data, m.is_text() ? codec::data_kind::text : codec::data_kind::binary, c->id(), true);
+    auto const topic_ptr = std::make_shared<std::string const>(topic);
+    base.on_message = [core, topic_ptr](websocket::connection_ptr const& c, websocket::message_view m) {
+        auto const kind = m.is_text() ? codec::data_kind::text : codec::data_kind::binary;
+        auto& current = detail::current_raw_batch();
+        auto b = current.lock();
+        if (b && (b->publisher != c->id() || b->core != core || b->topic != topic_ptr)) {
+            b->flush(); // another connection's batch (not expected: batches do not interleave)
+            b.reset();
+        }
+        auto* const more = websocket::detail::current_deferred(); // more of this read is buffered
+        if (!b && !more) {
+            core->publish(*topic_ptr, m.data, kind, c->id(), true);
+            return;
+        }
+        if (!b) {
+            b = std::make_shared<detail::raw_batch>();
+            b->core = core;
+            b->topic = topic_ptr;
+            b->publisher = c->id();
+            current = b;
+            more->push([b] { b->flush(); });
+        }
+        auto msg = std::make_shared<message>();
+        msg->payload.assign(m.data);
+        msg->kind = kind;
+        msg->publisher = c->id();
+        msg->time = std::chrono::steady_clock::now();
+        b->msgs.push_back(std::move(msg));
+        if (!more) {
+            // The last message of the batch: publish them all now, before the deferred
+            // wake-ups run.
+            b->flush();
+            current.reset();
+        }
     };
     base.on_close = [core, reg](websocket::connection_ptr const& c, std::uint16_t, std::string_view) {
         if (auto box = reg->take(c->id())) {

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -213,58 +214,84 @@ private:
     /// Queues a topic message; applies `policy` when full.  False: disconnect this subscriber.
     bool push(message_ptr const& m, slow_consumer_policy policy, hub_counters& counters)
     {
-        auto const size = m->frames[static_cast<std::size_t>(format_)].size();
+        return push_many(std::span<message_ptr const>(&m, 1), policy, counters);
+    }
+
+    /// Queues topic messages in order, as push() would one by one, but under one lock and
+    /// with at most one wake-up.  False: disconnect this subscriber (the rest are not queued).
+    template <class Ptr>
+    bool push_many(std::span<Ptr const> ms, slow_consumer_policy policy, hub_counters& counters)
+    {
+        std::uint64_t queued = 0;
+        bool ok = true;
         bool wake_now = false;
         {
             std::lock_guard<std::mutex> lock(m_);
             if (kicked_) return true;
-            if (policy == slow_consumer_policy::keep_latest && !q_.empty()) {
-                // Coalesce: replace the queued message of the same topic, keeping its place.
-                for (std::size_t i = q_.size(); i-- > 0;) {
-                    auto& it = q_[i];
-                    if (it.msg && it.msg->op == codec::op::message && it.msg->topic == m->topic) {
-                        bytes_ = bytes_ - size_of(it) + size;
-                        it.msg = m;
-                        ++dropped_;
-                        ++counters.dropped;
-                        return true;
-                    }
+            for (auto const& m : ms) {
+                auto const r = push_locked(m, policy, counters);
+                if (r == pushed::kick) {
+                    ok = false;
+                    break;
                 }
+                queued += r == pushed::queued ? 1 : 0;
             }
-            while (q_.size() + 1 > limits_.max_messages || bytes_ + size > limits_.max_bytes) {
-                if (policy == slow_consumer_policy::disconnect) {
-                    kicked_ = true;
-                    ++counters.slow_disconnects;
-                    return false;
-                }
-                if (policy == slow_consumer_policy::drop_newest || q_.empty()) {
-                    ++dropped_;
-                    ++counters.dropped;
-                    return true;
-                }
-                // drop_oldest and keep_latest: make room, but never drop this connection's
-                // own replies (acks, errors): skip over them.
-                std::size_t victim = 0;
-                while (victim < q_.size() && !q_[victim].msg) ++victim;
-                if (victim == q_.size()) {
-                    ++dropped_;
-                    ++counters.dropped;
-                    return true;
-                }
-                bytes_ -= size_of(q_[victim]);
-                q_.erase(victim);
-                ++dropped_;
-                ++counters.dropped;
-            }
-            bytes_ += size;
-            q_.push_back({m, nullptr});
-            ++counters.messages_out;
-            if (!scheduled_) scheduled_ = wake_now = true;
+            if (queued != 0 && !scheduled_) scheduled_ = wake_now = true;
         }
+        if (queued != 0) counters.messages_out += queued;
         if (wake_now) wake();
-        return true;
+        return ok;
     }
 
+    enum class pushed { queued, merged_or_dropped, kick };
+
+    /// Under m_: one message of push_many().
+    template <class Ptr>
+    pushed push_locked(Ptr const& m, slow_consumer_policy policy, hub_counters& counters)
+    {
+        auto const size = m->frames[static_cast<std::size_t>(format_)].size();
+        if (policy == slow_consumer_policy::keep_latest && !q_.empty()) {
+            // Coalesce: replace the queued message of the same topic, keeping its place.
+            for (std::size_t i = q_.size(); i-- > 0;) {
+                auto& it = q_[i];
+                if (it.msg && it.msg->op == codec::op::message && it.msg->topic == m->topic) {
+                    bytes_ = bytes_ - size_of(it) + size;
+                    it.msg = m;
+                    ++dropped_;
+                    ++counters.dropped;
+                    return pushed::merged_or_dropped;
+                }
+            }
+        }
+        while (q_.size() + 1 > limits_.max_messages || bytes_ + size > limits_.max_bytes) {
+            if (policy == slow_consumer_policy::disconnect) {
+                kicked_ = true;
+                ++counters.slow_disconnects;
+                return pushed::kick;
+            }
+            if (policy == slow_consumer_policy::drop_newest || q_.empty()) {
+                ++dropped_;
+                ++counters.dropped;
+                return pushed::merged_or_dropped;
+            }
+            // drop_oldest and keep_latest: make room, but never drop this connection's
+            // own replies (acks, errors): skip over them.
+            std::size_t victim = 0;
+            while (victim < q_.size() && !q_[victim].msg) ++victim;
+            if (victim == q_.size()) {
+                ++dropped_;
+                ++counters.dropped;
+                return pushed::merged_or_dropped;
+            }
+            bytes_ -= size_of(q_[victim]);
+            q_.erase(victim);
+            ++dropped_;
+            ++counters.dropped;
+        }
+        bytes_ += size;
+        q_.push_back({m, nullptr});
+        return pushed::queued;
+    }
     int format_;
     queue_limits limits_;
     std::uint64_t connection_id_;
@@ -447,6 +474,51 @@ public:
         counters.bytes_in += payload.size();
         f.finish(*msg);
         return res;
+    }
+
+    /** Publishes messages of one topic, in order, as publish() would one by one (each gets
+        its offset and is retained), but under one lock, and each subscriber queues them all
+        at once: one queue lock and at most one wake-up per subscriber instead of one per
+        message (raw_endpoint: the messages that came in one read).  Each message must have
+        its payload, kind, publisher and time set; the topic is set here.  With a cluster
+        link each one goes through publish().  Errors (an invalid topic, too many topics) are
+        reported by the return value, as by publish(). */
+    std::error_code publish_many(std::string_view topic, std::span<std::shared_ptr<message> const> msgs, bool echo)
+    {
+        if (msgs.empty()) return {};
+        if (!is_valid_topic(topic)) return is_valid_pattern(topic) ? hub_error::wildcard_publish : hub_error::invalid_topic;
+        fanout f;
+        std::size_t bytes = 0;
+        {
+            std::unique_lock<std::mutex> lock(mutex_);
+            if (link_) {
+                lock.unlock();
+                std::error_code ec;
+                for (auto const& m : msgs)
+                    if (auto r = publish(topic, m->payload, m->kind, m->publisher, echo); r.ec) ec = r.ec;
+                return ec;
+            }
+            auto* t = find_or_create(topic);
+            if (!t) return hub_error::too_many_topics;
+            for (auto const& m : msgs) {
+                m->topic.assign(topic);
+                m->offset = ++t->last;
+                m->epoch = t->epoch;
+                m->seq = ++seq_;
+                bytes += m->payload.size();
+                if (t->opt.history_count != 0) {
+                    t->history.push_back(m);
+                    trim(*t);
+                }
+            }
+            deliver_many_locked(*t, msgs, echo, f);
+        }
+        counters.messages_in += msgs.size();
+        counters.bytes_in += bytes;
+        for (auto const& m : msgs)
+            for (auto const& cb : f.callbacks) cb->fn(*m);
+        f.finish_kicks();
+        return {};
     }
 
     /// Subscribes a transport.  `head` runs under the lock before any replayed message is
@@ -787,7 +859,51 @@ private:
             if (box.last_seq_ == msg->seq) return; // matched twice (topic and pattern)
             box.last_seq_ = msg->seq;
             if (!ensure_encoded(*msg, box.format())) return;
-            if (!box.push(msg, t.opt.policy, counters)) f.kicks.push_back(s.box);
+            if (!box.push_many(std::span<std::shared_ptr<message> const>(&msg, 1), t.opt.policy, counters))
+                f.kicks.push_back(s.box);
+            ++f.subscribers;
+        };
+        for (auto const& s : t.subs) deliver(s);
+        for (auto* p : t.patterns)
+            for (auto const& s : p->subs) deliver(s);
+        for (auto const& box : gone) {
+            auto const subs = box->patterns_; // empty if already dropped (matched twice)
+            for (auto const& p : subs) unsubscribe_locked(*box, p);
+        }
+    }
+
+    /// deliver_locked() for several messages of one topic and one publisher, subscriber by
+    /// subscriber (the messages are numbered in order, so a subscriber matched twice skips
+    /// by sequence what it already has).
+    void deliver_many_locked(topic_state& t, std::span<std::shared_ptr<message> const> msgs, bool echo, fanout& f)
+    {
+        std::vector<std::shared_ptr<outbox>> gone;
+        auto const publisher = msgs.front()->publisher;
+        auto deliver = [&](sub_ref const& s) {
+            if (s.cb) {
+                f.callbacks.push_back(s.cb);
+                return;
+            }
+            auto& box = *s.box;
+            if (!box.alive()) {
+                gone.push_back(s.box);
+                return;
+            }
+            if (!echo && publisher != 0 && box.connection_id() == publisher) return;
+            auto first = msgs.begin();
+            while (first != msgs.end() && (*first)->seq <= box.last_seq_) ++first; // matched twice
+            if (first == msgs.end()) return;
+            box.last_seq_ = msgs.back()->seq;
+            bool all = true;
+            for (auto it = first; it != msgs.end(); ++it) all &= ensure_encoded(**it, box.format());
+            bool ok = true;
+            if (all)
+                ok = box.push_many(std::span<std::shared_ptr<message> const>(first, msgs.end()), t.opt.policy, counters);
+            else
+                for (auto it = first; it != msgs.end() && ok; ++it)
+                    if (!(*it)->frames[static_cast<std::size_t>(box.format())].empty())
+                        ok = box.push_many(std::span<std::shared_ptr<message> const>(&*it, 1), t.opt.policy, counters);
+            if (!ok) f.kicks.push_back(s.box);
             ++f.subscribers;
         };
         for (auto const& s : t.subs) deliver(s);
