@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <optional>
+#include <string>
 #include <thread>
 
 namespace {
@@ -255,6 +256,46 @@ TEST_CASE("hub: /broadcast-style endpoints relay client messages to all, sender 
         CHECK(f.first == 2);
         CHECK(f.second == std::string("\x00\x01\x02", 3));
     }
+}
+
+TEST_CASE("hub: messages that arrive in one read are published together, each publisher's in order",
+          "[hub][endpoint]")
+{
+    running_server s;
+    rtmsg::hub hub;
+    s.server.routes().websocket("/b", rtmsg::raw_endpoint(hub, "room"));
+    s.start();
+    client a(s.port), b(s.port), sub(s.port);
+    for (auto* c : {&a, &b, &sub}) {
+        c->send(upgrade_bytes("/b"));
+        REQUIRE(c->response().starts_with("HTTP/1.1 101"));
+    }
+    for (int i = 0; i < 500 && hub.metrics().subscriptions < 3; ++i) std::this_thread::sleep_for(10ms);
+    // Each publisher writes 300 messages (text and binary) at once, so the server reads many
+    // of them per read; the two batches may interleave.
+    constexpr int n = 300;
+    auto burst = [](char who) {
+        std::string bytes;
+        for (int i = 0; i < n; ++i)
+            bytes += ws_test::client_frame(i % 3 == 0 ? ws_test::op_binary : ws_test::op_text,
+                                           std::string(1, who) + std::to_string(i));
+        return bytes;
+    };
+    a.send(burst('a'));
+    b.send(burst('b'));
+    int next_a = 0, next_b = 0;
+    for (int k = 0; k < 2 * n; ++k) {
+        auto const f = read_frame(sub.socket, sub.buf);
+        REQUIRE(f.second.size() >= 2);
+        int& next = f.second[0] == 'a' ? next_a : next_b;
+        REQUIRE(f.second.substr(1) == std::to_string(next)); // in order, none lost or repeated
+        CHECK(f.first == (next % 3 == 0 ? 2 : 1));
+        ++next;
+    }
+    CHECK(next_a == n);
+    CHECK(next_b == n);
+    CHECK(hub.metrics().messages_in == 2 * n);
+    CHECK(hub.metrics().messages_out == 3 * 2 * n); // the senders get their own messages too
 }
 
 TEST_CASE("hub: an SSE pattern stream carries the topic and resumes by sequence", "[hub][endpoint][sse]")
