@@ -844,37 +844,13 @@ private:
     void deliver_locked(topic_state& t, std::shared_ptr<message> const& msg, bool echo, fanout& f)
     {
         f.msg = msg;
-        std::vector<std::shared_ptr<outbox>> gone;
-        auto deliver = [&](sub_ref const& s) {
-            if (s.cb) {
-                f.callbacks.push_back(s.cb);
-                return;
-            }
-            auto& box = *s.box;
-            if (!box.alive()) {
-                gone.push_back(s.box);
-                return;
-            }
-            if (!echo && msg->publisher != 0 && box.connection_id() == msg->publisher) return;
-            if (box.last_seq_ == msg->seq) return; // matched twice (topic and pattern)
-            box.last_seq_ = msg->seq;
-            if (!ensure_encoded(*msg, box.format())) return;
-            if (!box.push_many(std::span<std::shared_ptr<message> const>(&msg, 1), t.opt.policy, counters))
-                f.kicks.push_back(s.box);
-            ++f.subscribers;
-        };
-        for (auto const& s : t.subs) deliver(s);
-        for (auto* p : t.patterns)
-            for (auto const& s : p->subs) deliver(s);
-        for (auto const& box : gone) {
-            auto const subs = box->patterns_; // empty if already dropped (matched twice)
-            for (auto const& p : subs) unsubscribe_locked(*box, p);
-        }
+        deliver_many_locked(t, std::span<std::shared_ptr<message> const>(&msg, 1), echo, f);
     }
 
-    /// deliver_locked() for several messages of one topic and one publisher, subscriber by
-    /// subscriber (the messages are numbered in order, so a subscriber matched twice skips
-    /// by sequence what it already has).
+    /// Queues messages of one topic and one publisher (already numbered and retained), in
+    /// order, subscriber by subscriber: each takes all of them in one push_many().  Sequence
+    /// numbers only grow, so a subscriber matched twice (topic and pattern) skips what it
+    /// already has.
     void deliver_many_locked(topic_state& t, std::span<std::shared_ptr<message> const> msgs, bool echo, fanout& f)
     {
         std::vector<std::shared_ptr<outbox>> gone;
@@ -896,15 +872,17 @@ private:
             box.last_seq_ = msgs.back()->seq;
             bool all = true;
             for (auto it = first; it != msgs.end(); ++it) all &= ensure_encoded(**it, box.format());
-            bool ok = true;
+            bool ok = true, tried = all;
             if (all)
                 ok = box.push_many(std::span<std::shared_ptr<message> const>(first, msgs.end()), t.opt.policy, counters);
             else
                 for (auto it = first; it != msgs.end() && ok; ++it)
-                    if (!(*it)->frames[static_cast<std::size_t>(box.format())].empty())
+                    if (!(*it)->frames[static_cast<std::size_t>(box.format())].empty()) {
+                        tried = true;
                         ok = box.push_many(std::span<std::shared_ptr<message> const>(&*it, 1), t.opt.policy, counters);
+                    }
             if (!ok) f.kicks.push_back(s.box);
-            ++f.subscribers;
+            if (tried) ++f.subscribers;
         };
         for (auto const& s : t.subs) deliver(s);
         for (auto* p : t.patterns)
