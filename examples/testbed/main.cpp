@@ -113,7 +113,9 @@ int main(int argc, char** argv)
     }
 #endif
     asio::io_context ioc(static_cast<int>(a.threads));
-    rtmsg::http::server server(ioc.get_executor());
+    rtmsg::http::server_options sopt;
+    sopt.single_threaded = a.threads == 1; // one I/O thread: connections need no strand
+    rtmsg::http::server server(ioc.get_executor(), sopt);
 
     rtmsg::websocket::behavior echo;
     echo.options.max_message_size = a.max_message;

@@ -7,6 +7,7 @@
 #include <asio/read.hpp>
 #include <asio/read_until.hpp>
 #include <asio/ssl.hpp>
+#include <asio/strand.hpp>
 #include <asio/write.hpp>
 
 #include <catch2/catch.hpp>
@@ -450,4 +451,91 @@ TEST_CASE("websocket: send() from many threads is safe, ordered per thread and l
     s.guard.reset();
     s.ioc.stop();
     second_io.join();
+}
+
+TEST_CASE("http: single_threaded connections run on the server's executor, not a strand each", "[http][server]")
+{
+    // The executor each connection gets: a strand of its own by default, the io_context's
+    // executor itself with single_threaded.  Either way the connections are served the same.
+    // (executor_target checks the type, which any_io_executor::target() of Asio 1.22 does not.)
+    for (bool const single : {false, true}) {
+        CAPTURE(single);
+        rtmsg::http::server_options opt;
+        opt.single_threaded = single;
+        running_server s(opt);
+        std::promise<rtmsg::websocket::connection_ptr> opened;
+        rtmsg::websocket::behavior b = echo_behavior();
+        b.on_open = [&](auto const& c) { opened.set_value(c); };
+        s.server.routes().websocket("/echo", b);
+        std::promise<asio::any_io_executor> sse_ex;
+        rtmsg::sse::behavior eb;
+        eb.on_open = [&](auto const& c) {
+            sse_ex.set_value(c->get_executor());
+            c->send({"hello", "1", {}, 0});
+        };
+        s.server.routes().sse("/events", eb);
+        s.start();
+
+        client c(s.port);
+        std::string pipelined;
+        for (int i = 0; i < 50; ++i) pipelined += client_frame(op_text, "m" + std::to_string(i));
+        c.send(upgrade_bytes("/echo") + pipelined);
+        REQUIRE(c.response().starts_with("HTTP/1.1 101"));
+        auto fut = opened.get_future();
+        REQUIRE(fut.wait_for(5s) == std::future_status::ready);
+        auto conn = fut.get();
+        auto const ex = conn->get_executor();
+        using io_ex = asio::io_context::executor_type;
+        CHECK((rtmsg::detail::executor_target<io_ex>(ex) != nullptr) == single);
+        CHECK((rtmsg::detail::executor_target<asio::strand<io_ex>>(ex) != nullptr) == !single);
+        for (int i = 0; i < 50; ++i) {
+            auto f = read_frame(c.socket, c.buf);
+            REQUIRE(f.first == 1);
+            REQUIRE(f.second == "m" + std::to_string(i));
+        }
+        // send() from a thread that does not run the context is still safe and ordered.
+        std::thread other([&] {
+            for (int i = 0; i < 100; ++i) conn->send_text("t" + std::to_string(i));
+        });
+        other.join();
+        for (int i = 0; i < 100; ++i) {
+            auto f = read_frame(c.socket, c.buf);
+            REQUIRE(f.first == 1);
+            REQUIRE(f.second == "t" + std::to_string(i));
+        }
+
+        client e(s.port);
+        e.send(get("/events", "Accept: text/event-stream\r\n"));
+        auto fe = sse_ex.get_future();
+        REQUIRE(fe.wait_for(5s) == std::future_status::ready);
+        auto const sx = fe.get();
+        CHECK((rtmsg::detail::executor_target<io_ex>(sx) != nullptr) == single);
+        std::string got;
+        char chunk[512];
+        while (got.find("data: hello\n\n") == std::string::npos) {
+            auto const n = e.socket.read_some(asio::buffer(chunk));
+            got.append(chunk, n);
+        }
+        CHECK(got.starts_with("HTTP/1.1 200 "));
+        CHECK(got.find("id: 1\n") != std::string::npos);
+        conn.reset();
+    }
+}
+
+TEST_CASE("detail: executor_target tells a strand from the executor under it", "[http][executor]")
+{
+    using io_ex = asio::io_context::executor_type;
+    asio::io_context ioc;
+    asio::any_io_executor const plain = ioc.get_executor();
+    asio::any_io_executor const strand = asio::make_strand(ioc.get_executor());
+    CHECK(rtmsg::detail::executor_target<io_ex>(plain) != nullptr);
+    CHECK(rtmsg::detail::executor_target<asio::strand<io_ex>>(plain) == nullptr);
+    CHECK(rtmsg::detail::executor_target<asio::strand<io_ex>>(strand) != nullptr);
+    CHECK(rtmsg::detail::executor_target<io_ex>(strand) == nullptr);
+    CHECK(rtmsg::detail::executor_target<io_ex>(asio::any_io_executor{}) == nullptr);
+    // The connection strand of a plain context executor wraps the concrete type.
+    auto const cs = rtmsg::http::detail::connection_strand(plain);
+    CHECK(rtmsg::detail::executor_target<asio::strand<io_ex>>(cs) != nullptr);
+    auto const cs2 = rtmsg::http::detail::connection_strand(strand);
+    CHECK(rtmsg::detail::executor_target<asio::strand<asio::any_io_executor>>(cs2) != nullptr);
 }

@@ -3,6 +3,8 @@
 // execution context: one timer per period for all of them, instead of a timer and a pending
 // wait operation per connection.  An idle connection then costs a list node here, not the
 // ~440 bytes of a timer with its wait (issue 5, idle memory).
+#include <rtmsg/detail/executor.hpp>
+
 #include <asio/any_io_executor.hpp>
 #include <asio/execution/context.hpp>
 #include <asio/execution_context.hpp>
@@ -80,7 +82,7 @@ public:
         // A connection's strand: the timer only needs the context under it.
         asio::any_io_executor timer_ex = ex;
         if constexpr (std::is_same_v<Executor, asio::any_io_executor>) {
-            if (auto const* st = ex.template target<asio::strand<asio::io_context::executor_type>>())
+            if (auto const* st = executor_target<asio::strand<asio::io_context::executor_type>>(ex))
                 timer_ex = st->get_inner_executor();
         }
         svc.do_join(std::move(timer_ex), e, period);

@@ -1,5 +1,6 @@
 #pragma once
 // Implementation of rtmsg::websocket::stream (included by <rtmsg/websocket/stream.hpp>).
+#include <rtmsg/detail/executor.hpp>
 #include <rtmsg/http/response.hpp>
 #include <rtmsg/transport/ticker.hpp>
 #include <rtmsg/websocket/detail/random.hpp>
@@ -93,9 +94,9 @@ bool runs_inline(Executor const& ex) noexcept
 {
     if constexpr (std::is_same_v<Executor, asio::any_io_executor>) {
         using io_ex = asio::io_context::executor_type;
-        if (auto const* s = ex.template target<asio::strand<io_ex>>()) return s->running_in_this_thread();
-        if (auto const* s = ex.template target<asio::strand<asio::any_io_executor>>()) return s->running_in_this_thread();
-        if (auto const* e = ex.template target<io_ex>()) return e->running_in_this_thread();
+        if (auto const* s = rtmsg::detail::executor_target<asio::strand<io_ex>>(ex)) return s->running_in_this_thread();
+        if (auto const* s = rtmsg::detail::executor_target<asio::strand<asio::any_io_executor>>(ex)) return s->running_in_this_thread();
+        if (auto const* e = rtmsg::detail::executor_target<io_ex>(ex)) return e->running_in_this_thread();
         return false;
     }
     else
