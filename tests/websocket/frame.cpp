@@ -592,3 +592,43 @@ TEST_CASE("websocket: masking in pieces equals masking at once", "[websocket]")
     websocket::mask_bytes(whole.data(), whole.size(), key, 0);
     CHECK(whole == data);
 }
+
+TEST_CASE("websocket: a control payload that arrives whole is read in place, a split one is gathered", "[websocket]")
+{
+    auto const sink = [](std::string_view) {};
+    std::string const frame = client_frame(op_ping, "hello there");
+    SECTION("whole: no copy, the payload is where read() unmasked it")
+    {
+        message_reader r(role_type::server);
+        std::string in = frame;
+        auto const res = r.read(in.data(), in.size(), sink);
+        REQUIRE(res.event == read_event::ping);
+        CHECK(res.consumed == in.size());
+        CHECK(r.control_payload() == "hello there");
+        CHECK(r.control_payload().data() >= in.data());
+        CHECK(r.control_payload().data() + r.control_payload().size() == in.data() + in.size());
+    }
+    SECTION("split: gathered, and intact after the pieces are gone")
+    {
+        message_reader r(role_type::server);
+        std::size_t const cut = GENERATE(as<std::size_t>{}, 7, 12, 16); // the header is 6 bytes
+        INFO("cut " << cut);
+        std::string first = frame.substr(0, cut);
+        auto res = r.read(first.data(), first.size(), sink);
+        CHECK(res.event == read_event::need_more);
+        std::fill(first.begin(), first.end(), 'x'); // the caller reuses its buffer
+        std::string second = frame.substr(cut);
+        res = r.read(second.data(), second.size(), sink);
+        REQUIRE(res.event == read_event::ping);
+        std::fill(second.begin(), second.end(), 'y');
+        CHECK(r.control_payload() == "hello there");
+        // A close reason split the same way.
+        std::string const close = client_frame(op_close, close_payload(4001, "split reason"));
+        std::string a = close.substr(0, 9), b = close.substr(9);
+        CHECK(r.read(a.data(), a.size(), sink).event == read_event::need_more);
+        std::fill(a.begin(), a.end(), 'x');
+        REQUIRE(r.read(b.data(), b.size(), sink).event == read_event::close);
+        CHECK(r.close_code() == 4001);
+        CHECK(r.close_reason() == "split reason");
+    }
+}

@@ -239,7 +239,7 @@ public:
     /// Also counts against the per-address limit, if it was not reached (`counted_ip()`).
     connection_slot(std::shared_ptr<server_state> s, std::string ip) : connection_slot(std::move(s))
     {
-        if (s_->opt.max_connections_per_ip != 0 && s_->add_ip(ip)) ip_ = std::move(ip);
+        if (s_->opt.max_connections_per_ip != 0 && s_->add_ip(ip)) ip_ = std::make_unique<std::string>(std::move(ip));
     }
     connection_slot(connection_slot&& o) noexcept = default;
     connection_slot& operator=(connection_slot&&) = delete;
@@ -247,15 +247,15 @@ public:
     {
         if (!s_) return;
         --s_->connections;
-        if (!ip_.empty()) s_->remove_ip(ip_);
+        if (ip_) s_->remove_ip(*ip_);
     }
-    bool counted_ip() const noexcept { return !ip_.empty(); }
+    bool counted_ip() const noexcept { return ip_ != nullptr; }
     server_state& state() const noexcept { return *s_; }
     std::shared_ptr<server_state> const& shared() const noexcept { return s_; }
 
 private:
     std::shared_ptr<server_state> s_;
-    std::string ip_; ///< counted in server_state::per_ip
+    std::unique_ptr<std::string> ip_; ///< counted in server_state::per_ip (only with a per-address limit)
 };
 
 /// A WebSocket connection accepted by the server: runs the read loop and the behavior.

@@ -74,7 +74,7 @@ public:
     std::function<void(std::error_code)> on_close;
     std::function<void()> idle;
     bool end_after_idle = false; ///< close_after_idle() waits for the idle callback
-    std::array<char, 64> discard{};
+    std::unique_ptr<std::array<char, 64>> discard; ///< read target of streams that cannot wait for readability
 
     void push(std::shared_ptr<std::string const> bytes)
     {
@@ -189,14 +189,16 @@ public:
                                                            guard = std::move(guard)](std::error_code ec) mutable {
                 if (ec) return self->fail(ec);
                 std::error_code rec;
-                auto n = rtmsg::detail::read_now(self->next, asio::buffer(self->discard), rec);
+                char scratch[256]; // what a client sends on an event stream is read and dropped
+                auto n = rtmsg::detail::read_now(self->next, asio::buffer(scratch), rec);
                 if (rec == asio::error::would_block || rec == asio::error::try_again || (!rec && n > 0))
                     return self->watch(std::move(guard));
                 self->fail(rec ? rec : make_error_code(asio::error::eof));
             });
         }
         else {
-            next.async_read_some(asio::buffer(discard), [self = this->shared_from_this(), guard = std::move(guard)](
+            if (!discard) discard = std::make_unique<std::array<char, 64>>();
+            next.async_read_some(asio::buffer(*discard), [self = this->shared_from_this(), guard = std::move(guard)](
                                                             std::error_code ec, std::size_t) mutable {
                 if (ec) return self->fail(ec);
                 self->watch(std::move(guard));

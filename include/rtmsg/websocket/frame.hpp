@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string_view>
 #include <system_error>
 
@@ -126,7 +127,7 @@ enum class read_event : std::uint8_t {
 class message_reader {
 public:
     explicit message_reader(role_type role = role_type::server, std::uint64_t max_message_size = 16u << 20) noexcept
-        : role_(role), max_message_(max_message_size)
+        : max_message_(max_message_size), role_(role)
     {
     }
 
@@ -162,13 +163,10 @@ public:
             auto const take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, size - pos));
             char* p = data + pos;
             if (masked_) mask_bytes(p, take, key_, mask_offset_);
-            mask_offset_ += take;
+            mask_offset_ = static_cast<std::uint8_t>((mask_offset_ + take) & 3);
             remaining_ -= take;
             pos += take;
-            if (is_control(op_)) {
-                std::memcpy(ctrl_.data() + ctrl_len_, p, take);
-                ctrl_len_ += take;
-            }
+            if (is_control(op_)) gather_control(p, take);
             else if (take != 0) {
                 if (msg_type_ == message_type::text && !utf8_.write({p, take}))
                     return {pos, read_event::need_more, error::bad_utf8};
@@ -207,24 +205,40 @@ public:
     /// True while a frame header is incomplete or a frame payload is pending.
     bool mid_frame() const noexcept { return state_ == state::payload || hdr_len_ != 0; }
 
-    /// Payload of the ping / pong just read (at most 125 bytes).
-    std::string_view control_payload() const noexcept
-    {
-        return {reinterpret_cast<char const*>(ctrl_.data()), ctrl_len_};
-    }
+    /// Payload of the ping / pong just read (at most 125 bytes).  Valid until the next
+    /// read(), and only while the input given to that read() is left as it is: a payload that
+    /// arrived in one piece is not copied, it is read where read() unmasked it.
+    std::string_view control_payload() const noexcept { return {ctrl_, ctrl_len_}; }
     /// Code of the close frame just read; close_code::no_status if it had none.
     std::uint16_t close_code() const noexcept { return close_code_; }
     /// Reason of the close frame just read (valid UTF-8).
+    /// Valid as long as control_payload().
     std::string_view close_reason() const noexcept
     {
-        return ctrl_len_ > 2 ? std::string_view(reinterpret_cast<char const*>(ctrl_.data()) + 2, ctrl_len_ - 2)
-                             : std::string_view{};
+        return ctrl_len_ > 2 ? std::string_view(ctrl_ + 2, ctrl_len_ - 2) : std::string_view{};
     }
 
 private:
     enum class state : std::uint8_t { header, payload };
 
     static bool is_control(opcode op) noexcept { return static_cast<std::uint8_t>(op) & 0x8; }
+
+    /// Collects `take` payload bytes of a control frame.  A payload that comes whole in one
+    /// input is referenced where it lies; one split across inputs is copied into storage made
+    /// on first need, so an idle connection carries no 125-byte control buffer.
+    void gather_control(char const* p, std::size_t take)
+    {
+        if (ctrl_len_ == 0 && remaining_ == 0) {
+            ctrl_ = p;
+            ctrl_len_ = static_cast<std::uint8_t>(take);
+            return;
+        }
+        if (take == 0) return;
+        if (!ctrl_store_) ctrl_store_ = std::make_unique<char[]>(125);
+        ctrl_ = ctrl_store_.get(); // pieces before this one (if any) are already there
+        std::memcpy(ctrl_store_.get() + ctrl_len_, p, take);
+        ctrl_len_ = static_cast<std::uint8_t>(ctrl_len_ + take);
+    }
 
     std::size_t needed_header() const noexcept
     {
@@ -278,6 +292,7 @@ private:
         remaining_ = len;
         mask_offset_ = 0;
         if (is_control(op_)) {
+            ctrl_ = nullptr;
             ctrl_len_ = 0;
             return {};
         }
@@ -314,31 +329,34 @@ private:
             return {read_event::close, {}};
         }
         if (ctrl_len_ == 1) return {read_event::close, error::bad_close_size};
-        close_code_ = static_cast<std::uint16_t>(ctrl_[0] << 8 | ctrl_[1]);
+        auto const* b = reinterpret_cast<std::uint8_t const*>(ctrl_);
+        close_code_ = static_cast<std::uint16_t>(b[0] << 8 | b[1]);
         if (!is_valid_close_code(close_code_)) return {read_event::close, error::bad_close_code};
         if (!rtmsg::detail::utf8_validator::validate(close_reason())) return {read_event::close, error::bad_utf8};
         return {read_event::close, {}};
     }
 
-    role_type role_;
+    // Laid out small: every open connection holds one reader.
     std::uint64_t max_message_;
-    state state_ = state::header;
+    std::uint64_t remaining_ = 0;
+    std::uint64_t msg_size_ = 0;
+    std::uint64_t last_size_ = 0;
+    char const* ctrl_ = nullptr;        ///< control payload: in the input, or in ctrl_store_
+    std::unique_ptr<char[]> ctrl_store_; ///< made when a control payload arrives in pieces
     std::array<std::uint8_t, max_header_size> hdr_{};
-    std::size_t hdr_len_ = 0;
+    std::array<std::uint8_t, 4> key_{};
+    std::uint16_t close_code_ = close_code::no_status;
+    role_type role_;
+    state state_ = state::header;
+    std::uint8_t hdr_len_ = 0;
+    std::uint8_t mask_offset_ = 0; ///< payload offset mod 4
+    std::uint8_t ctrl_len_ = 0;
     bool fin_ = false;
     bool masked_ = false;
     opcode op_ = opcode::cont;
-    std::array<std::uint8_t, 4> key_{};
-    std::uint64_t remaining_ = 0;
-    std::size_t mask_offset_ = 0;
     bool in_message_ = false;
     message_type msg_type_ = message_type::text;
-    std::uint64_t msg_size_ = 0;
-    std::uint64_t last_size_ = 0;
     rtmsg::detail::utf8_validator utf8_;
-    std::array<std::uint8_t, 125> ctrl_{};
-    std::size_t ctrl_len_ = 0;
-    std::uint16_t close_code_ = close_code::no_status;
 };
 
 } // namespace rtmsg::websocket

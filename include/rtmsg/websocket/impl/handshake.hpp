@@ -48,8 +48,8 @@ struct handshake_op {
             s.role = role_type::client;
             s.reader = message_reader(role_type::client, s.opt.max_message_size);
             key = make_client_key();
-            s.handshake_out.clear();
-            write_client_request(req, key, s.handshake_out);
+            s.handshake_out = std::make_unique<std::string>();
+            write_client_request(req, key, *s.handshake_out);
             dl = std::make_shared<deadline>(s.next.get_executor());
             if (s.opt.handshake_timeout.count() != 0) {
                 dl->timer.expires_after(s.opt.handshake_timeout);
@@ -62,11 +62,11 @@ struct handshake_op {
                 });
             }
             st = state::writing;
-            asio::async_write(s.next, asio::buffer(s.handshake_out), std::move(self));
+            asio::async_write(s.next, asio::buffer(*s.handshake_out), std::move(self));
             return;
         }
         case state::writing:
-            std::string().swap(s.handshake_out);
+            s.handshake_out.reset();
             if (ec) return finish(self, ec);
             st = state::reading;
             s.next.async_read_some(asio::buffer(buf.get(), chunk), std::move(self));

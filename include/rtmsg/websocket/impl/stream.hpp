@@ -21,6 +21,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -146,6 +147,21 @@ void defer_or_run(F&& f)
         f();
 }
 
+/** A lock of one byte for the frame storage pool: its critical sections are a vector's
+    push_back or pop_back, and a std::mutex would add 40 bytes to every connection. */
+class pool_lock {
+public:
+    void lock() noexcept
+    {
+        while (busy_.exchange(true, std::memory_order_acquire))
+            while (busy_.load(std::memory_order_relaxed)) std::this_thread::yield();
+    }
+    void unlock() noexcept { busy_.store(false, std::memory_order_release); }
+
+private:
+    std::atomic<bool> busy_{false};
+};
+
 /// One frame waiting in the write queue.
 struct out_frame {
     std::string storage;                  ///< owned bytes: header + payload (send(), control frames)
@@ -199,7 +215,7 @@ public:
     std::vector<out_frame> writing;    ///< frames of the write in flight
     std::vector<out_frame> spare;      ///< keeps a vector's capacity between writes
     std::vector<asio::const_buffer> bufs;
-    std::mutex pool_mutex;
+    pool_lock pool_mutex;
     std::vector<std::string> pool;     ///< spare frame storage, so warm sends do not allocate
     std::atomic<std::size_t> queued_bytes{0};
     std::atomic<bool> closing{false};  ///< a close frame is queued, or the connection failed
@@ -216,7 +232,7 @@ public:
     bool flush_posted = false;
     static constexpr std::size_t cork_limit = 64 * 1024;
     std::uint16_t peer_code = close_code::abnormal;
-    std::string peer_reason;
+    std::unique_ptr<std::string> peer_reason; ///< of the peer's close frame, if it had one
     message_type last_type = message_type::text;
     std::function<void()> drained;
     std::function<void()> idle;
@@ -234,13 +250,13 @@ public:
     std::unique_ptr<timer_type> close_timer;
     enum class timer_mode { none, keepalive, closing } tmode = timer_mode::none;
     clock::time_point last_rx;
-    std::string handshake_out;
+    std::unique_ptr<std::string> handshake_out; ///< during the opening handshake only
 
     // ---- write queue ------------------------------------------------------------------
 
     std::string take_storage()
     {
-        std::lock_guard<std::mutex> lock(pool_mutex);
+        std::lock_guard<pool_lock> lock(pool_mutex);
         if (pool.empty()) return {};
         auto s = std::move(pool.back());
         pool.pop_back();
@@ -252,7 +268,7 @@ public:
         // Keep a few modest buffers; a 16 MiB echo must not pin 16 MiB per connection.
         if (s.capacity() > 64 * 1024 + max_header_size) return;
         s.clear();
-        std::lock_guard<std::mutex> lock(pool_mutex);
+        std::lock_guard<pool_lock> lock(pool_mutex);
         if (pool.size() < 4) pool.push_back(std::move(s));
     }
 
@@ -305,9 +321,8 @@ public:
     }
 
     /// Masking keys for the client role (RFC 6455 §5.3, §10.3: unpredictable, so a script
-    /// cannot choose the bytes on the wire): the OS CSPRNG unless a test installs its own.
-    std::uint32_t next_mask_key() { return mask_source ? mask_source() : random_mask_key(); }
-    std::function<std::uint32_t()> mask_source;
+    /// cannot choose the bytes on the wire): from the OS CSPRNG.
+    static std::uint32_t next_mask_key() { return random_mask_key(); }
 
     /// Queues owned bytes; runs on the executor.
     void push_owned(std::string&& bytes, waiter* w, std::size_t payload_size, bool is_close)
@@ -668,7 +683,8 @@ public:
             case read_event::pong: break; // unsolicited pongs are allowed (§5.5.3); liveness noted by on_input
             case read_event::close:
                 peer_code = reader.close_code();
-                peer_reason.assign(reader.close_reason());
+                if (!reader.close_reason().empty())
+                    peer_reason = std::make_unique<std::string>(reader.close_reason());
                 return {step_kind::close, pos, {}};
             }
         }
@@ -893,10 +909,10 @@ struct accept_op {
         auto& s = *impl;
         if (!started) {
             started = true;
-            asio::async_write(s.next, asio::buffer(s.handshake_out), std::move(self));
+            asio::async_write(s.next, asio::buffer(*s.handshake_out), std::move(self));
             return;
         }
-        std::string().swap(s.handshake_out);
+        s.handshake_out.reset();
         if (ec) {
             s.fail_now();
             return self.complete(ec);
@@ -993,8 +1009,8 @@ auto stream<NextLayer>::async_accept(http::request const& req, std::string_view 
 {
     auto ec = check_request(req);
     auto res = ec ? refuse_response(ec) : accept_response(req, subprotocol);
-    impl_->handshake_out.clear();
-    http::serialize(res, impl_->handshake_out, 11, !ec);
+    impl_->handshake_out = std::make_unique<std::string>();
+    http::serialize(res, *impl_->handshake_out, 11, !ec);
     return asio::async_compose<CompletionToken, void(std::error_code)>(detail::accept_op<NextLayer>{impl_, ec}, token,
                                                                       impl_->next);
 }
@@ -1281,7 +1297,7 @@ std::uint16_t stream<NextLayer>::close_code() const noexcept
 template <async_stream NextLayer>
 std::string_view stream<NextLayer>::close_reason() const noexcept
 {
-    return impl_->peer_reason;
+    return impl_->peer_reason ? std::string_view(*impl_->peer_reason) : std::string_view{};
 }
 
 template <async_stream NextLayer>
