@@ -504,10 +504,10 @@ for n in order:
 L.append("")
 L.append("Scenarios (rtmsg-load arguments): echo_32B_x16 = 100 connections × 16 in flight × 32 B binary; "
          "echo_4KiB_x16 = same at 4 KiB; echo_32B_x1 = no pipelining; echo_64KiB_x1 = 10 connections × 1 × 64 KiB; fanout_1000 = 1,000 /broadcast "
-         "subscribers, one publisher (also a subscriber) flat out with 64 messages of 64 B in flight "
+         "subscribers, one publisher (also a subscriber, the first to join) flat out with 64 messages of 64 B in flight "
          "(seq + timestamp in the payload; lost/dup counted per subscriber); fanout_1000_rate100 = the same "
          "at 100 msg/s, i.e. 100,000 deliveries/s (latency at a fixed rate); sse_fanout_1000 = 1,000 /sse subscribers, publishing "
-         "through a /broadcast WebSocket; connrate = handshakes/s, 64 at a time; idle_* = server VmRSS "
+         "through a /broadcast WebSocket that joins the topic before the subscribers, as in fanout_1000; connrate = handshakes/s, 64 at a time; idle_* = server VmRSS "
          "growth per open connection, with as many open as the name says (VmRSS: user-space memory of the server; kernel socket buffers are not in it).\n")
 xm = os.environ["XNODE_MD"]
 if os.path.exists(xm):

@@ -724,14 +724,9 @@ int fanout(run_state& rs, report& r, bool sse)
     auto const N = static_cast<std::size_t>(o.conns);
     std::size_t const size = std::max(o.size, stamp_size);
 
-    connector subs(rs, o.conns, [&](int) { return upgrade_request(o, sub_path, sse); }, sse);
-    if (!subs.run(o.timeout)) {
-        std::cerr << "rtmsg-load: only " << subs.ok << " of " << o.conns << " subscribers connected\n";
-        return 1;
-    }
     std::vector<std::shared_ptr<conn>> pubs;
     std::shared_ptr<connector> pubx;
-    if (sse || cross) {
+    auto connect_publishers = [&] {
         pubx = std::make_shared<connector>(
             rs, o.publishers,
             [&](int) {
@@ -739,13 +734,27 @@ int fanout(run_state& rs, report& r, bool sse)
                              : upgrade_request(o, "/broadcast", false);
             },
             false, rs.pub_ep);
-        if (!pubx->run(o.timeout)) {
-            std::cerr << "rtmsg-load: publishers did not connect\n";
-            return 1;
-        }
+        if (!pubx->run(o.timeout)) return false;
         pubs = pubx->conns;
+        return true;
+    };
+    // Single-node SSE: the publishers join the topic before the subscribers, as in the
+    // WebSocket scenario (where the first subscribers publish), so that a publisher sees its
+    // own message at the same point of each fan-out pass and its window reopens alike.
+    if (sse && !cross && !connect_publishers()) {
+        std::cerr << "rtmsg-load: publishers did not connect\n";
+        return 1;
     }
-    else
+    connector subs(rs, o.conns, [&](int) { return upgrade_request(o, sub_path, sse); }, sse);
+    if (!subs.run(o.timeout)) {
+        std::cerr << "rtmsg-load: only " << subs.ok << " of " << o.conns << " subscribers connected\n";
+        return 1;
+    }
+    if (cross && !connect_publishers()) {
+        std::cerr << "rtmsg-load: publishers did not connect\n";
+        return 1;
+    }
+    if (!sse && !cross)
         pubs.assign(subs.conns.begin(), subs.conns.begin() + static_cast<std::ptrdiff_t>(std::min(P, N)));
 
     struct pub_state {
