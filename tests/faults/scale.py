@@ -26,6 +26,21 @@ def fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def settled_fds(pid, timeout=5.0):
+    """The server's descriptor count once it stops changing: right after "listening" a
+    starting server (slower under sanitizers) may still hold a descriptor or two that it
+    closes a moment later, and a baseline taken then makes the end-of-run count look short."""
+    last = fds(pid)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        time.sleep(0.2)
+        now = fds(pid)
+        if now == last:
+            return now
+        last = now
+    return last
+
+
 def mask(payload, key=b"\x01\x02\x03\x04"):
     return bytes(b ^ key[i % 4] for i, b in enumerate(payload))
 
@@ -155,7 +170,7 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
     srv, port = start_server(a.testbed)
     try:
-        base_fds = fds(srv.pid)
+        base_fds = settled_fds(srv.pid)
         rss = []
         for rnd in range(a.rounds):
             for kind in ("ws", "sse"):

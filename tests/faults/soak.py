@@ -15,7 +15,7 @@ import random
 import resource
 import time
 
-from scale import client_frame, fds, rss_kb, start_server, stop_server
+from scale import client_frame, fds, rss_kb, settled_fds, start_server, stop_server
 
 
 async def ws_open(port):
@@ -135,7 +135,7 @@ def main():
     srv, port = start_server(a.testbed)
     ok = True
     try:
-        base_fds = fds(srv.pid)
+        base_fds = settled_fds(srv.pid)
         published, bad, short, base_rss = asyncio.run(run(port, a, srv.pid))
         deadline = time.time() + 15
         while fds(srv.pid) > base_fds and time.time() < deadline:
