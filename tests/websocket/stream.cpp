@@ -1188,3 +1188,51 @@ TEST_CASE("websocket: every failing operation ends the connection cleanly", "[we
     for (auto const& f : failures) UNSCOPED_INFO(f);
     CHECK(failures.size() == n - 1);
 }
+
+TEST_CASE("websocket: a quiet tick gives pooled send storage back, traffic keeps it", "[websocket]")
+{
+    asio::io_context ioc;
+    auto ends = rtmsg::test::make_pair(ioc.get_executor());
+    auto& client = ends.first;
+    websocket::stream<rtmsg::test::stream> ws(std::move(ends.second));
+    auto o = quiet();
+    o.ping_interval = 40ms; // a keepalive tick every 10 ms
+    o.idle_timeout = 10s;
+    ws.set_options(o);
+    ws.async_accept(upgrade_request(), {}, [](std::error_code ec) { REQUIRE_FALSE(ec); });
+    run_ready(ioc);
+    std::string in = client.take_input();
+    REQUIRE(take_response(in));
+
+    std::string const big(60 * 1024, 'b');
+    for (int i = 0; i < 4; ++i) CHECK(ws.send(message_type::binary, big) != websocket::send_status::dropped);
+    run_ready(ioc);
+    auto p = parse_frames(client.take_input());
+    REQUIRE(p.frames.size() == 4);
+    CHECK(ws.spare_storage() >= 4 * big.size()); // kept for the next sends
+    std::string buf;
+    auto dyn = asio::dynamic_buffer(buf);
+    std::function<void()> read = [&] {
+        ws.async_read(dyn, [&](std::error_code ec, std::size_t) {
+            if (ec) return;
+            buf.clear();
+            read();
+        });
+    };
+    read();
+
+    SECTION("quiet: released within a few ticks")
+    {
+        ioc.run_for(100ms);
+        CHECK(ws.spare_storage() < 1024); // at most a ping frame's storage
+    }
+    SECTION("a message every few milliseconds: kept")
+    {
+        auto const until = std::chrono::steady_clock::now() + 100ms;
+        while (std::chrono::steady_clock::now() < until) {
+            ws.next_layer().append(client_frame(op_text, "x")); // input arrives: not quiet
+            ioc.run_for(3ms);
+        }
+        CHECK(ws.spare_storage() >= 4 * big.size());
+    }
+}

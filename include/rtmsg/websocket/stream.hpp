@@ -231,6 +231,13 @@ public:
     /// Bytes queued for writing and not yet written.
     std::size_t queued_bytes() const noexcept;
 
+    /** Bytes of frame storage kept for reuse by later sends (at most four buffers of up to
+        64 KiB).  A keepalive tick that finds the connection quiet since the previous tick,
+        nothing queued and no write in flight gives it back to the allocator, so a connection
+        that once sent large messages does not hold that memory while idle.  (No keepalive,
+        no ticks: see options::ping_interval.)  Safe from any thread. */
+    std::size_t spare_storage() const noexcept;
+
     /// The code of the close frame the peer sent; close_code::abnormal if none arrived.
     std::uint16_t close_code() const noexcept;
     /// The reason of the peer's close frame.

@@ -369,6 +369,7 @@ public:
     {
         if (write_in_flight || queued.empty() || closed) return;
         if (corked && queued_bytes.load(std::memory_order_relaxed) < cork_limit) return schedule_flush();
+        active_since_tick = true;
         std::swap(queued, writing);
         bufs.clear();
         for (auto& f : writing) {
@@ -600,8 +601,34 @@ public:
             ping_outstanding = true;
             enqueue_control(opcode::ping, {}, nullptr);
         }
+        if (!active_since_tick && !write_in_flight && queued.empty()) release_spare_storage();
+        active_since_tick = false;
     }
     bool ping_outstanding = false;
+    bool active_since_tick = false; ///< input arrived or a write started since the last tick
+
+    /// Quiet for a whole tick: hands the pooled frame storage and the write vectors'
+    /// capacity back to the allocator (they are made again by the next send).
+    void release_spare_storage()
+    {
+        std::vector<std::string> drop;
+        {
+            std::lock_guard<pool_lock> lock(pool_mutex);
+            drop.swap(pool);
+        }
+        std::vector<out_frame>().swap(queued);
+        std::vector<out_frame>().swap(writing);
+        std::vector<out_frame>().swap(spare);
+        std::vector<asio::const_buffer>().swap(bufs);
+    }
+
+    std::size_t spare_storage() noexcept
+    {
+        std::lock_guard<pool_lock> lock(pool_mutex);
+        std::size_t n = 0;
+        for (auto const& s : pool) n += s.capacity();
+        return n;
+    }
 
     void arm_close_timer()
     {
@@ -622,6 +649,7 @@ public:
     {
         last_rx = clock::now();
         ping_outstanding = false;
+        active_since_tick = true;
     }
 
     // ---- reading ----------------------------------------------------------------------
@@ -1286,6 +1314,12 @@ template <async_stream NextLayer>
 std::size_t stream<NextLayer>::queued_bytes() const noexcept
 {
     return impl_->queued_bytes.load(std::memory_order_relaxed);
+}
+
+template <async_stream NextLayer>
+std::size_t stream<NextLayer>::spare_storage() const noexcept
+{
+    return impl_->spare_storage();
 }
 
 template <async_stream NextLayer>
