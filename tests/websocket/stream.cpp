@@ -8,6 +8,9 @@
 #include <catch2/catch.hpp>
 
 #include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/read_until.hpp>
+#include <asio/write.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_future.hpp>
 #if defined(ASIO_HAS_CO_AWAIT)
@@ -20,6 +23,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <future>
 #include <memory>
@@ -1235,4 +1239,155 @@ TEST_CASE("websocket: a quiet tick gives pooled send storage back, traffic keeps
         }
         CHECK(ws.spare_storage() >= 4 * big.size());
     }
+}
+
+namespace {
+
+/// A server-role stream on a loopback TCP connection: unlike the test pair, a socket that
+/// can wait for readability, so input is read into the thread's shared buffer.
+struct tcp_peer {
+    using tcp = asio::ip::tcp;
+
+    tcp_peer(asio::io_context& io, tcp::acceptor& acc) : ioc(io), client(io), ws(tcp::socket(io))
+    {
+        client.connect(acc.local_endpoint());
+        acc.accept(ws.next_layer());
+        ws.set_options(quiet());
+        completion c;
+        ws.async_accept(upgrade_request(), {}, [&](std::error_code ec) {
+            c.done = true;
+            c.ec = ec;
+        });
+        REQUIRE(run_until_idle(ioc));
+        REQUIRE(c.done);
+        REQUIRE_FALSE(c.ec);
+        std::string head;
+        asio::read_until(client, asio::dynamic_buffer(head), "\r\n\r\n");
+        REQUIRE(head.rfind("HTTP/1.1 101", 0) == 0);
+    }
+
+    /// Writes `bytes` as the client and waits until the server's socket can read them all.
+    void from_client(std::string const& bytes)
+    {
+        asio::write(client, asio::buffer(bytes));
+        auto const until = std::chrono::steady_clock::now() + 5s;
+        while (ws.next_layer().available() < bytes.size() && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(1ms);
+        REQUIRE(ws.next_layer().available() >= bytes.size());
+    }
+
+    /// Runs the context until the client has `n` bytes from the server, and returns them.
+    std::string to_client(std::size_t n)
+    {
+        std::string out;
+        auto const until = std::chrono::steady_clock::now() + 10s;
+        while (out.size() < n && std::chrono::steady_clock::now() < until) {
+            ioc.restart();
+            ioc.run_for(1ms);
+            if (auto const a = client.available()) {
+                auto const at = out.size();
+                out.resize(at + a);
+                out.resize(at + client.read_some(asio::buffer(out.data() + at, a)));
+            }
+        }
+        return out;
+    }
+
+    asio::io_context& ioc;
+    tcp::socket client;
+    websocket::stream<tcp::socket> ws;
+    std::string buf;
+    asio::dynamic_string_buffer<char, std::char_traits<char>, std::allocator<char>> dyn = asio::dynamic_buffer(buf);
+};
+
+tcp_peer::tcp::acceptor loopback_acceptor(asio::io_context& ioc)
+{
+    return {ioc, {asio::ip::make_address("127.0.0.1"), 0}};
+}
+
+} // namespace
+
+TEST_CASE("websocket: messages read together stay intact when the handler leaves them for later", "[websocket]")
+{
+    asio::io_context ioc;
+    auto acc = loopback_acceptor(ioc);
+    tcp_peer a(ioc, acc);
+    std::string const a1(1000, '1'), a2(1000, '2'), a3(1000, '3');
+    a.from_client(client_frame(op_text, a1) + client_frame(op_text, a2) + client_frame(op_text, a3));
+    std::vector<std::string> got;
+
+    SECTION("the handler returns; the thread's buffer is reused before the rest is taken")
+    {
+        a.ws.async_read(a.dyn, [&](std::error_code ec, std::size_t) {
+            REQUIRE_FALSE(ec);
+            got.push_back(std::exchange(a.buf, {}));
+            // Later, after the thread's read buffer has held other input:
+            asio::post(ioc, [&] {
+                std::size_t cap;
+                char* b = websocket::detail::thread_read_buffer(cap);
+                std::memset(b, 'Z', cap);
+                a.ws.read_buffered(a.dyn, [&](std::size_t) {
+                    got.push_back(std::exchange(a.buf, {}));
+                    return true;
+                });
+            });
+        });
+        REQUIRE(run_until_idle(ioc));
+    }
+    SECTION("the handler runs the event loop and another stream reads into the buffer meanwhile")
+    {
+        tcp_peer b(ioc, acc);
+        std::string const b1(1000, 'x'), b2(1000, 'y');
+        std::vector<std::string> got_b;
+        b.ws.async_read(b.dyn, [&](std::error_code ec, std::size_t) {
+            REQUIRE_FALSE(ec);
+            got_b.push_back(std::exchange(b.buf, {}));
+        });
+        a.ws.async_read(a.dyn, [&](std::error_code ec, std::size_t) {
+            REQUIRE_FALSE(ec);
+            got.push_back(std::exchange(a.buf, {}));
+            // b's input arrives only now, so b's read comes second, inside this handler.
+            b.from_client(client_frame(op_text, b1) + client_frame(op_text, b2));
+            auto const until = std::chrono::steady_clock::now() + 5s;
+            while (got_b.empty() && std::chrono::steady_clock::now() < until) ioc.run_one_for(10ms);
+            REQUIRE(got_b.size() == 1);
+            a.ws.read_buffered(a.dyn, [&](std::size_t) {
+                got.push_back(std::exchange(a.buf, {}));
+                return true;
+            });
+        });
+        REQUIRE(run_until_idle(ioc));
+        b.ws.read_buffered(b.dyn, [&](std::size_t) {
+            got_b.push_back(std::exchange(b.buf, {}));
+            return true;
+        });
+        CHECK(got_b == std::vector<std::string>{b1, b2});
+    }
+    CHECK(got == std::vector<std::string>{a1, a2, a3});
+}
+
+TEST_CASE("websocket: a batch of replies written together leaves its storage in the pool", "[websocket]")
+{
+    asio::io_context ioc;
+    auto acc = loopback_acceptor(ioc);
+    tcp_peer a(ioc, acc);
+    // Fifteen 4 KiB messages in one read: the replies are corked into one buffer that grows
+    // to nearly 64 KiB.  It must stay poolable, or every batch allocates and frees it.
+    std::string in;
+    for (int i = 0; i < 15; ++i) in += client_frame(op_binary, std::string(4096, static_cast<char>('a' + i)));
+    a.from_client(in);
+    a.ws.async_read(a.dyn, [&](std::error_code ec, std::size_t) {
+        REQUIRE_FALSE(ec);
+        a.ws.send(message_type::binary, std::exchange(a.buf, {}));
+        a.ws.read_buffered(a.dyn, [&](std::size_t) {
+            a.ws.send(message_type::binary, std::exchange(a.buf, {}));
+            return true;
+        });
+    });
+    auto const out = a.to_client(15 * (4096 + 4));
+    INFO("bytes to the client: " << out.size());
+    auto p = parse_frames(out);
+    REQUIRE(p.frames.size() == 15);
+    for (std::size_t i = 0; i < 15; ++i) CHECK(p.frames[i].payload == std::string(4096, static_cast<char>('a' + i)));
+    CHECK(a.ws.spare_storage() >= 15 * (4096 + 4));
 }

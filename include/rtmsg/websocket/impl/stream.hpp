@@ -186,6 +186,25 @@ inline char* thread_read_buffer(std::size_t& size)
     return buf.get();
 }
 
+/// Input read ahead in the thread's buffer and not yet consumed: a read that finds several
+/// messages completes with the first and leaves the rest where they were read, for
+/// read_buffered() or the next async_read to take while the completion handler runs.
+/// Whatever is left when the handler returns is copied into the stream's own `pending`
+/// storage (see stream_impl::unlend).  One stream at a time borrows the buffer; a read on
+/// another stream of the thread first makes the borrower copy its rest out.
+struct lent_input {
+    void const* owner = nullptr; ///< the stream_impl whose input this is
+    char* data = nullptr;
+    std::size_t size = 0;
+    void (*copy_out)(void const* owner) noexcept = nullptr; ///< moves the rest into the owner's `pending`
+};
+
+inline lent_input& thread_lent_input() noexcept
+{
+    thread_local lent_input l;
+    return l;
+}
+
 template <class NextLayer>
 class stream_impl final : public std::enable_shared_from_this<stream_impl<NextLayer>>, public rtmsg::detail::tick_entry {
 public:
@@ -263,10 +282,12 @@ public:
         return s;
     }
 
+    /// The largest frame storage the pool keeps: a 16 MiB echo must not pin 16 MiB per connection.
+    static constexpr std::size_t pooled_max = 64 * 1024 + max_header_size;
+
     void recycle(std::string&& s)
     {
-        // Keep a few modest buffers; a 16 MiB echo must not pin 16 MiB per connection.
-        if (s.capacity() > 64 * 1024 + max_header_size) return;
+        if (s.capacity() > pooled_max) return;
         s.clear();
         std::lock_guard<pool_lock> lock(pool_mutex);
         if (pool.size() < 4) pool.push_back(std::move(s));
@@ -278,6 +299,20 @@ public:
         auto s = take_storage();
         append_frame(s, op, payload);
         return s;
+    }
+
+    /** Makes room for `need` bytes in `s`: doubling while that stays poolable, exact above.
+        std::string's own growth doubles past pooled_max (a corked batch of replies grew to
+        a few bytes over it), and storage the pool refuses is allocated and freed per write:
+        freeing 64 KiB blocks next to the top of the heap makes glibc trim it and touch fresh
+        pages again on the next write, which once cost a 4 KiB echo nine tenths of its speed. */
+    static void grow_storage(std::string& s, std::size_t need)
+    {
+        if (need <= s.capacity()) return;
+        std::string t;
+        t.reserve(std::max(need, std::min(2 * s.capacity(), pooled_max)));
+        t.append(s);
+        s.swap(t);
     }
 
     /// Appends the frame of `payload` to `s`; returns its size on the wire.
@@ -293,7 +328,7 @@ public:
         else
             hn = write_frame_header(hdr, op, true, payload.size());
         auto const at = s.size();
-        s.reserve(at + hn + payload.size());
+        grow_storage(s, at + hn + payload.size());
         s.append(hdr, hn);
         s.append(payload);
         if (role == role_type::client) {
@@ -661,7 +696,44 @@ public:
         std::error_code ec;
     };
 
-    bool has_pending() const noexcept { return pending_off < pending.size(); }
+    bool has_pending() const noexcept { return pending_off < pending.size() || lent_rest() != 0; }
+
+    /// Bytes of this stream's input still in the thread's read buffer (see lent_input).
+    std::size_t lent_rest() const noexcept
+    {
+        auto const& l = thread_lent_input();
+        return l.owner == this ? l.size : 0;
+    }
+
+    /// Leaves input read into the thread's buffer there (pending is empty: it was drained
+    /// before the read).
+    void lend(char* data, std::size_t n) noexcept
+    {
+        RTMSG_ASSERT(pending_off == pending.size());
+        auto& l = thread_lent_input();
+        RTMSG_ASSERT(!l.owner); // read_ready() moved any other stream's out before reading
+        l = {this, data, n, [](void const* o) noexcept {
+                 auto* self = const_cast<stream_impl*>(static_cast<stream_impl const*>(o));
+                 self->unlend();
+             }};
+    }
+
+    /// Copies what is left of the lent input into `pending`: the thread's buffer is about
+    /// to be reused.  Allocation failure here ends the process, as a lost input would be
+    /// worse than a stop.
+    void unlend() noexcept
+    {
+        auto& l = thread_lent_input();
+        if (l.owner != this) return;
+        if (l.size != 0) {
+            if (pending_off == pending.size()) {
+                pending.clear();
+                pending_off = 0;
+            }
+            pending.append(l.data, l.size);
+        }
+        l = {};
+    }
 
     /// Marks `n` read-ahead bytes consumed; a buffer emptied of a large read-ahead is released.
     void consume_pending(std::size_t n) noexcept
@@ -678,6 +750,14 @@ public:
     template <class DynamicBuffer>
     step process_pending(DynamicBuffer& buffer, std::size_t& bytes)
     {
+        if (auto& l = thread_lent_input(); l.owner == this) {
+            auto r = process(l.data, l.size, buffer, bytes);
+            auto const used = r.kind == step_kind::message ? r.consumed : l.size;
+            l.data += used;
+            l.size -= used;
+            if (l.size == 0) l = {};
+            return r;
+        }
         auto r = process(pending.data() + pending_off, pending.size() - pending_off, buffer, bytes);
         consume_pending(r.kind == step_kind::message ? r.consumed : pending.size() - pending_off);
         return r;
@@ -823,6 +903,13 @@ struct read_op {
             auto& s = *impl;
             std::size_t cap;
             char* buf = thread_read_buffer(cap);
+            // Another stream's input lent in this buffer moves out first (a handler that ran
+            // the event loop itself); this stream's own cannot be there: it reads only once
+            // its input is consumed.
+            if (auto& l = thread_lent_input(); l.owner) {
+                RTMSG_ASSERT(l.owner != &s);
+                l.copy_out(l.owner);
+            }
             for (;;) {
                 std::error_code ec;
                 auto const n = rtmsg::detail::read_now(s.next, asio::buffer(buf, cap), ec);
@@ -830,10 +917,18 @@ struct read_op {
                 if (ec) return on_io_error(self, ec);
                 s.on_input();
                 auto r = s.process(buf, n, buffer, bytes);
-                if (r.kind == step_kind::message) {
-                    s.pending.append(buf + r.consumed, n - r.consumed);
-                    s.corked = s.has_pending();
+                if (r.kind == step_kind::message && r.consumed < n) {
+                    // More messages in this read: the handler takes them from the thread's
+                    // buffer (read_buffered, or the async_read it starts); what it leaves
+                    // is copied out when it returns.
+                    s.lend(buf + r.consumed, n - r.consumed);
+                    s.corked = true;
+                    auto keep = impl; // the handler may drop the last other reference
+                    on_step(self, r);
+                    keep->unlend();
+                    return;
                 }
+                if (r.kind == step_kind::message) s.corked = false;
                 if (r.kind != step_kind::need_more) return on_step(self, r);
                 if (n < cap) return read_more(self);
             }
