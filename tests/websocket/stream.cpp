@@ -1391,3 +1391,52 @@ TEST_CASE("websocket: a batch of replies written together leaves its storage in 
     for (std::size_t i = 0; i < 15; ++i) CHECK(p.frames[i].payload == std::string(4096, static_cast<char>('a' + i)));
     CHECK(a.ws.spare_storage() >= 15 * (4096 + 4));
 }
+
+TEST_CASE("websocket: a large message buffer is parked for the thread's next large message but small and huge ones are not",
+          "[websocket]")
+{
+    using websocket::detail::message_buffer;
+    using websocket::detail::park_buffer;
+    auto& parked = websocket::detail::thread_parked_buffers().v;
+    parked.clear();
+
+    std::string big;
+    big.reserve(64 * 1024);
+    char const* const storage = big.data();
+    park_buffer(big);
+    CHECK(big.empty());
+    CHECK(big.capacity() < 64); // its storage went to the thread, not kept by the connection
+    REQUIRE(parked.size() == 1);
+
+    std::string m;
+    message_buffer mb(m);
+    mb.grow(100); // small: an ordinary string
+    CHECK(m.data() != storage);
+    std::fill(m.begin(), m.end(), 'h');
+    mb.grow(50'000); // large: the parked storage, with what the message held so far
+    CHECK(m.data() == storage);
+    REQUIRE(m.size() == 50'100);
+    CHECK(m.substr(0, 100) == std::string(100, 'h'));
+    CHECK(parked.empty()); // the small storage it left was not worth keeping
+
+    m.clear();
+    park_buffer(m);
+    CHECK(parked.size() == 1);
+    std::string huge(200 * 1024, 'x'), small(4000, 'y');
+    park_buffer(huge);
+    park_buffer(small);
+    CHECK(parked.size() == 1); // 200 KiB (mapped on its own by malloc) and 4 KB are freed
+
+    // At most eight; a larger one replaces the smallest.
+    for (std::size_t i = 0; i < 10; ++i) {
+        std::string s;
+        s.reserve(8192 + i * 1024);
+        park_buffer(s);
+    }
+    REQUIRE(parked.size() == 8);
+    auto const smallest = std::min_element(parked.begin(), parked.end(), [](auto const& a, auto const& b) {
+                              return a.capacity() < b.capacity();
+                          })->capacity();
+    CHECK(smallest >= 8192 + 2 * 1024);
+    parked.clear();
+}

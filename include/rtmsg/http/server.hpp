@@ -317,7 +317,7 @@ private:
     /// buffer_ is empty here, or holds the start of a message that read_buffered() met.
     void read_next()
     {
-        auto dyn = asio::dynamic_buffer(buffer_);
+        websocket::detail::message_buffer dyn(buffer_);
         ws_.async_read(dyn, [self = this->shared_from_this()](std::error_code ec, std::size_t) { self->on_read(ec); });
     }
 
@@ -343,15 +343,15 @@ private:
         // The messages that came in the same read: at once, without another read operation.
         // One cut short by the end of the input stays in buffer_ for the next async_read.
         if (!backpressured()) {
-            auto dyn = asio::dynamic_buffer(buffer_);
+            websocket::detail::message_buffer dyn(buffer_);
             ws_.read_buffered(dyn, [this, &self](std::size_t) {
                 if (b_->on_message) b_->on_message(self, {ws_.got_type(), buffer_});
                 buffer_.clear();
                 return !backpressured();
             });
         }
-        // Idle connections should not pin a large buffer.
-        if (buffer_.empty() && buffer_.capacity() > 4096) std::string().swap(buffer_);
+        // Idle connections should not pin a large buffer: it goes back to the thread's parked ones.
+        if (buffer_.empty() && buffer_.capacity() > 4096) websocket::detail::park_buffer(buffer_);
         // Backpressure: stop reading while the peer does not read what we send it.
         if (backpressured()) ws_.on_drained([self = std::move(self)] { self->read_next(); });
         else

@@ -5,6 +5,7 @@
 #include <rtmsg/transport/ticker.hpp>
 #include <rtmsg/websocket/detail/random.hpp>
 
+#include <asio/buffer.hpp>
 #include <asio/associated_allocator.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/compose.hpp>
@@ -16,11 +17,13 @@
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -204,6 +207,82 @@ inline lent_input& thread_lent_input() noexcept
     thread_local lent_input l;
     return l;
 }
+
+/// Large message buffers that this thread's connections gave back (see message_buffer): up
+/// to eight, none over 128 KiB (glibc maps larger blocks on their own, with no heap to trim).  A connection that receives a large message takes one instead of
+/// growing a fresh string, and gives it back once the message is handled.  So steady
+/// large-message traffic does not allocate and free 64 KiB blocks per message (freed next
+/// to the heap top, glibc trims the heap and faults the pages in again on the next message),
+/// and an idle connection still holds no buffer.
+struct parked_buffers {
+    static constexpr std::size_t max_count = 8;
+    static constexpr std::size_t min_capacity = 4096 + 1; ///< smaller ones are not worth keeping
+    static constexpr std::size_t max_capacity = 128 * 1024;
+    parked_buffers() { v.reserve(max_count); }
+    std::vector<std::string> v;
+};
+
+inline parked_buffers& thread_parked_buffers()
+{
+    thread_local parked_buffers p;
+    return p;
+}
+
+/// Empties `s`, keeping its storage among the thread's parked buffers if it is worth it.
+inline void park_buffer(std::string& s)
+{
+    std::string out;
+    out.swap(s);
+    auto const cap = out.capacity();
+    if (cap < parked_buffers::min_capacity || cap > parked_buffers::max_capacity) return;
+    out.clear();
+    auto& v = thread_parked_buffers().v;
+    if (v.size() < parked_buffers::max_count) {
+        v.push_back(std::move(out));
+        return;
+    }
+    auto smallest = std::min_element(v.begin(), v.end(), [](auto const& a, auto const& b) { return a.capacity() < b.capacity(); });
+    if (smallest->capacity() < cap) smallest->swap(out);
+}
+
+/// Moves a parked buffer of at least `n` bytes into `s` (empty); false if there is none.
+inline bool unpark_buffer(std::string& s, std::size_t n) noexcept
+{
+    auto& v = thread_parked_buffers().v;
+    for (auto it = v.begin(); it != v.end(); ++it)
+        if (it->capacity() >= n) {
+            s.swap(*it);
+            v.erase(it);
+            return true;
+        }
+    return false;
+}
+
+/** A DynamicBuffer_v2 over a std::string (as asio::dynamic_buffer) that grows into one of
+    the thread's parked buffers when it has one large enough.  Give the string's storage
+    back with park_buffer() once its message is handled. */
+class message_buffer : public asio::dynamic_string_buffer<char, std::char_traits<char>, std::allocator<char>> {
+    using base = asio::dynamic_string_buffer<char, std::char_traits<char>, std::allocator<char>>;
+
+public:
+    explicit message_buffer(std::string& s) noexcept : base(s), s_(&s) {}
+
+    void grow(std::size_t n)
+    {
+        if (auto const need = s_->size() + n; need > s_->capacity() && need >= parked_buffers::min_capacity) {
+            std::string t;
+            if (unpark_buffer(t, need)) {
+                t.assign(*s_); // fits: no allocation
+                s_->swap(t);
+                park_buffer(t);
+            }
+        }
+        base::grow(n);
+    }
+
+private:
+    std::string* s_;
+};
 
 template <class NextLayer>
 class stream_impl final : public std::enable_shared_from_this<stream_impl<NextLayer>>, public rtmsg::detail::tick_entry {
