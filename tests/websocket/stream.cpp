@@ -28,6 +28,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -1439,4 +1440,40 @@ TEST_CASE("websocket: a large message buffer is parked for the thread's next lar
                           })->capacity();
     CHECK(smallest >= 8192 + 2 * 1024);
     parked.clear();
+}
+
+TEST_CASE("websocket: a read handler that throws leaves nothing lent in the thread's buffer", "[websocket]")
+{
+    asio::io_context ioc;
+    auto acc = loopback_acceptor(ioc);
+    std::string const two = client_frame(op_text, "one") + client_frame(op_text, "two");
+    {
+        tcp_peer a(ioc, acc);
+        a.from_client(two);
+        a.ws.async_read(a.dyn, [](std::error_code, std::size_t) { throw std::runtime_error("handler failed"); });
+        ioc.restart();
+        CHECK_THROWS_WITH(ioc.run_for(5s), "handler failed");
+        CHECK(websocket::detail::thread_lent_input().owner == nullptr); // "two" was copied out
+        CHECK(a.buf == "one");
+        a.buf.clear();
+        std::string rest;
+        CHECK(a.ws.read_buffered(a.dyn, [&](std::size_t) {
+            rest = std::exchange(a.buf, {});
+            return true;
+        }) == 1);
+        CHECK(rest == "two");
+    } // the stream is gone; another stream's read must not touch it
+    tcp_peer b(ioc, acc);
+    b.from_client(two);
+    std::vector<std::string> got;
+    b.ws.async_read(b.dyn, [&](std::error_code ec, std::size_t) {
+        REQUIRE_FALSE(ec);
+        got.push_back(std::exchange(b.buf, {}));
+        b.ws.read_buffered(b.dyn, [&](std::size_t) {
+            got.push_back(std::exchange(b.buf, {}));
+            return true;
+        });
+    });
+    REQUIRE(run_until_idle(ioc));
+    CHECK(got == std::vector<std::string>{"one", "two"});
 }

@@ -1002,9 +1002,12 @@ struct read_op {
                     // is copied out when it returns.
                     s.lend(buf + r.consumed, n - r.consumed);
                     s.corked = true;
-                    auto keep = impl; // the handler may drop the last other reference
+                    // Also if the handler throws; `keep`: it may drop the last other reference.
+                    struct unlend_at_exit {
+                        std::shared_ptr<impl_type> keep;
+                        ~unlend_at_exit() { keep->unlend(); }
+                    } const guard{impl};
                     on_step(self, r);
-                    keep->unlend();
                     return;
                 }
                 if (r.kind == step_kind::message) s.corked = false;
