@@ -103,6 +103,9 @@ bool runs_inline(Executor const& ex) noexcept
         if (auto const* e = rtmsg::detail::executor_target<io_ex>(ex)) return e->running_in_this_thread();
         return false;
     }
+    else if constexpr (std::is_same_v<Executor, asio::io_context::executor_type> ||
+                       std::is_same_v<Executor, asio::strand<asio::io_context::executor_type>>)
+        return ex.running_in_this_thread();
     else
         return false;
 }
