@@ -1229,7 +1229,7 @@ TEST_CASE("websocket: a quiet tick gives pooled send storage back, traffic keeps
     SECTION("quiet: released within a few ticks")
     {
         ioc.run_for(100ms);
-        CHECK(ws.spare_storage() < 1024); // at most a ping frame's storage
+        CHECK(ws.spare_storage() < 1024); // at most a ping frame's storage and the busy state
     }
     SECTION("a message every few milliseconds: kept")
     {
@@ -1240,6 +1240,67 @@ TEST_CASE("websocket: a quiet tick gives pooled send storage back, traffic keeps
         }
         CHECK(ws.spare_storage() >= 4 * big.size());
     }
+}
+
+TEST_CASE("websocket: an idle stream gives its busy state back and makes it again for the next send", "[websocket]")
+{
+    asio::io_context ioc;
+    auto ends = rtmsg::test::make_pair(ioc.get_executor());
+    auto& client = ends.first;
+    websocket::stream<rtmsg::test::stream> ws(std::move(ends.second));
+    auto o = quiet();
+    o.ping_interval = 400ms; // a keepalive tick every 100 ms, the first ping after 400 ms
+    o.idle_timeout = 10s;
+    ws.set_options(o);
+    ws.async_accept(upgrade_request(), {}, [](std::error_code ec) { REQUIRE_FALSE(ec); });
+    run_ready(ioc);
+    std::string in = client.take_input();
+    REQUIRE(take_response(in));
+    CHECK(ws.spare_storage() == 0); // the handshake needs no write queue
+
+    // Two messages in one input, the second left for later: read-ahead and a reply queued.
+    ws.next_layer().append(client_frame(op_text, "one") + client_frame(op_text, "two"));
+    std::string buf;
+    auto dyn = asio::dynamic_buffer(buf);
+    bool got = false;
+    ws.async_read(dyn, [&](std::error_code ec, std::size_t) {
+        REQUIRE_FALSE(ec);
+        got = true;
+        CHECK(ws.send(message_type::text, "reply") == websocket::send_status::queued);
+    });
+    run_ready(ioc);
+    REQUIRE(got);
+    CHECK(buf == "one");
+    CHECK(ws.spare_storage() > 0); // "two" is read ahead
+
+    // Kept while input waits to be read, even across quiet ticks.
+    ioc.run_for(250ms);
+    CHECK(ws.spare_storage() > 0);
+
+    buf.clear();
+    ws.async_read(dyn, [&](std::error_code ec, std::size_t) { REQUIRE_FALSE(ec); });
+    run_ready(ioc);
+    CHECK(buf == "two");
+    auto const p = parse_frames(client.take_input());
+    REQUIRE(p.frames.size() == 1);
+    CHECK(p.frames[0].payload == "reply");
+
+    // Nothing read ahead, nothing queued: a quiet tick gives it back (before the first ping).
+    auto const until = std::chrono::steady_clock::now() + 350ms;
+    while (ws.spare_storage() != 0 && std::chrono::steady_clock::now() < until) ioc.run_for(5ms);
+    CHECK(ws.spare_storage() == 0);
+
+    // And the stream still works: the next send makes it again, the next read reads.
+    CHECK(ws.send(message_type::text, "again") == websocket::send_status::queued);
+    ws.next_layer().append(client_frame(op_text, "three"));
+    buf.clear();
+    ws.async_read(dyn, [&](std::error_code ec, std::size_t) { REQUIRE_FALSE(ec); });
+    run_ready(ioc);
+    CHECK(buf == "three");
+    std::vector<std::string> sent; // data frames only: a late tick may have pinged
+    for (auto const& f : parse_frames(client.take_input()).frames)
+        if (f.opcode != op_ping) sent.push_back(f.payload);
+    CHECK(sent == std::vector<std::string>{"again"});
 }
 
 namespace {

@@ -231,11 +231,13 @@ public:
     /// Bytes queued for writing and not yet written.
     std::size_t queued_bytes() const noexcept;
 
-    /** Bytes of frame storage kept for reuse by later sends (at most four buffers of up to
-        64 KiB).  A keepalive tick that finds the connection quiet since the previous tick,
-        nothing queued and no write in flight gives it back to the allocator, so a connection
-        that once sent large messages does not hold that memory while idle.  (No keepalive,
-        no ticks: see options::ping_interval.)  Safe from any thread. */
+    /** Bytes kept for later sends and reads: frame storage for reuse (at most four buffers
+        of up to 64 KiB) and, while the stream holds it, its busy state (write queues and
+        read-ahead; counted by its own size).  A keepalive tick that finds the connection
+        quiet since the previous tick, nothing queued, nothing read ahead and no write in
+        flight gives both back to the allocator, so an idle connection holds neither, and one
+        that once sent large messages does not keep that memory.  (No keepalive, no ticks:
+        see options::ping_interval.)  Safe from any thread. */
     std::size_t spare_storage() const noexcept;
 
     /// The code of the close frame the peer sent; close_code::abnormal if none arrived.

@@ -84,7 +84,7 @@ struct handshake_op {
             }
             if (auto bad = check_response(res, key, req.subprotocols)) return finish(self, bad);
             // Frames the server sent right behind its 101 are read first.
-            s.pending.append(in, used, std::string::npos);
+            if (used < in.size()) s.busy().pending.append(in, used, std::string::npos);
             return finish(self, {});
         }
         }

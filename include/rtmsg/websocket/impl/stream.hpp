@@ -307,19 +307,14 @@ public:
     options opt;
     role_type role = role_type::server;
     message_reader reader{role_type::server};
-    std::string pending;               ///< input read ahead: bytes from pending_off on are not yet consumed
-    std::size_t pending_off = 0;
     std::unique_ptr<char[]> own_buf;   ///< read buffer for streams that cannot wait for readability
     static constexpr std::size_t own_buf_size = 16 * 1024;
 
-    std::vector<out_frame> queued;     ///< frames waiting for the next write
-    std::vector<out_frame> writing;    ///< frames of the write in flight
-    std::vector<out_frame> spare;      ///< keeps a vector's capacity between writes
-    std::vector<asio::const_buffer> bufs;
     pool_lock pool_mutex;
     std::vector<std::string> pool;     ///< spare frame storage, so warm sends do not allocate
     std::atomic<std::size_t> queued_bytes{0};
     std::atomic<bool> closing{false};  ///< a close frame is queued, or the connection failed
+    std::atomic<bool> busy_held{false}; ///< busy_ exists (for spare_storage() from any thread)
     bool write_in_flight = false;
     bool close_written = false;
     bool closed = false;               ///< the socket is closed or being torn down
@@ -427,8 +422,8 @@ public:
         payload is copied either way.  Returns the bytes added, or 0 when it cannot join. */
     std::size_t append_to_queued(opcode op, std::string_view payload)
     {
-        if (queued.empty()) return 0;
-        auto& b = queued.back();
+        if (nothing_queued()) return 0;
+        auto& b = busy_->queued.back();
         if (b.header_size != 0 || b.shared || b.done || b.is_close) return 0;
         if (b.storage.size() + max_header_size + payload.size() > cork_limit) return 0;
         auto const n = append_frame(b.storage, op, payload);
@@ -450,7 +445,7 @@ public:
         f.done = w;
         f.payload_size = payload_size;
         f.is_close = is_close;
-        queued.push_back(std::move(f));
+        busy().queued.push_back(std::move(f));
         pump();
     }
 
@@ -484,26 +479,27 @@ public:
 
     void pump()
     {
-        if (write_in_flight || queued.empty() || closed) return;
+        if (write_in_flight || nothing_queued() || closed) return;
         if (corked && queued_bytes.load(std::memory_order_relaxed) < cork_limit) return schedule_flush();
         active_since_tick = true;
-        std::swap(queued, writing);
-        bufs.clear();
-        for (auto& f : writing) {
+        auto& w = *busy_;
+        std::swap(w.queued, w.writing);
+        w.bufs.clear();
+        for (auto& f : w.writing) {
             if (f.shared)
-                bufs.push_back(asio::buffer(*f.shared));
+                w.bufs.push_back(asio::buffer(*f.shared));
             else if (f.header_size == 0)
-                bufs.push_back(asio::buffer(f.storage));
+                w.bufs.push_back(asio::buffer(f.storage));
             else {
-                bufs.push_back(asio::buffer(f.header.data(), f.header_size));
-                if (f.payload.size() != 0) bufs.push_back(f.payload);
+                w.bufs.push_back(asio::buffer(f.header.data(), f.header_size));
+                if (f.payload.size() != 0) w.bufs.push_back(f.payload);
             }
         }
         if constexpr (rtmsg::detail::waitable_socket<NextLayer>) {
             if (write_now()) return;
         }
         write_in_flight = true;
-        asio::async_write(next, bufs, large_transfers,
+        asio::async_write(next, w.bufs, large_transfers,
                           [self = this->shared_from_this(), guard = write_guard(this)](std::error_code ec, std::size_t) mutable {
                               guard.release();
                               self->on_written(ec);
@@ -517,17 +513,18 @@ public:
         posted, never run from inside send(). */
     bool write_now()
     {
-        for (auto const& f : writing)
+        auto& w = *busy_;
+        for (auto const& f : w.writing)
             if (f.done) return false;
-        if (!rtmsg::detail::write_now(next, bufs)) return false;
+        if (!rtmsg::detail::write_now(next, w.bufs)) return false;
         std::size_t total = 0;
         bool wrote_close = false;
-        for (auto& f : writing) {
+        for (auto& f : w.writing) {
             total += f.bytes;
             wrote_close |= f.is_close;
             if (f.header_size == 0 && !f.shared) recycle(std::move(f.storage));
         }
-        writing.clear();
+        w.writing.clear();
         queued_bytes -= total;
         if (wrote_close) {
             close_written = true;
@@ -592,9 +589,10 @@ public:
     {
         // Completion handlers below may queue and start the next write (which reuses
         // `writing`), so finish with this batch in a vector of its own first.
-        std::vector<out_frame> done = std::move(writing);
-        writing = std::move(spare);
-        writing.clear();
+        auto& w = *busy_;
+        std::vector<out_frame> done = std::move(w.writing);
+        w.writing = std::move(w.spare);
+        w.writing.clear();
         write_in_flight = false;
         std::size_t total = 0;
         bool wrote_close = false;
@@ -613,7 +611,7 @@ public:
             if (f.header_size == 0 && !f.shared) recycle(std::move(f.storage));
         }
         done.clear();
-        spare = std::move(done);
+        busy().spare = std::move(done); // (not `w`: the handlers above may have run a quiet tick)
         if (ec) return;
         after_write();
     }
@@ -628,7 +626,7 @@ public:
             f();
         }
         pump();
-        if (!write_in_flight && queued.empty()) run_idle();
+        if (!write_in_flight && nothing_queued()) run_idle();
     }
 
     /// Nothing is queued or being written: runs the idle callback, then a close that waited
@@ -675,8 +673,9 @@ public:
             *cb = nullptr;
             asio::post(next.get_executor(), std::move(f));
         }
-        auto q = std::move(queued);
-        queued.clear();
+        if (!busy_) return;
+        auto q = std::move(busy_->queued);
+        busy_->queued.clear();
         for (auto& f : q) {
             queued_bytes -= f.bytes;
             if (f.done) f.done->complete(asio::error::operation_aborted, 0);
@@ -718,14 +717,15 @@ public:
             ping_outstanding = true;
             enqueue_control(opcode::ping, {}, nullptr);
         }
-        if (!active_since_tick && !write_in_flight && queued.empty()) release_spare_storage();
+        if (!active_since_tick && !write_in_flight && nothing_queued()) release_spare_storage();
         active_since_tick = false;
     }
     bool ping_outstanding = false;
     bool active_since_tick = false; ///< input arrived or a write started since the last tick
 
-    /// Quiet for a whole tick: hands the pooled frame storage and the write vectors'
-    /// capacity back to the allocator (they are made again by the next send).
+    /// Quiet for a whole tick: hands the pooled frame storage and the busy state (write
+    /// vectors, a drained read-ahead) back to the allocator; the next send or read makes
+    /// them again.
     void release_spare_storage()
     {
         std::vector<std::string> drop;
@@ -733,16 +733,17 @@ public:
             std::lock_guard<pool_lock> lock(pool_mutex);
             drop.swap(pool);
         }
-        std::vector<out_frame>().swap(queued);
-        std::vector<out_frame>().swap(writing);
-        std::vector<out_frame>().swap(spare);
-        std::vector<asio::const_buffer>().swap(bufs);
+        if (busy_ && busy_->queued.empty() && busy_->writing.empty() && !busy_->held_step &&
+            busy_->pending_off == busy_->pending.size()) {
+            busy_.reset();
+            busy_held.store(false, std::memory_order_relaxed);
+        }
     }
 
     std::size_t spare_storage() noexcept
     {
+        std::size_t n = busy_held.load(std::memory_order_relaxed) ? sizeof(busy_state) : 0;
         std::lock_guard<pool_lock> lock(pool_mutex);
-        std::size_t n = 0;
         for (auto const& s : pool) n += s.capacity();
         return n;
     }
@@ -778,7 +779,36 @@ public:
         std::error_code ec;
     };
 
-    bool has_pending() const noexcept { return pending_off < pending.size() || lent_rest() != 0; }
+    /** What a stream needs only while it is busy: input read ahead of the reader, a close
+        or error found ahead for the next async_read, and the write queues.  Made on first
+        use and given back by a quiet keepalive tick (release_spare_storage), so an idle
+        connection holds one pointer here instead of about 170 bytes. */
+    struct busy_state {
+        std::string pending;            ///< input read ahead: bytes from pending_off on are not yet consumed
+        std::size_t pending_off = 0;
+        std::optional<step> held_step;  ///< a close or error found by stream::read_buffered(), for the next async_read
+        std::vector<out_frame> queued;  ///< frames waiting for the next write
+        std::vector<out_frame> writing; ///< frames of the write in flight
+        std::vector<out_frame> spare;   ///< keeps a vector's capacity between writes
+        std::vector<asio::const_buffer> bufs;
+    };
+    std::unique_ptr<busy_state> busy_;
+
+    busy_state& busy()
+    {
+        if (!busy_) {
+            busy_ = std::make_unique<busy_state>();
+            busy_held.store(true, std::memory_order_relaxed);
+        }
+        return *busy_;
+    }
+    bool nothing_queued() const noexcept { return !busy_ || busy_->queued.empty(); }
+    bool has_held_step() const noexcept { return busy_ && busy_->held_step; }
+
+    bool has_pending() const noexcept
+    {
+        return (busy_ && busy_->pending_off < busy_->pending.size()) || lent_rest() != 0;
+    }
 
     /// Bytes of this stream's input still in the thread's read buffer (see lent_input).
     std::size_t lent_rest() const noexcept
@@ -791,7 +821,7 @@ public:
     /// before the read).
     void lend(char* data, std::size_t n) noexcept
     {
-        RTMSG_ASSERT(pending_off == pending.size());
+        RTMSG_ASSERT(!busy_ || busy_->pending_off == busy_->pending.size());
         auto& l = thread_lent_input();
         RTMSG_ASSERT(!l.owner); // read_ready() moved any other stream's out before reading
         l = {this, data, n, [](void const* o) noexcept {
@@ -808,11 +838,12 @@ public:
         auto& l = thread_lent_input();
         if (l.owner != this) return;
         if (l.size != 0) {
-            if (pending_off == pending.size()) {
-                pending.clear();
-                pending_off = 0;
+            auto& b = busy();
+            if (b.pending_off == b.pending.size()) {
+                b.pending.clear();
+                b.pending_off = 0;
             }
-            pending.append(l.data, l.size);
+            b.pending.append(l.data, l.size);
         }
         l = {};
     }
@@ -820,11 +851,12 @@ public:
     /// Marks `n` read-ahead bytes consumed; a buffer emptied of a large read-ahead is released.
     void consume_pending(std::size_t n) noexcept
     {
-        pending_off += n;
-        if (pending_off < pending.size()) return;
-        pending_off = 0;
-        if (pending.capacity() > 4096) std::string().swap(pending);
-        else pending.clear();
+        auto& b = *busy_;
+        b.pending_off += n;
+        if (b.pending_off < b.pending.size()) return;
+        b.pending_off = 0;
+        if (b.pending.capacity() > 4096) std::string().swap(b.pending);
+        else b.pending.clear();
     }
 
     /// Takes the read-ahead's next step: a message (its payload appended to `buffer`), or
@@ -840,13 +872,13 @@ public:
             if (l.size == 0) l = {};
             return r;
         }
-        auto r = process(pending.data() + pending_off, pending.size() - pending_off, buffer, bytes);
-        consume_pending(r.kind == step_kind::message ? r.consumed : pending.size() - pending_off);
+        if (!busy_) return {step_kind::need_more, 0, {}};
+        auto& b = *busy_;
+        auto const avail = b.pending.size() - b.pending_off;
+        auto r = process(b.pending.data() + b.pending_off, avail, buffer, bytes);
+        consume_pending(r.kind == step_kind::message ? r.consumed : avail);
         return r;
     }
-
-    /// A close or protocol error found by stream::read_buffered(), for the next async_read.
-    std::optional<step> held_step;
 
     /// Feeds input to the reader, answering pings, until a message, close or error.
     template <class DynamicBuffer>
@@ -911,8 +943,9 @@ struct read_op {
                 asio::post(s.next.get_executor(), std::move(self));
                 return;
             }
-            if (s.held_step || s.has_pending()) {
-                auto r = s.held_step ? *std::exchange(s.held_step, std::nullopt) : s.process_pending(buffer, bytes);
+            if (s.has_held_step() || s.has_pending()) {
+                auto r = s.has_held_step() ? *std::exchange(s.busy_->held_step, std::nullopt)
+                                           : s.process_pending(buffer, bytes);
                 if (r.kind != step_kind::need_more) {
                     // Never complete inside the initiating call.
                     s.corked = r.kind == step_kind::message && s.has_pending();
@@ -1026,7 +1059,7 @@ struct read_op {
         auto& s = *impl;
         auto r = s.process(data, n, buffer, bytes);
         if (r.kind == step_kind::message) {
-            s.pending.append(data + r.consumed, n - r.consumed);
+            if (r.consumed < n) s.busy().pending.append(data + r.consumed, n - r.consumed);
             s.corked = s.has_pending();
         }
         if (r.kind == step_kind::need_more) return read_more(self);
@@ -1208,7 +1241,7 @@ bool stream<NextLayer>::is_open() const noexcept
 template <async_stream NextLayer>
 void stream<NextLayer>::set_initial_bytes(std::string_view bytes)
 {
-    impl_->pending.append(bytes);
+    if (!bytes.empty()) impl_->busy().pending.append(bytes);
 }
 
 template <async_stream NextLayer>
@@ -1243,12 +1276,12 @@ std::size_t stream<NextLayer>::read_buffered(DynamicBuffer& buffer, F&& f)
     RTMSG_ASSERT(!s.reading && "rtmsg: read_buffered while an async_read is pending");
     using impl_type = detail::stream_impl<NextLayer>;
     std::size_t count = 0;
-    while (s.has_pending() && !s.held_step && !s.closed) {
+    while (s.has_pending() && !s.has_held_step() && !s.closed) {
         std::size_t bytes = 0;
         auto const r = s.process_pending(buffer, bytes);
         if (r.kind == impl_type::step_kind::need_more) break;
         if (r.kind != impl_type::step_kind::message) {
-            s.held_step = r; // the next async_read answers it (echo the close, or fail)
+            s.busy().held_step = r; // the next async_read answers it (echo the close, or fail)
             break;
         }
         ++count;
@@ -1304,7 +1337,7 @@ auto stream<NextLayer>::async_write(message_type type, asio::const_buffer payloa
             f.payload_size = payload.size();
             f.done = detail::waiter_impl<handler_type, decltype(ex)>::create(std::move(handler), ex);
             impl->queued_bytes += f.bytes;
-            impl->queued.push_back(std::move(f));
+            impl->busy().queued.push_back(std::move(f));
             impl->pump();
         },
         token, impl_, type, payload);
@@ -1403,7 +1436,7 @@ send_status stream<NextLayer>::send_frame(std::shared_ptr<std::string const> fra
         f.shared = std::move(frame);
         f.bytes = size;
         f.payload_size = size;
-        s.queued.push_back(std::move(f));
+        s.busy().queued.push_back(std::move(f));
         s.pump();
         return now > s.opt.send_queue_soft_limit ? send_status::backpressure : send_status::queued;
     }
@@ -1416,7 +1449,7 @@ send_status stream<NextLayer>::send_frame(std::shared_ptr<std::string const> fra
         f.shared = std::move(frame);
         f.bytes = size;
         f.payload_size = size;
-        impl->queued.push_back(std::move(f));
+        impl->busy().queued.push_back(std::move(f));
         impl->pump();
     });
     return now > s.opt.send_queue_soft_limit ? send_status::backpressure : send_status::queued;
@@ -1450,7 +1483,7 @@ send_status stream<NextLayer>::send_frames(std::span<std::shared_ptr<std::string
         f.shared = std::move(frame);
         f.bytes = size;
         f.payload_size = size;
-        s.queued.push_back(std::move(f));
+        s.busy().queued.push_back(std::move(f));
     }
     s.pump(); // one write for the whole batch
     if (st == send_status::dropped) return st;
@@ -1468,9 +1501,9 @@ void stream<NextLayer>::on_idle(F&& f)
     }
     s.idle = std::forward<F>(f);
     // Already idle: run it soon, from the executor (a close_after_idle() meanwhile waits).
-    if (!s.write_in_flight && s.queued.empty())
+    if (!s.write_in_flight && s.nothing_queued())
         asio::post(s.next.get_executor(), [impl = impl_] {
-            if (!impl->closed && !impl->write_in_flight && impl->queued.empty()) impl->run_idle();
+            if (!impl->closed && !impl->write_in_flight && impl->nothing_queued()) impl->run_idle();
         });
 }
 
