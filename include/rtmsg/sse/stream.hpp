@@ -62,8 +62,14 @@ public:
     /// while open); this timer exists only once end() needs it.
     using timer_type = asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type>;
     std::unique_ptr<timer_type> close_timer;
-    std::vector<std::shared_ptr<std::string const>> queued, writing, spare;
-    std::vector<asio::const_buffer> bufs;
+    /// The write queues: made by the first write, given back by a heartbeat tick that finds
+    /// nothing queued or in flight, so an idle stream holds one pointer instead of 96 bytes
+    /// and three arrays.
+    struct write_queues {
+        std::vector<std::shared_ptr<std::string const>> queued, writing;
+        std::vector<asio::const_buffer> bufs;
+    };
+    std::unique_ptr<write_queues> wq;
     std::atomic<std::size_t> queued_bytes{0};
     std::atomic<bool> closing{false};
     bool started = false; ///< headers written
@@ -76,23 +82,31 @@ public:
     bool end_after_idle = false; ///< close_after_idle() waits for the idle callback
     std::unique_ptr<std::array<char, 64>> discard; ///< read target of streams that cannot wait for readability
 
+    write_queues& queues()
+    {
+        if (!wq) wq = std::make_unique<write_queues>();
+        return *wq;
+    }
+    bool nothing_queued() const noexcept { return !wq || wq->queued.empty(); }
+
     void push(std::shared_ptr<std::string const> bytes)
     {
-        queued.push_back(std::move(bytes));
+        queues().queued.push_back(std::move(bytes));
         pump();
     }
 
     void pump()
     {
-        if (write_in_flight || queued.empty() || closed || !started) return;
-        std::swap(queued, writing);
-        bufs.clear();
-        for (auto const& b : writing) bufs.push_back(asio::buffer(*b));
+        if (write_in_flight || nothing_queued() || closed || !started) return;
+        auto& w = *wq;
+        std::swap(w.queued, w.writing);
+        w.bufs.clear();
+        for (auto const& b : w.writing) w.bufs.push_back(asio::buffer(*b));
         if constexpr (rtmsg::detail::waitable_socket<NextLayer>) {
             if (write_now()) return;
         }
         write_in_flight = true;
-        asio::async_write(next, bufs, websocket::detail::large_transfers,
+        asio::async_write(next, w.bufs, websocket::detail::large_transfers,
                           [self = this->shared_from_this()](std::error_code ec, std::size_t) {
             self->on_written(ec);
         });
@@ -103,15 +117,16 @@ public:
     /// write completion runs (the end of the stream, the idle callback) is posted.
     bool write_now()
     {
-        if (!rtmsg::detail::write_now(next, bufs)) return false;
+        auto& w = *wq;
+        if (!rtmsg::detail::write_now(next, w.bufs)) return false;
         std::size_t total = 0;
-        for (auto const& b : writing) total += b->size();
+        for (auto const& b : w.writing) total += b->size();
         queued_bytes -= total;
-        writing.clear();
+        w.writing.clear();
         last_write = clock::now();
         if (ending || idle || end_after_idle)
             asio::post(next.get_executor(), [self = this->shared_from_this()] {
-                if (self->write_in_flight || self->closed || !self->queued.empty()) return;
+                if (self->write_in_flight || self->closed || !self->nothing_queued()) return;
                 if (self->ending) return self->teardown();
                 self->run_idle();
             });
@@ -121,14 +136,15 @@ public:
     void on_written(std::error_code ec)
     {
         write_in_flight = false;
+        auto& w = *wq;
         std::size_t total = 0;
-        for (auto const& b : writing) total += b->size();
+        for (auto const& b : w.writing) total += b->size();
         queued_bytes -= total;
-        writing.clear();
+        w.writing.clear();
         last_write = clock::now();
         if (ec) return fail(ec);
         pump();
-        if (!write_in_flight && queued.empty()) {
+        if (!write_in_flight && nothing_queued()) {
             if (ending) return teardown();
             run_idle();
         }
@@ -224,12 +240,13 @@ public:
     {
         if (closed || ending) return;
         // Only when nothing else went out for a while: events keep the stream alive too.
-        if (clock::now() - last_write >= opt.heartbeat / 2 && queued.empty() && !write_in_flight) {
+        if (clock::now() - last_write >= opt.heartbeat / 2 && nothing_queued() && !write_in_flight) {
             auto s = std::make_shared<std::string>();
             format_comment(*s);
             queued_bytes += s->size();
             push(std::move(s));
         }
+        if (!write_in_flight && nothing_queued()) wq.reset(); // the next write makes them again
     }
 
     /// Flushes what is queued, then ends the response (FIN, or TLS close_notify first).
@@ -245,7 +262,7 @@ public:
             if (ec) return;
             if (auto self = w.lock()) self->fail(make_error_code(rtmsg::error::timeout));
         });
-        if (!write_in_flight && queued.empty()) teardown();
+        if (!write_in_flight && nothing_queued()) teardown();
     }
 
     void teardown()
@@ -263,8 +280,10 @@ public:
         rtmsg::close_now(next);
         rtmsg::detail::tick_service::leave(*this);
         if (close_timer) close_timer->cancel();
-        for (auto const& b : queued) queued_bytes -= b->size();
-        queued.clear();
+        if (wq) {
+            for (auto const& b : wq->queued) queued_bytes -= b->size();
+            wq->queued.clear();
+        }
         if (idle) {
             auto f = std::move(idle);
             idle = nullptr;
@@ -423,7 +442,7 @@ public:
                 break;
             }
             s.queued_bytes += size;
-            s.queued.push_back(std::move(b));
+            s.queues().queued.push_back(std::move(b));
         }
         s.pump(); // one write for the whole batch
         return st;
@@ -440,9 +459,9 @@ public:
         }
         s.idle = std::forward<F>(f);
         // Already idle: run it soon, from the executor (a close_after_idle() meanwhile waits).
-        if (!s.write_in_flight && s.queued.empty())
+        if (!s.write_in_flight && s.nothing_queued())
             asio::post(s.next.get_executor(), [impl = impl_] {
-                if (!impl->closed && !impl->ending && !impl->write_in_flight && impl->queued.empty())
+                if (!impl->closed && !impl->ending && !impl->write_in_flight && impl->nothing_queued())
                     impl->run_idle();
             });
     }
