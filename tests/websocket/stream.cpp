@@ -1194,20 +1194,36 @@ TEST_CASE("websocket: every failing operation ends the connection cleanly", "[we
     CHECK(failures.size() == n - 1);
 }
 
+namespace {
+
+/// An accepted server stream on the test pair whose keepalive ticks every ping_interval / 4.
+struct ticking_stream {
+    explicit ticking_stream(std::chrono::milliseconds ping_interval)
+    {
+        auto o = quiet();
+        o.ping_interval = ping_interval;
+        o.idle_timeout = 10s;
+        ws.set_options(o);
+        ws.async_accept(upgrade_request(), {}, [](std::error_code ec) { REQUIRE_FALSE(ec); });
+        run_ready(ioc);
+        std::string in = client.take_input();
+        REQUIRE(take_response(in));
+    }
+
+    asio::io_context ioc;
+    std::pair<rtmsg::test::stream, rtmsg::test::stream> ends = rtmsg::test::make_pair(ioc.get_executor());
+    rtmsg::test::stream& client = ends.first;
+    websocket::stream<rtmsg::test::stream> ws{std::move(ends.second)};
+};
+
+} // namespace
+
 TEST_CASE("websocket: a quiet tick gives pooled send storage back, traffic keeps it", "[websocket]")
 {
-    asio::io_context ioc;
-    auto ends = rtmsg::test::make_pair(ioc.get_executor());
-    auto& client = ends.first;
-    websocket::stream<rtmsg::test::stream> ws(std::move(ends.second));
-    auto o = quiet();
-    o.ping_interval = 40ms; // a keepalive tick every 10 ms
-    o.idle_timeout = 10s;
-    ws.set_options(o);
-    ws.async_accept(upgrade_request(), {}, [](std::error_code ec) { REQUIRE_FALSE(ec); });
-    run_ready(ioc);
-    std::string in = client.take_input();
-    REQUIRE(take_response(in));
+    ticking_stream t(40ms); // a keepalive tick every 10 ms
+    auto& ioc = t.ioc;
+    auto& client = t.client;
+    auto& ws = t.ws;
 
     std::string const big(60 * 1024, 'b');
     for (int i = 0; i < 4; ++i) CHECK(ws.send(message_type::binary, big) != websocket::send_status::dropped);
@@ -1244,18 +1260,10 @@ TEST_CASE("websocket: a quiet tick gives pooled send storage back, traffic keeps
 
 TEST_CASE("websocket: an idle stream gives its busy state back and makes it again for the next send", "[websocket]")
 {
-    asio::io_context ioc;
-    auto ends = rtmsg::test::make_pair(ioc.get_executor());
-    auto& client = ends.first;
-    websocket::stream<rtmsg::test::stream> ws(std::move(ends.second));
-    auto o = quiet();
-    o.ping_interval = 400ms; // a keepalive tick every 100 ms, the first ping after 400 ms
-    o.idle_timeout = 10s;
-    ws.set_options(o);
-    ws.async_accept(upgrade_request(), {}, [](std::error_code ec) { REQUIRE_FALSE(ec); });
-    run_ready(ioc);
-    std::string in = client.take_input();
-    REQUIRE(take_response(in));
+    ticking_stream t(400ms); // a keepalive tick every 100 ms, the first ping after 400 ms
+    auto& ioc = t.ioc;
+    auto& client = t.client;
+    auto& ws = t.ws;
     CHECK(ws.spare_storage() == 0); // the handshake needs no write queue
 
     // Two messages in one input, the second left for later: read-ahead and a reply queued.
