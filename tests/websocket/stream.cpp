@@ -1220,7 +1220,9 @@ struct ticking_stream {
 
 TEST_CASE("websocket: a quiet tick gives pooled send storage back, traffic keeps it", "[websocket]")
 {
-    ticking_stream t(40ms); // a keepalive tick every 10 ms
+    // A keepalive tick every 100 ms: slow enough that the sends below are checked before a
+    // second tick can find the stream quiet, even under TSan (at 10 ms, it once did).
+    ticking_stream t(400ms);
     auto& ioc = t.ioc;
     auto& client = t.client;
     auto& ws = t.ws;
@@ -1244,12 +1246,13 @@ TEST_CASE("websocket: a quiet tick gives pooled send storage back, traffic keeps
 
     SECTION("quiet: released within a few ticks")
     {
-        ioc.run_for(100ms);
+        auto const until = std::chrono::steady_clock::now() + 1s;
+        while (ws.spare_storage() >= 1024 && std::chrono::steady_clock::now() < until) ioc.run_for(5ms);
         CHECK(ws.spare_storage() < 1024); // at most a ping frame's storage and the busy state
     }
     SECTION("a message every few milliseconds: kept")
     {
-        auto const until = std::chrono::steady_clock::now() + 100ms;
+        auto const until = std::chrono::steady_clock::now() + 350ms; // three ticks or more
         while (std::chrono::steady_clock::now() < until) {
             ws.next_layer().append(client_frame(op_text, "x")); // input arrives: not quiet
             ioc.run_for(3ms);
