@@ -157,23 +157,42 @@ private:
             stopping_ = true;
             stop_left_ = backlog().first;
         }
-        batch_.clear();
-        take(batch_, 256 * 1024, stop_left_);
+        // The batch travels in the thread's scratch vectors, not in members: an idle
+        // subscriber then holds neither 48 bytes of empty vectors nor the arrays its last
+        // burst grew them to.  They are moved out while in use, so a drain nested in this
+        // one (none is known) would only allocate its own.
+        auto& scratch = drain_scratch();
+        auto batch = std::move(scratch.batch);
+        auto frames = std::move(scratch.frames);
+        batch.clear();
+        take(batch, 256 * 1024, stop_left_);
         std::size_t bytes = 0;
-        frames_.clear();
-        for (auto const& it : batch_) {
-            frames_.push_back(frame_of(it));
-            bytes += frames_.back()->size();
+        frames.clear();
+        for (auto const& it : batch) {
+            frames.push_back(frame_of(it));
+            bytes += frames.back()->size();
         }
-        c->send_frames(frames_); // the whole batch in one gathered write
-        frames_.clear();
+        c->send_frames(frames); // the whole batch in one gathered write
+        frames.clear();
         if (auto core = core_.lock()) core->counters.bytes_out += bytes;
-        if (stopping_) stop_left_ -= batch_.size();
-        batch_.clear();
+        if (stopping_) stop_left_ -= batch.size();
+        batch.clear();
+        scratch.batch = std::move(batch);
+        scratch.frames = std::move(frames);
         if (stop_left_ != 0 && !empty_now()) c->on_idle([self = shared_self()] { self->drain(); });
     }
 
     bool empty_now() { return backlog().first == 0; }
+
+    struct scratch_vectors {
+        std::vector<item> batch;
+        std::vector<std::shared_ptr<std::string const>> frames;
+    };
+    static scratch_vectors& drain_scratch()
+    {
+        thread_local scratch_vectors s;
+        return s;
+    }
 
     std::shared_ptr<connection_outbox> shared_self()
     {
@@ -182,8 +201,6 @@ private:
 
     std::weak_ptr<hub_core> core_; // weak: the hub holds its subscribers' outboxes
     std::weak_ptr<Connection> conn_;
-    std::vector<item> batch_;
-    std::vector<std::shared_ptr<std::string const>> frames_;
     bool stopping_ = false;
     std::size_t stop_left_ = SIZE_MAX; ///< once stopping: items still to hand over
 };

@@ -10,6 +10,7 @@
 #include <rtmsg/websocket/stream.hpp> // send_status
 
 #include <asio/async_result.hpp>
+#include <asio/bind_allocator.hpp>
 #include <asio/compose.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/ip/tcp.hpp>
@@ -177,11 +178,15 @@ public:
     /// Travels with the pending read.  If that read is destroyed without completing (the
     /// io_context is destroyed while the stream is open), it drops the close and idle
     /// handlers, which may own the stream's owner: nothing is left in a reference cycle.
+    /// Held by value in the pending operation's handler (no allocation of its own); a move
+    /// empties the source, so only the last holder acts.
     struct watch_guard {
         std::weak_ptr<stream_impl> w;
-        watch_guard() = default;
+        explicit watch_guard(std::weak_ptr<stream_impl> p) noexcept : w(std::move(p)) {}
+        watch_guard(watch_guard&&) noexcept = default;
         watch_guard(watch_guard const&) = delete;
         watch_guard& operator=(watch_guard const&) = delete;
+        watch_guard& operator=(watch_guard&&) = delete;
         ~watch_guard()
         {
             auto self = w.lock();
@@ -193,16 +198,17 @@ public:
         }
     };
 
-    void watch(std::shared_ptr<watch_guard> guard = nullptr)
+    void watch() { watch(watch_guard(this->weak_from_this())); }
+
+    void watch(watch_guard guard)
     {
         if (closed) return;
-        if (!guard) {
-            guard = std::make_shared<watch_guard>(); // built in place: a temporary's destructor would fire
-            guard->w = this->weak_from_this();
-        }
         if constexpr (rtmsg::detail::waitable_socket<NextLayer>) {
-            next.async_wait(asio::socket_base::wait_read, [self = this->shared_from_this(),
-                                                           guard = std::move(guard)](std::error_code ec) mutable {
+            // Pending for as long as the stream lives: sized exactly (see exact_allocator).
+            next.async_wait(asio::socket_base::wait_read,
+                            asio::bind_allocator(rtmsg::detail::exact_allocator<void>{},
+                                                 [self = this->shared_from_this(),
+                                                  guard = std::move(guard)](std::error_code ec) mutable {
                 if (ec) return self->fail(ec);
                 std::error_code rec;
                 char scratch[256]; // what a client sends on an event stream is read and dropped
@@ -210,7 +216,7 @@ public:
                 if (rec == asio::error::would_block || rec == asio::error::try_again || (!rec && n > 0))
                     return self->watch(std::move(guard));
                 self->fail(rec ? rec : make_error_code(asio::error::eof));
-            });
+            }));
         }
         else {
             if (!discard) discard = std::make_unique<std::array<char, 64>>();

@@ -8,6 +8,7 @@
 #include <asio/buffer.hpp>
 #include <asio/associated_allocator.hpp>
 #include <asio/associated_executor.hpp>
+#include <asio/bind_allocator.hpp>
 #include <asio/compose.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/executor_work_guard.hpp>
@@ -1001,7 +1002,9 @@ struct read_op {
         s.uncork(); // no buffered message left: write the replies to the last ones
         if constexpr (rtmsg::detail::waitable_socket<NextLayer>) {
             st = state::waiting;
-            s.next.async_wait(asio::socket_base::wait_read, std::move(self));
+            // An idle connection keeps this wait pending: sized exactly (see exact_allocator).
+            s.next.async_wait(asio::socket_base::wait_read,
+                              asio::bind_allocator(rtmsg::detail::exact_allocator<void>{}, std::move(self)));
         }
         else {
             if (!s.own_buf) s.own_buf = std::make_unique<char[]>(impl_type::own_buf_size);
