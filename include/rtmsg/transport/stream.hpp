@@ -10,7 +10,7 @@
 
 #include <concepts>
 #include <cstddef>
-#include <new>
+#include <memory>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -80,12 +80,13 @@ concept waitable_socket = requires(S& s, std::error_code& ec, asio::mutable_buff
     { s.non_blocking() } -> std::convertible_to<bool>;
 };
 
-/** An allocator that asks operator new for exactly the bytes requested.  Asio's default
-    recycles operation blocks per thread and hands out any cached block that is large
-    enough; the readiness wait that an idle connection keeps pending then sits, for as long
-    as the connection is idle, in whatever block was cached last (on a server that accepts,
-    usually a 272-byte accept operation).  Bound to that one wait (asio::bind_allocator), it
-    takes only its own size, and the cached block stays for the next accept. */
+/** An allocator that asks the heap (std::allocator) for exactly the bytes requested.
+    Asio's default recycles operation blocks per thread and hands out any cached block that
+    is large enough; the readiness wait that an idle connection keeps pending then sits, for
+    as long as the connection is idle, in whatever block was cached last (on a server that
+    accepts, usually a 272-byte accept operation).  Bound to that one wait
+    (asio::bind_allocator), it takes only its own size, and the cached block stays for the
+    next accept. */
 template <class T>
 struct exact_allocator {
     using value_type = T;
@@ -94,8 +95,8 @@ struct exact_allocator {
     exact_allocator(exact_allocator<U> const&) noexcept
     {
     }
-    T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
-    void deallocate(T* p, std::size_t n) noexcept { ::operator delete(p, n * sizeof(T)); }
+    T* allocate(std::size_t n) { return std::allocator<T>().allocate(n); }
+    void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
     template <class U>
     bool operator==(exact_allocator<U> const&) const noexcept
     {
