@@ -327,6 +327,14 @@ public:
     bool corked = false;
     bool read_posted = false;   ///< a read completion is queued on the executor
     bool flush_posted = false;
+    // Plain sockets: the next read is first tried from a posted handler, after what else is
+    // ready has run, and waits for readability only if that finds nothing.  A busy peer's
+    // next message is usually there by then, which saves the readiness wait's re-arming
+    // system call (epoll_ctl) per read.  After a miss the stream waits directly, and tries
+    // again after `retry_deferred_after` reads that came through a wait.
+    bool defer_read = true;
+    std::uint8_t waited_reads = 0;
+    static constexpr std::uint8_t retry_deferred_after = 8;
     static constexpr std::size_t cork_limit = 64 * 1024;
     std::uint16_t peer_code = close_code::abnormal;
     std::unique_ptr<std::string> peer_reason; ///< of the peer's close frame, if it had one
@@ -923,7 +931,7 @@ struct read_op {
     DynamicBuffer buffer;
     std::size_t bytes = 0;
     std::error_code result;
-    enum class state { start, posted, waiting, reading, close_written, torn_down } st = state::start;
+    enum class state { start, posted, deferred, waiting, reading, close_written, torn_down } st = state::start;
 
     using impl_type = stream_impl<NextLayer>;
     using step = typename impl_type::step;
@@ -962,9 +970,13 @@ struct read_op {
             s.read_posted = false;
             if (result) return finish(self, result);
             return on_step(self, pending_step);
+        case state::deferred:
+            // Closed while the attempt was queued: as a pending wait would have been.
+            if (!rtmsg::lowest_layer(s.next).is_open()) return on_io_error(self, asio::error::operation_aborted);
+            return read_ready(self, true);
         case state::waiting:
             if (ec) return on_io_error(self, ec);
-            return read_ready(self);
+            return read_ready(self, false);
         case state::reading:
             if (ec) return on_io_error(self, ec);
             s.on_input();
@@ -1001,6 +1013,11 @@ struct read_op {
         }
         s.uncork(); // no buffered message left: write the replies to the last ones
         if constexpr (rtmsg::detail::waitable_socket<NextLayer>) {
+            if (s.defer_read) {
+                st = state::deferred;
+                asio::post(s.next.get_executor(), std::move(self));
+                return;
+            }
             st = state::waiting;
             // An idle connection keeps this wait pending: sized exactly (see exact_allocator).
             s.next.async_wait(asio::socket_base::wait_read,
@@ -1013,9 +1030,10 @@ struct read_op {
         }
     }
 
-    /// Readable: drain the socket into the thread's buffer without blocking.
+    /// Readable (`deferred`: perhaps; see stream_impl::defer_read): drain the socket into
+    /// the thread's buffer without blocking.
     template <class Self>
-    void read_ready(Self& self)
+    void read_ready(Self& self, bool deferred)
     {
         if constexpr (rtmsg::detail::waitable_socket<NextLayer>) {
             auto& s = *impl;
@@ -1028,10 +1046,17 @@ struct read_op {
                 RTMSG_ASSERT(l.owner != &s);
                 l.copy_out(l.owner);
             }
-            for (;;) {
+            if (!deferred && ++s.waited_reads >= impl_type::retry_deferred_after) {
+                s.waited_reads = 0;
+                s.defer_read = true;
+            }
+            for (bool first = true;; first = false) {
                 std::error_code ec;
                 auto const n = rtmsg::detail::read_now(s.next, asio::buffer(buf, cap), ec);
-                if (ec == asio::error::would_block || ec == asio::error::try_again) return read_more(self);
+                if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                    if (deferred && first) s.defer_read = false; // nothing there yet: wait
+                    return read_more(self);
+                }
                 if (ec) return on_io_error(self, ec);
                 s.on_input();
                 auto r = s.process(buf, n, buffer, bytes);
