@@ -393,15 +393,6 @@ public:
         read_more();
     }
 
-    /// Queues `n` copies of a prebuilt frame, written together.
-    void send_copies(std::string const* frame, std::size_t n)
-    {
-        if (!open_) return;
-        pending_frame_ = frame;
-        pending_ += n;
-        if (!writing_) flush();
-    }
-
     /// Queues bytes (copied), written together with anything else pending.
     void send_bytes(std::string_view bytes)
     {
@@ -472,15 +463,11 @@ private:
 
     void flush()
     {
-        if (pending_ == 0 && out_pending_.empty()) return;
-        bufs_.clear();
+        if (out_pending_.empty()) return;
         out_writing_.swap(out_pending_);
         out_pending_.clear();
-        if (!out_writing_.empty()) bufs_.push_back(asio::buffer(out_writing_));
-        for (std::size_t i = 0; i < pending_; ++i) bufs_.push_back(asio::buffer(*pending_frame_));
-        pending_ = 0;
         writing_ = true;
-        asio::async_write(sock_, bufs_, [self = shared_from_this()](std::error_code ec, std::size_t) {
+        asio::async_write(sock_, asio::buffer(out_writing_), [self = shared_from_this()](std::error_code ec, std::size_t) {
             self->writing_ = false;
             if (ec) {
                 self->open_ = false;
@@ -500,10 +487,7 @@ private:
     std::function<void(conn&, bool)> on_ready_;
     std::vector<char> buf_;
     std::size_t have_ = 0;
-    std::string const* pending_frame_ = nullptr;
-    std::size_t pending_ = 0;
     std::string out_pending_, out_writing_;
-    std::vector<asio::const_buffer> bufs_;
 };
 
 struct run_state {
