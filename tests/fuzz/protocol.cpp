@@ -27,7 +27,7 @@ class fake_connection final : public websocket::connection {
 public:
     explicit fake_connection(std::string subprotocol, std::string identity)
     {
-        subprotocol_ = std::move(subprotocol);
+        set_subprotocol(std::move(subprotocol));
         target_ = "/ws";
         if (!identity.empty()) user_data_ = std::move(identity);
     }

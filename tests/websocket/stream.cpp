@@ -1549,3 +1549,56 @@ TEST_CASE("websocket: a read handler that throws leaves nothing lent in the thre
     REQUIRE(run_until_idle(ioc));
     CHECK(got == std::vector<std::string>{"one", "two"});
 }
+
+// ---- deferred reads (plain sockets) ------------------------------------------------------------
+
+TEST_CASE("websocket: a socket closed while its deferred read attempt is queued aborts the read", "[websocket]")
+{
+    asio::io_context ioc;
+    auto acc = loopback_acceptor(ioc);
+    tcp_peer a(ioc, acc);
+    a.from_client(client_frame(op_text, "never read")); // readable, but closed first
+    completion r;
+    a.ws.async_read(a.dyn, [&](std::error_code ec, std::size_t n) { r = {true, ec, n}; });
+    CHECK_FALSE(r.done); // the attempt is queued: never inside the initiating call
+    std::error_code ignored;
+    a.ws.next_layer().close(ignored);
+    REQUIRE(run_until_idle(ioc));
+    CHECK(r.done);
+    CHECK(r.ec == asio::error::operation_aborted);
+    CHECK(a.buf.empty());
+    CHECK_FALSE(a.ws.is_open());
+}
+
+TEST_CASE("websocket: messages arrive whether the deferred attempt finds them or the stream has to wait", "[websocket]")
+{
+    // Some messages are readable before the read starts (the posted attempt takes them),
+    // others only after the attempt found nothing and the stream waits for readability;
+    // a stream that waited tries deferring again after a few reads.  Every message arrives
+    // in order, on both paths and across the switches between them.
+    asio::io_context ioc;
+    auto acc = loopback_acceptor(ioc);
+    tcp_peer a(ioc, acc);
+    for (int i = 0; i < 40; ++i) {
+        auto const text = "message " + std::to_string(i);
+        bool const ahead = i % 3 == 0 || (i >= 20 && i < 24);
+        completion r;
+        if (ahead) a.from_client(client_frame(op_text, text));
+        a.ws.async_read(a.dyn, [&](std::error_code ec, std::size_t n) { r = {true, ec, n}; });
+        if (!ahead) {
+            ioc.restart();
+            ioc.run_for(2ms); // the attempt runs and finds nothing
+            REQUIRE_FALSE(r.done);
+            a.from_client(client_frame(op_text, text));
+        }
+        auto const until = std::chrono::steady_clock::now() + 5s;
+        while (!r.done && std::chrono::steady_clock::now() < until) {
+            ioc.restart();
+            ioc.run_for(1ms);
+        }
+        REQUIRE(r.done);
+        REQUIRE_FALSE(r.ec);
+        CHECK(a.buf == text);
+        a.buf.clear();
+    }
+}

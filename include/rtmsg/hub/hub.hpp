@@ -1,6 +1,7 @@
 #pragma once
 // rtmsg::hub: topics, subscriptions, fan-out, history and resume, presence, metrics.
 #include <rtmsg/codec/codec.hpp>
+#include <rtmsg/detail/byte_lock.hpp>
 #include <rtmsg/detail/ring.hpp>
 #include <rtmsg/hub/error.hpp>
 #include <rtmsg/hub/message.hpp>
@@ -135,7 +136,7 @@ public:
     void push_private(std::shared_ptr<std::string const> frame)
     {
         {
-            std::lock_guard<std::mutex> lock(m_);
+            std::lock_guard<rtmsg::detail::byte_lock> lock(m_);
             bytes_ += frame->size();
             q_.push_back({nullptr, std::move(frame)});
         }
@@ -147,7 +148,7 @@ public:
     void push_replay(message_ptr const& m)
     {
         {
-            std::lock_guard<std::mutex> lock(m_);
+            std::lock_guard<rtmsg::detail::byte_lock> lock(m_);
             bytes_ += m->frames[static_cast<std::size_t>(format_)].size();
             q_.push_back({m, nullptr});
         }
@@ -158,7 +159,7 @@ public:
     /// most `max_items`.
     void take(std::vector<item>& out, std::size_t max_bytes, std::size_t max_items = SIZE_MAX)
     {
-        std::lock_guard<std::mutex> lock(m_);
+        std::lock_guard<rtmsg::detail::byte_lock> lock(m_);
         std::size_t n = 0;
         for (std::size_t k = 0; k < max_items && !q_.empty() && (n == 0 || n < max_bytes); ++k) {
             auto const sz = size_of(q_.front());
@@ -180,7 +181,7 @@ public:
     /// Queued bytes and messages (for tests and metrics).
     std::pair<std::size_t, std::size_t> backlog() const
     {
-        std::lock_guard<std::mutex> lock(m_);
+        std::lock_guard<rtmsg::detail::byte_lock> lock(m_);
         return {q_.size(), bytes_};
     }
 
@@ -205,7 +206,7 @@ private:
     {
         bool now = false;
         {
-            std::lock_guard<std::mutex> lock(m_);
+            std::lock_guard<rtmsg::detail::byte_lock> lock(m_);
             if (!scheduled_) scheduled_ = now = true;
         }
         if (now) wake();
@@ -226,7 +227,7 @@ private:
         bool ok = true;
         bool wake_now = false;
         {
-            std::lock_guard<std::mutex> lock(m_);
+            std::lock_guard<rtmsg::detail::byte_lock> lock(m_);
             if (kicked_) return true;
             for (auto const& m : ms) {
                 auto const r = push_locked(m, policy, counters);
@@ -296,7 +297,7 @@ private:
     queue_limits limits_;
     std::uint64_t connection_id_;
     std::string identity_;
-    mutable std::mutex m_;
+    mutable rtmsg::detail::byte_lock m_; ///< one byte, not a 40-byte std::mutex per subscriber
     ring<item> q_;
     std::size_t bytes_ = 0;
     bool scheduled_ = false;

@@ -50,15 +50,22 @@ public:
     using executor_type = typename NextLayer::executor_type;
 
     template <class... Args>
-    explicit stream_impl(Args&&... args) : next(std::forward<Args>(args)...)
+    explicit stream_impl(Args&&... args) : next(std::forward<Args>(args)...), opt(default_options())
     {
     }
     ~stream_impl() { rtmsg::detail::tick_service::leave(*this); }
     stream_impl(stream_impl const&) = delete;
     stream_impl& operator=(stream_impl const&) = delete;
 
+    /// The options every stream starts with, shared.
+    static std::shared_ptr<options const> const& default_options()
+    {
+        static std::shared_ptr<options const> const d = std::make_shared<options const>();
+        return d;
+    }
+
     NextLayer next;
-    options opt;
+    std::shared_ptr<options const> opt; ///< shared, not copied (a server's streams share their route's)
     /// Heartbeats tick in the execution context's shared tick_service (no timer of its own
     /// while open); this timer exists only once end() needs it.
     using timer_type = asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type>;
@@ -79,7 +86,7 @@ public:
     bool ending = false;
     clock::time_point last_write = clock::now();
     std::function<void(std::error_code)> on_close;
-    std::function<void()> idle;
+    rtmsg::detail::callback_box idle; ///< on_idle(): a producer waiting for an empty queue
     bool end_after_idle = false; ///< close_after_idle() waits for the idle callback
     std::unique_ptr<std::array<char, 64>> discard; ///< read target of streams that cannot wait for readability
 
@@ -156,8 +163,7 @@ public:
     void run_idle()
     {
         if (idle) {
-            auto f = std::move(idle);
-            idle = nullptr;
+            auto f = idle.take();
             f();
         }
         if (end_after_idle && !idle) {
@@ -192,9 +198,8 @@ public:
             auto self = w.lock();
             if (!self || self->closed) return;
             auto close_handler = std::move(self->on_close);
-            auto idle_handler = std::move(self->idle);
+            auto idle_handler = self->idle.take();
             self->on_close = nullptr;
-            self->idle = nullptr;
         }
     };
 
@@ -230,8 +235,8 @@ public:
 
     void arm_heartbeat()
     {
-        if (opt.heartbeat.count() == 0 || closed || ending) return;
-        rtmsg::detail::tick_service::join(next.get_executor(), *this, opt.heartbeat);
+        if (opt->heartbeat.count() == 0 || closed || ending) return;
+        rtmsg::detail::tick_service::join(next.get_executor(), *this, opt->heartbeat);
     }
 
     /// The shared ticker's thread, under its lock: only hands the check to our executor.
@@ -246,7 +251,7 @@ public:
     {
         if (closed || ending) return;
         // Only when nothing else went out for a while: events keep the stream alive too.
-        if (clock::now() - last_write >= opt.heartbeat / 2 && nothing_queued() && !write_in_flight) {
+        if (clock::now() - last_write >= opt->heartbeat / 2 && nothing_queued() && !write_in_flight) {
             auto s = std::make_shared<std::string>();
             format_comment(*s);
             queued_bytes += s->size();
@@ -263,7 +268,7 @@ public:
         ending = true;
         rtmsg::detail::tick_service::leave(*this);
         if (!close_timer) close_timer = std::make_unique<timer_type>(next.get_executor());
-        close_timer->expires_after(opt.close_timeout);
+        close_timer->expires_after(opt->close_timeout);
         close_timer->async_wait([w = this->weak_from_this()](std::error_code ec) {
             if (ec) return;
             if (auto self = w.lock()) self->fail(make_error_code(rtmsg::error::timeout));
@@ -290,11 +295,7 @@ public:
             for (auto const& b : wq->queued) queued_bytes -= b->size();
             wq->queued.clear();
         }
-        if (idle) {
-            auto f = std::move(idle);
-            idle = nullptr;
-            asio::post(next.get_executor(), std::move(f));
-        }
+        if (idle) asio::post(next.get_executor(), idle.take());
         if (on_close) {
             auto f = std::move(on_close);
             on_close = nullptr;
@@ -369,8 +370,13 @@ public:
 
     executor_type get_executor() const noexcept { return impl_->next.get_executor(); }
     next_layer_type& next_layer() noexcept { return impl_->next; }
-    void set_options(options const& o) { impl_->opt = o; }
-    options const& get_options() const noexcept { return impl_->opt; }
+    void set_options(options const& o) { impl_->opt = std::make_shared<options const>(o); }
+    /// The same, sharing `o` with other streams instead of copying it (null: the defaults).
+    void set_options(std::shared_ptr<options const> o)
+    {
+        impl_->opt = o ? std::move(o) : detail::stream_impl<NextLayer>::default_options();
+    }
+    options const& get_options() const noexcept { return *impl_->opt; }
     bool is_open() const noexcept { return impl_ && !impl_->closed; }
 
     /// Called once, on the stream's executor, when the stream ends (client gone, error, or
@@ -389,9 +395,9 @@ public:
             "Cache-Control: no-cache\r\n"
             "X-Accel-Buffering: no\r\n"
             "Connection: close\r\n\r\n");
-        if (impl_->opt.retry != 0) {
+        if (impl_->opt->retry != 0) {
             event ev;
-            ev.retry = impl_->opt.retry;
+            ev.retry = impl_->opt->retry;
             head->append("retry: ").append(std::to_string(ev.retry)).append("\n\n");
         }
         return asio::async_compose<CompletionToken, void(std::error_code)>(
@@ -412,7 +418,7 @@ public:
         auto& s = *impl_;
         if (s.closing) return send_status::closed;
         auto const size = bytes->size();
-        if (s.queued_bytes.load(std::memory_order_relaxed) + size > s.opt.send_queue_hard_limit)
+        if (s.queued_bytes.load(std::memory_order_relaxed) + size > s.opt->send_queue_hard_limit)
             return send_status::dropped;
         s.queued_bytes += size;
         if (websocket::detail::runs_inline(s.next.get_executor())) { // skip the type-erased dispatch
@@ -443,7 +449,7 @@ public:
         auto st = send_status::queued;
         for (auto& b : frames) {
             auto const size = b->size();
-            if (s.queued_bytes.load(std::memory_order_relaxed) + size > s.opt.send_queue_hard_limit) {
+            if (s.queued_bytes.load(std::memory_order_relaxed) + size > s.opt->send_queue_hard_limit) {
                 st = send_status::dropped;
                 break;
             }

@@ -10,6 +10,7 @@
 
 #include <concepts>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <system_error>
 #include <type_traits>
@@ -102,6 +103,44 @@ struct exact_allocator {
     {
         return true;
     }
+};
+
+/** A `std::function<void()>` that costs one pointer while no callback was ever set: most
+    streams never get a drained or idle callback, and each would otherwise carry 32 bytes
+    for it.  Once set, the function stays allocated (take() leaves it empty), so a producer
+    that sets it again and again does not allocate each time. */
+class callback_box {
+public:
+    callback_box() noexcept = default;
+    callback_box(callback_box&&) noexcept = default;
+    callback_box& operator=(callback_box&&) noexcept = default;
+
+    explicit operator bool() const noexcept { return f_ && *f_; }
+    callback_box& operator=(std::nullptr_t) noexcept
+    {
+        if (f_) *f_ = nullptr;
+        return *this;
+    }
+    template <class F>
+        requires std::is_constructible_v<std::function<void()>, F&&>
+    callback_box& operator=(F&& f)
+    {
+        if (f_) *f_ = std::forward<F>(f);
+        else
+            f_ = std::make_unique<std::function<void()>>(std::forward<F>(f));
+        return *this;
+    }
+    /// Moves the callback out, leaving this empty.
+    std::function<void()> take() noexcept
+    {
+        if (!f_) return {};
+        auto f = std::move(*f_);
+        *f_ = nullptr;
+        return f;
+    }
+
+private:
+    std::unique_ptr<std::function<void()>> f_;
 };
 
 /** Reads what the socket holds now, never waiting for more: the socket is put in

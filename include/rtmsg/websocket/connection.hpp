@@ -70,7 +70,11 @@ public:
     /// The request target of the upgrade ("/chat?room=x").
     std::string const& target() const noexcept { return target_; }
     /// The subprotocol agreed in the handshake; empty if none.
-    std::string const& subprotocol() const noexcept { return subprotocol_; }
+    std::string const& subprotocol() const noexcept
+    {
+        static std::string const none;
+        return subprotocol_ ? *subprotocol_ : none;
+    }
     /// The peer's address.
     asio::ip::tcp::endpoint const& remote_endpoint() const noexcept { return remote_; }
 
@@ -81,8 +85,13 @@ public:
 protected:
     connection() : id_(next_id()) {}
 
+    /// Sets what subprotocol() answers.
+    void set_subprotocol(std::string s)
+    {
+        subprotocol_ = s.empty() ? nullptr : std::make_unique<std::string const>(std::move(s));
+    }
+
     std::string target_;
-    std::string subprotocol_;
     asio::ip::tcp::endpoint remote_;
     std::any user_data_;
 
@@ -93,6 +102,8 @@ private:
         return ++n;
     }
     std::uint64_t id_;
+    // Most connections agree on none: a pointer costs them 8 bytes instead of 32.
+    std::unique_ptr<std::string const> subprotocol_;
 };
 
 using connection_ptr = std::shared_ptr<connection>;

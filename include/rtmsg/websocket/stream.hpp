@@ -88,6 +88,8 @@ public:
 
     /// Changes the settings; call before the handshake.
     void set_options(options const& opt);
+    /// The same, sharing `opt` with other streams instead of copying it (null: the defaults).
+    void set_options(std::shared_ptr<options const> opt);
     options const& get_options() const noexcept;
 
     /// Client or server: the server expects masked frames and sends unmasked ones.

@@ -26,6 +26,7 @@ struct handshake_op {
     std::string key;
     std::string in;
     std::unique_ptr<char[]> buf = std::make_unique<char[]>(chunk);
+    std::unique_ptr<std::string> out; ///< the request; by pointer, so the write's buffer stays put
     // The deadline: its handler holds only weak references, and `done` stops it from
     // touching a connection that has since been handed to the application.
     struct deadline {
@@ -46,13 +47,13 @@ struct handshake_op {
         switch (st) {
         case state::start: {
             s.role = role_type::client;
-            s.reader = message_reader(role_type::client, s.opt.max_message_size);
+            s.reader = message_reader(role_type::client, s.opt->max_message_size);
             key = make_client_key();
-            s.handshake_out = std::make_unique<std::string>();
-            write_client_request(req, key, *s.handshake_out);
+            out = std::make_unique<std::string>();
+            write_client_request(req, key, *out);
             dl = std::make_shared<deadline>(s.next.get_executor());
-            if (s.opt.handshake_timeout.count() != 0) {
-                dl->timer.expires_after(s.opt.handshake_timeout);
+            if (s.opt->handshake_timeout.count() != 0) {
+                dl->timer.expires_after(s.opt->handshake_timeout);
                 dl->timer.async_wait([d = std::weak_ptr<deadline>(dl), w = impl->weak_from_this()](std::error_code e) {
                     auto dd = d.lock();
                     auto self = w.lock();
@@ -62,11 +63,12 @@ struct handshake_op {
                 });
             }
             st = state::writing;
-            asio::async_write(s.next, asio::buffer(*s.handshake_out), std::move(self));
+            auto const bytes = asio::buffer(*out);
+            asio::async_write(s.next, bytes, std::move(self));
             return;
         }
         case state::writing:
-            s.handshake_out.reset();
+            out.reset();
             if (ec) return finish(self, ec);
             st = state::reading;
             s.next.async_read_some(asio::buffer(buf.get(), chunk), std::move(self));

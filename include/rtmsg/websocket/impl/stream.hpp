@@ -1,5 +1,6 @@
 #pragma once
 // Implementation of rtmsg::websocket::stream (included by <rtmsg/websocket/stream.hpp>).
+#include <rtmsg/detail/byte_lock.hpp>
 #include <rtmsg/detail/executor.hpp>
 #include <rtmsg/http/response.hpp>
 #include <rtmsg/transport/ticker.hpp>
@@ -24,6 +25,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -125,18 +127,23 @@ public:
     deferred_list(deferred_list const&) = delete;
     deferred_list& operator=(deferred_list const&) = delete;
     ~deferred_list() { run(); }
-    void push(std::function<void()> f) { v_.push_back(std::move(f)); }
+    void push(std::function<void()> f)
+    {
+        if (!v_) v_ = std::make_unique<std::vector<std::function<void()>>>();
+        v_->push_back(std::move(f));
+    }
     void run()
     {
-        while (!v_.empty()) {
-            auto v = std::move(v_);
-            v_.clear();
+        while (v_ && !v_->empty()) {
+            auto v = std::move(*v_);
+            v_->clear();
             for (auto& f : v) f();
         }
     }
 
 private:
-    std::vector<std::function<void()>> v_;
+    // Made by the first push (most streams never defer anything): one pointer while unused.
+    std::unique_ptr<std::vector<std::function<void()>>> v_;
 };
 
 inline deferred_list*& current_deferred() noexcept
@@ -154,20 +161,8 @@ void defer_or_run(F&& f)
         f();
 }
 
-/** A lock of one byte for the frame storage pool: its critical sections are a vector's
-    push_back or pop_back, and a std::mutex would add 40 bytes to every connection. */
-class pool_lock {
-public:
-    void lock() noexcept
-    {
-        while (busy_.exchange(true, std::memory_order_acquire))
-            while (busy_.load(std::memory_order_relaxed)) std::this_thread::yield();
-    }
-    void unlock() noexcept { busy_.store(false, std::memory_order_release); }
-
-private:
-    std::atomic<bool> busy_{false};
-};
+/// The frame storage pool's lock: its critical sections are a vector's push_back or pop_back.
+using pool_lock = rtmsg::detail::byte_lock;
 
 /// One frame waiting in the write queue.
 struct out_frame {
@@ -264,15 +259,29 @@ inline bool unpark_buffer(std::string& s, std::size_t n) noexcept
 
 /** A DynamicBuffer_v2 over a std::string (as asio::dynamic_buffer) that grows into one of
     the thread's parked buffers when it has one large enough.  Give the string's storage
-    back with park_buffer() once its message is handled. */
-class message_buffer : public asio::dynamic_string_buffer<char, std::char_traits<char>, std::allocator<char>> {
-    using base = asio::dynamic_string_buffer<char, std::char_traits<char>, std::allocator<char>>;
-
+    back with park_buffer() once its message is handled.  One pointer: it lives in the read
+    operation that an idle connection keeps pending. */
+class message_buffer {
 public:
-    explicit message_buffer(std::string& s) noexcept : base(s), s_(&s) {}
+    using const_buffers_type = asio::const_buffer;
+    using mutable_buffers_type = asio::mutable_buffer;
 
+    explicit message_buffer(std::string& s) noexcept : s_(&s) {}
+
+    std::size_t size() const noexcept { return s_->size(); }
+    std::size_t max_size() const noexcept { return s_->max_size(); }
+    std::size_t capacity() const noexcept { return s_->capacity(); }
+    const_buffers_type data(std::size_t pos, std::size_t n) const noexcept
+    {
+        return asio::buffer(asio::const_buffer(s_->data(), s_->size()) + pos, n);
+    }
+    mutable_buffers_type data(std::size_t pos, std::size_t n) noexcept
+    {
+        return asio::buffer(asio::mutable_buffer(s_->data(), s_->size()) + pos, n);
+    }
     void grow(std::size_t n)
     {
+        if (n > max_size() - size()) throw std::length_error("rtmsg: message_buffer too long");
         if (auto const need = s_->size() + n; need > s_->capacity() && need >= parked_buffers::min_capacity) {
             std::string t;
             if (unpark_buffer(t, need)) {
@@ -281,8 +290,10 @@ public:
                 park_buffer(t);
             }
         }
-        base::grow(n);
+        s_->resize(s_->size() + n);
     }
+    void shrink(std::size_t n) { s_->resize(n > s_->size() ? 0 : s_->size() - n); }
+    void consume(std::size_t n) { s_->erase(0, std::min(n, s_->size())); }
 
 private:
     std::string* s_;
@@ -296,23 +307,33 @@ public:
 
     template <class... Args>
     explicit stream_impl(Args&&... args)
-        : next(std::forward<Args>(args)...), last_rx(clock::now())
+        : next(std::forward<Args>(args)...), opt(default_options()), last_rx(clock::now())
     {
-        reader.max_message_size(opt.max_message_size);
+        reader.max_message_size(opt->max_message_size);
     }
     ~stream_impl() { rtmsg::detail::tick_service::leave(*this); }
     stream_impl(stream_impl const&) = delete;
     stream_impl& operator=(stream_impl const&) = delete;
 
+    /// The options every stream starts with, shared.
+    static std::shared_ptr<options const> const& default_options()
+    {
+        static std::shared_ptr<options const> const d = std::make_shared<options const>();
+        return d;
+    }
+
     NextLayer next;
-    options opt;
+    /// Shared, not copied: a server's connections on one route hold its behavior's options
+    /// (16 bytes each instead of 56).
+    std::shared_ptr<options const> opt;
     role_type role = role_type::server;
     message_reader reader{role_type::server};
-    std::unique_ptr<char[]> own_buf;   ///< read buffer for streams that cannot wait for readability
     static constexpr std::size_t own_buf_size = 16 * 1024;
 
     pool_lock pool_mutex;
-    std::vector<std::string> pool;     ///< spare frame storage, so warm sends do not allocate
+    /// Spare frame storage, so warm sends do not allocate; made by the first recycle (under
+    /// pool_mutex) and given back by a quiet tick.
+    std::unique_ptr<std::vector<std::string>> pool;
     std::atomic<std::size_t> queued_bytes{0};
     std::atomic<bool> closing{false};  ///< a close frame is queued, or the connection failed
     std::atomic<bool> busy_held{false}; ///< busy_ exists (for spare_storage() from any thread)
@@ -337,34 +358,46 @@ public:
     static constexpr std::uint8_t retry_deferred_after = 8;
     static constexpr std::size_t cork_limit = 64 * 1024;
     std::uint16_t peer_code = close_code::abnormal;
-    std::unique_ptr<std::string> peer_reason; ///< of the peer's close frame, if it had one
     message_type last_type = message_type::text;
-    std::function<void()> drained;
-    std::function<void()> idle;
+    rtmsg::detail::callback_box drained; ///< on_drained(): a reader paused for backpressure
+    rtmsg::detail::callback_box idle;    ///< on_idle(): a producer waiting for an empty queue
     deferred_list deferred; ///< see deferred_list; runs when the batch ends
     /// A close_after_idle() waiting for the idle callback to leave nothing more to write.
     struct close_request {
         std::uint16_t code;
         std::string reason;
     };
-    std::unique_ptr<close_request> close_after;
 
     /// Keepalive checks tick in the execution context's shared tick_service (no timer of
     /// its own while open); this timer exists only once the closing handshake needs it.
     using timer_type = asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type>;
-    std::unique_ptr<timer_type> close_timer;
+
+    /// What only some streams ever need, mostly at their end: one pointer for all of it.
+    struct seldom_state {
+        std::unique_ptr<char[]> own_buf;          ///< read buffer of streams that cannot wait for readability
+        std::unique_ptr<std::string> peer_reason; ///< of the peer's close frame, if it had one
+        std::unique_ptr<close_request> close_after;
+        std::unique_ptr<timer_type> close_timer;
+    };
+    std::unique_ptr<seldom_state> seldom_;
+    seldom_state& seldom()
+    {
+        if (!seldom_) seldom_ = std::make_unique<seldom_state>();
+        return *seldom_;
+    }
+    bool has_close_after() const noexcept { return seldom_ && seldom_->close_after; }
+    timer_type* close_timer() const noexcept { return seldom_ ? seldom_->close_timer.get() : nullptr; }
     enum class timer_mode { none, keepalive, closing } tmode = timer_mode::none;
     clock::time_point last_rx;
-    std::unique_ptr<std::string> handshake_out; ///< during the opening handshake only
 
     // ---- write queue ------------------------------------------------------------------
 
     std::string take_storage()
     {
         std::lock_guard<pool_lock> lock(pool_mutex);
-        if (pool.empty()) return {};
-        auto s = std::move(pool.back());
-        pool.pop_back();
+        if (!pool || pool->empty()) return {};
+        auto s = std::move(pool->back());
+        pool->pop_back();
         return s;
     }
 
@@ -376,7 +409,8 @@ public:
         if (s.capacity() > pooled_max) return;
         s.clear();
         std::lock_guard<pool_lock> lock(pool_mutex);
-        if (pool.size() < 4) pool.push_back(std::move(s));
+        if (!pool) pool = std::make_unique<std::vector<std::string>>();
+        if (pool->size() < 4) pool->push_back(std::move(s));
     }
 
     /// Frames `payload` into owned storage (masking it in the client role).
@@ -539,7 +573,7 @@ public:
             close_written = true;
             arm_close_timer();
         }
-        if (drained || idle || close_after)
+        if (drained || idle || has_close_after())
             asio::post(next.get_executor(), [self = this->shared_from_this()] {
                 if (!self->write_in_flight && !self->closed) self->after_write();
             });
@@ -560,10 +594,8 @@ public:
         ~write_guard()
         {
             if (!s_) return;
-            auto drained_handler = std::move(s_->drained);
-            auto idle_handler = std::move(s_->idle);
-            s_->drained = nullptr;
-            s_->idle = nullptr;
+            auto drained_handler = s_->drained.take();
+            auto idle_handler = s_->idle.take();
         }
         void release() noexcept { s_ = nullptr; }
 
@@ -629,9 +661,8 @@ public:
     /// meanwhile, and runs the idle callback once nothing is left.
     void after_write()
     {
-        if (drained && queued_bytes.load() <= opt.send_queue_soft_limit / 2) {
-            auto f = std::move(drained);
-            drained = nullptr;
+        if (drained && queued_bytes.load() <= opt->send_queue_soft_limit / 2) {
+            auto f = drained.take();
             f();
         }
         pump();
@@ -643,12 +674,11 @@ public:
     void run_idle()
     {
         if (idle) {
-            auto f = std::move(idle);
-            idle = nullptr;
+            auto f = idle.take();
             f();
         }
-        if (close_after && !idle && !closed) {
-            auto const c = std::move(close_after);
+        if (has_close_after() && !idle && !closed) {
+            auto const c = std::move(seldom_->close_after);
             enqueue_close(c->code, c->reason, nullptr);
         }
     }
@@ -660,7 +690,7 @@ public:
             enqueue_close(code, reason, nullptr);
             return;
         }
-        close_after = std::make_unique<close_request>(close_request{code, std::string(reason)});
+        seldom().close_after = std::make_unique<close_request>(close_request{code, std::string(reason)});
     }
 
     /// The connection is unusable: close the socket; queued writes fail.
@@ -673,15 +703,11 @@ public:
         tmode = timer_mode::none;
         rtmsg::close_now(next);
         rtmsg::detail::tick_service::leave(*this);
-        if (close_timer) close_timer->cancel();
+        if (auto* t = close_timer()) t->cancel();
         // Anyone waiting for the queue must wake up to see the failure (and release the
         // connection they hold).
-        for (auto* cb : {&drained, &idle}) {
-            if (!*cb) continue;
-            auto f = std::move(*cb);
-            *cb = nullptr;
-            asio::post(next.get_executor(), std::move(f));
-        }
+        for (auto* cb : {&drained, &idle})
+            if (*cb) asio::post(next.get_executor(), cb->take());
         if (!busy_) return;
         auto q = std::move(busy_->queued);
         busy_->queued.clear();
@@ -696,8 +722,8 @@ public:
     void arm_keepalive()
     {
         using namespace std::chrono;
-        auto tick = opt.ping_interval;
-        if (tick.count() == 0 || (opt.idle_timeout.count() != 0 && opt.idle_timeout < tick)) tick = opt.idle_timeout;
+        auto tick = opt->ping_interval;
+        if (tick.count() == 0 || (opt->idle_timeout.count() != 0 && opt->idle_timeout < tick)) tick = opt->idle_timeout;
         if (tick.count() == 0 || closed) return;
         // Check four times per period so that the timeout fires within 25% of its value.
         tmode = timer_mode::keepalive;
@@ -717,12 +743,12 @@ public:
     {
         if (tmode != timer_mode::keepalive || closed) return;
         auto const idle = clock::now() - last_rx;
-        if (opt.idle_timeout.count() != 0 && idle >= opt.idle_timeout) {
+        if (opt->idle_timeout.count() != 0 && idle >= opt->idle_timeout) {
             timed_out = true;
             fail_now();
             return;
         }
-        if (opt.ping_interval.count() != 0 && idle >= opt.ping_interval && !closing && !ping_outstanding) {
+        if (opt->ping_interval.count() != 0 && idle >= opt->ping_interval && !closing && !ping_outstanding) {
             ping_outstanding = true;
             enqueue_control(opcode::ping, {}, nullptr);
         }
@@ -737,7 +763,7 @@ public:
     /// them again.
     void release_spare_storage()
     {
-        std::vector<std::string> drop;
+        std::unique_ptr<std::vector<std::string>> drop;
         {
             std::lock_guard<pool_lock> lock(pool_mutex);
             drop.swap(pool);
@@ -753,7 +779,8 @@ public:
     {
         std::size_t n = busy_held.load(std::memory_order_relaxed) ? sizeof(busy_state) : 0;
         std::lock_guard<pool_lock> lock(pool_mutex);
-        for (auto const& s : pool) n += s.capacity();
+        if (pool)
+            for (auto const& s : *pool) n += s.capacity();
         return n;
     }
 
@@ -761,9 +788,10 @@ public:
     {
         tmode = timer_mode::closing;
         rtmsg::detail::tick_service::leave(*this);
-        if (!close_timer) close_timer = std::make_unique<timer_type>(next.get_executor());
-        close_timer->expires_after(opt.close_timeout);
-        close_timer->async_wait([w = this->weak_from_this()](std::error_code ec) {
+        auto& timer = seldom().close_timer;
+        if (!timer) timer = std::make_unique<timer_type>(next.get_executor());
+        timer->expires_after(opt->close_timeout);
+        timer->async_wait([w = this->weak_from_this()](std::error_code ec) {
             if (ec) return;
             if (auto self = w.lock(); self && self->tmode == timer_mode::closing) {
                 self->timed_out = true;
@@ -781,7 +809,7 @@ public:
 
     // ---- reading ----------------------------------------------------------------------
 
-    enum class step_kind { need_more, message, close, error };
+    enum class step_kind : std::uint8_t { need_more, message, close, error };
     struct step {
         step_kind kind;
         std::size_t consumed;
@@ -915,7 +943,7 @@ public:
             case read_event::close:
                 peer_code = reader.close_code();
                 if (!reader.close_reason().empty())
-                    peer_reason = std::make_unique<std::string>(reader.close_reason());
+                    seldom().peer_reason = std::make_unique<std::string>(reader.close_reason());
                 return {step_kind::close, pos, {}};
             }
         }
@@ -930,8 +958,11 @@ struct read_op {
     std::shared_ptr<stream_impl<NextLayer>> impl;
     DynamicBuffer buffer;
     std::size_t bytes = 0;
+    /// What the operation completes with; in state::posted with `pending_kind` set, the
+    /// error of the step it holds.  (An idle stream keeps this operation in its pending
+    /// readiness wait, so it is kept small: the step is not stored whole.)
     std::error_code result;
-    enum class state { start, posted, deferred, waiting, reading, close_written, torn_down } st = state::start;
+    enum class state : std::uint8_t { start, posted, deferred, waiting, reading, close_written, torn_down } st = state::start;
 
     using impl_type = stream_impl<NextLayer>;
     using step = typename impl_type::step;
@@ -958,7 +989,8 @@ struct read_op {
                 if (r.kind != step_kind::need_more) {
                     // Never complete inside the initiating call.
                     s.corked = r.kind == step_kind::message && s.has_pending();
-                    pending_step = r;
+                    pending_kind = r.kind;
+                    result = r.ec;
                     st = state::posted;
                     s.read_posted = true;
                     asio::post(s.next.get_executor(), std::move(self));
@@ -968,8 +1000,8 @@ struct read_op {
             return read_more(self);
         case state::posted:
             s.read_posted = false;
-            if (result) return finish(self, result);
-            return on_step(self, pending_step);
+            if (pending_kind == step_kind::need_more) return finish(self, result);
+            return on_step(self, step{std::exchange(pending_kind, step_kind::need_more), 0, std::exchange(result, {})});
         case state::deferred:
             // Closed while the attempt was queued: as a pending wait would have been.
             if (!rtmsg::lowest_layer(s.next).is_open()) return on_io_error(self, asio::error::operation_aborted);
@@ -980,7 +1012,7 @@ struct read_op {
         case state::reading:
             if (ec) return on_io_error(self, ec);
             s.on_input();
-            return on_data(self, s.own_buf.get(), n, false);
+            return on_data(self, s.seldom_->own_buf.get(), n, false);
         case state::close_written:
             // Our close frame is out; now end the connection.  If it could not be
             // written, the closing handshake did not happen: report the write error.
@@ -992,12 +1024,13 @@ struct read_op {
             async_teardown(s.role, s.next, std::move(self));
             return;
         case state::torn_down:
-            if (s.close_timer) s.close_timer->cancel();
+            if (auto* t = s.close_timer()) t->cancel();
             return finish(self, result);
         }
     }
 
-    step pending_step{step_kind::need_more, 0, {}};
+    /// The step held for state::posted (need_more: none; complete with `result`).
+    step_kind pending_kind = step_kind::need_more;
 
     template <class Self>
     void read_more(Self& self)
@@ -1024,9 +1057,10 @@ struct read_op {
                               asio::bind_allocator(rtmsg::detail::exact_allocator<void>{}, std::move(self)));
         }
         else {
-            if (!s.own_buf) s.own_buf = std::make_unique<char[]>(impl_type::own_buf_size);
+            auto& own_buf = s.seldom().own_buf;
+            if (!own_buf) own_buf = std::make_unique<char[]>(impl_type::own_buf_size);
             st = state::reading;
-            s.next.async_read_some(asio::buffer(s.own_buf.get(), impl_type::own_buf_size), std::move(self));
+            s.next.async_read_some(asio::buffer(own_buf.get(), impl_type::own_buf_size), std::move(self));
         }
     }
 
@@ -1166,10 +1200,14 @@ struct read_op {
 
 template <class NextLayer>
 struct accept_op {
-    accept_op(std::shared_ptr<stream_impl<NextLayer>> i, std::error_code r) : impl(std::move(i)), result(r) {}
+    accept_op(std::shared_ptr<stream_impl<NextLayer>> i, std::error_code r, std::unique_ptr<std::string> o)
+        : impl(std::move(i)), result(r), out(std::move(o))
+    {
+    }
 
     std::shared_ptr<stream_impl<NextLayer>> impl;
     std::error_code result;
+    std::unique_ptr<std::string> out; ///< the response; by pointer, so the write's buffer stays put
     bool started = false;
 
     template <class Self>
@@ -1178,10 +1216,11 @@ struct accept_op {
         auto& s = *impl;
         if (!started) {
             started = true;
-            asio::async_write(s.next, asio::buffer(*s.handshake_out), std::move(self));
+            auto const bytes = asio::buffer(*out);
+            asio::async_write(s.next, bytes, std::move(self));
             return;
         }
-        s.handshake_out.reset();
+        out.reset();
         if (ec) {
             s.fail_now();
             return self.complete(ec);
@@ -1237,21 +1276,28 @@ NextLayer const& stream<NextLayer>::next_layer() const noexcept
 template <async_stream NextLayer>
 void stream<NextLayer>::set_options(options const& opt)
 {
-    impl_->opt = opt;
-    impl_->reader.max_message_size(opt.max_message_size);
+    set_options(std::make_shared<options const>(opt));
+}
+
+template <async_stream NextLayer>
+void stream<NextLayer>::set_options(std::shared_ptr<options const> opt)
+{
+    if (!opt) opt = detail::stream_impl<NextLayer>::default_options();
+    impl_->reader.max_message_size(opt->max_message_size);
+    impl_->opt = std::move(opt);
 }
 
 template <async_stream NextLayer>
 options const& stream<NextLayer>::get_options() const noexcept
 {
-    return impl_->opt;
+    return *impl_->opt;
 }
 
 template <async_stream NextLayer>
 void stream<NextLayer>::set_role(role_type role) noexcept
 {
     impl_->role = role;
-    impl_->reader = message_reader(role, impl_->opt.max_message_size);
+    impl_->reader = message_reader(role, impl_->opt->max_message_size);
 }
 
 template <async_stream NextLayer>
@@ -1278,10 +1324,10 @@ auto stream<NextLayer>::async_accept(http::request const& req, std::string_view 
 {
     auto ec = check_request(req);
     auto res = ec ? refuse_response(ec) : accept_response(req, subprotocol);
-    impl_->handshake_out = std::make_unique<std::string>();
-    http::serialize(res, *impl_->handshake_out, 11, !ec);
-    return asio::async_compose<CompletionToken, void(std::error_code)>(detail::accept_op<NextLayer>{impl_, ec}, token,
-                                                                      impl_->next);
+    auto out = std::make_unique<std::string>();
+    http::serialize(res, *out, 11, !ec);
+    return asio::async_compose<CompletionToken, void(std::error_code)>(
+        detail::accept_op<NextLayer>{impl_, ec, std::move(out)}, token, impl_->next);
 }
 
 template <async_stream NextLayer>
@@ -1421,7 +1467,7 @@ send_status stream<NextLayer>::send(message_type type, std::string_view payload)
     auto& s = *impl_;
     if (s.closing) return send_status::closed;
     auto const q = s.queued_bytes.load(std::memory_order_relaxed);
-    if (q + payload.size() > s.opt.send_queue_hard_limit) return send_status::dropped;
+    if (q + payload.size() > s.opt->send_queue_hard_limit) return send_status::dropped;
     if (detail::runs_inline(s.next.get_executor())) {
         std::size_t now;
         if (auto const added = s.append_to_queued(static_cast<opcode>(type), payload)) {
@@ -1434,7 +1480,7 @@ send_status stream<NextLayer>::send(message_type type, std::string_view payload)
             now = s.queued_bytes.fetch_add(size) + size;
             s.push_owned(std::move(frame), nullptr, payload.size(), false); // not closing: checked above
         }
-        return now > s.opt.send_queue_soft_limit ? send_status::backpressure : send_status::queued;
+        return now > s.opt->send_queue_soft_limit ? send_status::backpressure : send_status::queued;
     }
     auto frame = s.make_frame(static_cast<opcode>(type), payload);
     auto const size = frame.size();
@@ -1446,7 +1492,7 @@ send_status stream<NextLayer>::send(message_type type, std::string_view payload)
         }
         impl->push_owned(std::move(frame), nullptr, payload_size, false);
     });
-    return now > s.opt.send_queue_soft_limit ? send_status::backpressure : send_status::queued;
+    return now > s.opt->send_queue_soft_limit ? send_status::backpressure : send_status::queued;
 }
 
 template <async_stream NextLayer>
@@ -1457,7 +1503,7 @@ send_status stream<NextLayer>::send_frame(std::shared_ptr<std::string const> fra
     if (s.closing) return send_status::closed;
     auto const size = frame->size();
     auto const q = s.queued_bytes.load(std::memory_order_relaxed);
-    if (q + size > s.opt.send_queue_hard_limit) return send_status::dropped;
+    if (q + size > s.opt->send_queue_hard_limit) return send_status::dropped;
     auto const now = s.queued_bytes.fetch_add(size) + size;
     if (detail::runs_inline(s.next.get_executor())) {
         detail::out_frame f;
@@ -1466,7 +1512,7 @@ send_status stream<NextLayer>::send_frame(std::shared_ptr<std::string const> fra
         f.payload_size = size;
         s.busy().queued.push_back(std::move(f));
         s.pump();
-        return now > s.opt.send_queue_soft_limit ? send_status::backpressure : send_status::queued;
+        return now > s.opt->send_queue_soft_limit ? send_status::backpressure : send_status::queued;
     }
     asio::dispatch(s.next.get_executor(), [impl = impl_, frame = std::move(frame), size]() mutable {
         if (impl->closing) {
@@ -1480,7 +1526,7 @@ send_status stream<NextLayer>::send_frame(std::shared_ptr<std::string const> fra
         impl->busy().queued.push_back(std::move(f));
         impl->pump();
     });
-    return now > s.opt.send_queue_soft_limit ? send_status::backpressure : send_status::queued;
+    return now > s.opt->send_queue_soft_limit ? send_status::backpressure : send_status::queued;
 }
 
 template <async_stream NextLayer>
@@ -1502,7 +1548,7 @@ send_status stream<NextLayer>::send_frames(std::span<std::shared_ptr<std::string
     std::size_t now = s.queued_bytes.load(std::memory_order_relaxed);
     for (auto& frame : frames) {
         auto const size = frame->size();
-        if (now + size > s.opt.send_queue_hard_limit) {
+        if (now + size > s.opt->send_queue_hard_limit) {
             st = send_status::dropped;
             break;
         }
@@ -1515,7 +1561,7 @@ send_status stream<NextLayer>::send_frames(std::span<std::shared_ptr<std::string
     }
     s.pump(); // one write for the whole batch
     if (st == send_status::dropped) return st;
-    return now > s.opt.send_queue_soft_limit ? send_status::backpressure : send_status::queued;
+    return now > s.opt->send_queue_soft_limit ? send_status::backpressure : send_status::queued;
 }
 
 template <async_stream NextLayer>
@@ -1572,7 +1618,8 @@ std::uint16_t stream<NextLayer>::close_code() const noexcept
 template <async_stream NextLayer>
 std::string_view stream<NextLayer>::close_reason() const noexcept
 {
-    return impl_->peer_reason ? std::string_view(*impl_->peer_reason) : std::string_view{};
+    auto const& s = impl_->seldom_;
+    return s && s->peer_reason ? std::string_view(*s->peer_reason) : std::string_view{};
 }
 
 template <async_stream NextLayer>
@@ -1580,7 +1627,7 @@ template <class F>
 void stream<NextLayer>::on_drained(F&& f)
 {
     auto& s = *impl_;
-    if (s.queued_bytes.load() <= s.opt.send_queue_soft_limit / 2 || s.closed) {
+    if (s.queued_bytes.load() <= s.opt->send_queue_soft_limit / 2 || s.closed) {
         asio::post(s.next.get_executor(), std::forward<F>(f));
         return;
     }
