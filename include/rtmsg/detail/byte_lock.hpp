@@ -16,7 +16,6 @@ public:
         while (busy_.exchange(true, std::memory_order_acquire))
             while (busy_.load(std::memory_order_relaxed)) std::this_thread::yield();
     }
-    bool try_lock() noexcept { return !busy_.exchange(true, std::memory_order_acquire); }
     void unlock() noexcept { busy_.store(false, std::memory_order_release); }
 
 private:

@@ -50,19 +50,13 @@ public:
     using executor_type = typename NextLayer::executor_type;
 
     template <class... Args>
-    explicit stream_impl(Args&&... args) : next(std::forward<Args>(args)...), opt(default_options())
+    explicit stream_impl(Args&&... args)
+        : next(std::forward<Args>(args)...), opt(rtmsg::detail::shared_default_options<options>())
     {
     }
     ~stream_impl() { rtmsg::detail::tick_service::leave(*this); }
     stream_impl(stream_impl const&) = delete;
     stream_impl& operator=(stream_impl const&) = delete;
-
-    /// The options every stream starts with, shared.
-    static std::shared_ptr<options const> const& default_options()
-    {
-        static std::shared_ptr<options const> const d = std::make_shared<options const>();
-        return d;
-    }
 
     NextLayer next;
     std::shared_ptr<options const> opt; ///< shared, not copied (a server's streams share their route's)
@@ -374,7 +368,7 @@ public:
     /// The same, sharing `o` with other streams instead of copying it (null: the defaults).
     void set_options(std::shared_ptr<options const> o)
     {
-        impl_->opt = o ? std::move(o) : detail::stream_impl<NextLayer>::default_options();
+        impl_->opt = o ? std::move(o) : rtmsg::detail::shared_default_options<options>();
     }
     options const& get_options() const noexcept { return *impl_->opt; }
     bool is_open() const noexcept { return impl_ && !impl_->closed; }

@@ -111,16 +111,7 @@ struct exact_allocator {
     that sets it again and again does not allocate each time. */
 class callback_box {
 public:
-    callback_box() noexcept = default;
-    callback_box(callback_box&&) noexcept = default;
-    callback_box& operator=(callback_box&&) noexcept = default;
-
     explicit operator bool() const noexcept { return f_ && *f_; }
-    callback_box& operator=(std::nullptr_t) noexcept
-    {
-        if (f_) *f_ = nullptr;
-        return *this;
-    }
     template <class F>
         requires std::is_constructible_v<std::function<void()>, F&&>
     callback_box& operator=(F&& f)
@@ -142,6 +133,15 @@ public:
 private:
     std::unique_ptr<std::function<void()>> f_;
 };
+
+/// One default-constructed `Options` per program, shared by every stream that was given no
+/// options of its own (streams hold their options by `shared_ptr`, see set_options).
+template <class Options>
+std::shared_ptr<Options const> const& shared_default_options()
+{
+    static std::shared_ptr<Options const> const d = std::make_shared<Options const>();
+    return d;
+}
 
 /** Reads what the socket holds now, never waiting for more: the socket is put in
     non-blocking mode first (once).  After a readiness wait a plain read_some would block

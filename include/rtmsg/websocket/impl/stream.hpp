@@ -307,20 +307,14 @@ public:
 
     template <class... Args>
     explicit stream_impl(Args&&... args)
-        : next(std::forward<Args>(args)...), opt(default_options()), last_rx(clock::now())
+        : next(std::forward<Args>(args)...), opt(rtmsg::detail::shared_default_options<options>()),
+          last_rx(clock::now())
     {
         reader.max_message_size(opt->max_message_size);
     }
     ~stream_impl() { rtmsg::detail::tick_service::leave(*this); }
     stream_impl(stream_impl const&) = delete;
     stream_impl& operator=(stream_impl const&) = delete;
-
-    /// The options every stream starts with, shared.
-    static std::shared_ptr<options const> const& default_options()
-    {
-        static std::shared_ptr<options const> const d = std::make_shared<options const>();
-        return d;
-    }
 
     NextLayer next;
     /// Shared, not copied: a server's connections on one route hold its behavior's options
@@ -1282,7 +1276,7 @@ void stream<NextLayer>::set_options(options const& opt)
 template <async_stream NextLayer>
 void stream<NextLayer>::set_options(std::shared_ptr<options const> opt)
 {
-    if (!opt) opt = detail::stream_impl<NextLayer>::default_options();
+    if (!opt) opt = rtmsg::detail::shared_default_options<options>();
     impl_->reader.max_message_size(opt->max_message_size);
     impl_->opt = std::move(opt);
 }
