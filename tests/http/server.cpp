@@ -77,6 +77,30 @@ TEST_CASE("http: pipelined requests are answered in order on one connection", "[
     CHECK(c.response().ends_with("\r\n\r\nthree"));
 }
 
+TEST_CASE("http: a request longer than the first read is read whole", "[http][server]")
+{
+    // The first read takes 1 KiB; this request has 6 KiB of header lines and a 20 KiB body.
+    running_server s;
+    s.server.routes().post("/sum", [](auto const& req, auto& res) {
+        std::size_t header_bytes = 0;
+        for (auto const& f : req.headers)
+            if (f.name.starts_with("X-Pad-")) header_bytes += f.value.size();
+        res.body = std::to_string(header_bytes) + " " + std::to_string(req.body.size()) + " " +
+                   std::string(1, req.body.back());
+    });
+    s.start();
+    client c(s.port);
+    std::string req = "POST /sum HTTP/1.1\r\nHost: t\r\n";
+    for (int i = 0; i < 30; ++i) req += "X-Pad-" + std::to_string(i) + ": " + std::string(200, 'a' + i % 26) + "\r\n";
+    std::string const body = std::string(20 * 1024 - 1, 'b') + "z";
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    c.send(req);
+    CHECK(c.response().ends_with("\r\n\r\n6000 20480 z"));
+    // Keep-alive: the next, short request on the same connection is answered too.
+    c.send("POST /sum HTTP/1.1\r\nHost: t\r\nX-Pad-0: x\r\nContent-Length: 1\r\n\r\nq");
+    CHECK(c.response().ends_with("\r\n\r\n1 1 q"));
+}
+
 TEST_CASE("http: HTTP/1.0 and Connection: close end the connection after the response", "[http][server]")
 {
     running_server s;

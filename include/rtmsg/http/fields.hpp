@@ -194,6 +194,8 @@ public:
     bool empty() const noexcept { return list_.empty(); }
     /// Reserves room for `n` field lines.
     void reserve(std::size_t n) { list_.reserve(n); }
+    /// Gives back room for field lines that were never used (a request kept for a long time).
+    void shrink_to_fit() { list_.shrink_to_fit(); }
 
     /// Iteration over `field`s in order.
     const_iterator begin() const noexcept { return list_.begin(); }

@@ -441,6 +441,9 @@ public:
     {
         last_event_id_ = sse::last_event_id(req);
         request_ = std::move(req);
+        // Kept for the stream's lifetime: without the parser's spare room (a browser's dozen
+        // header lines sit in room for 16).
+        request_.headers.shrink_to_fit();
         remote_ = remote;
         user_data_ = std::move(user_data);
         slot_.state().add(this);
@@ -553,11 +556,16 @@ private:
             if (ec) return on_parse_error(ec);
             if (parser_.done()) return on_request();
         }
+        // A first read of 1 KiB holds a whole upgrade request from a browser or a client
+        // library; a request that fills it is read on in 4 KiB steps.  Hundreds of
+        // handshakes in flight then hold a quarter of the buffer space.
         auto const old = buffer_.size();
-        buffer_.resize(old + read_chunk);
-        stream_.async_read_some(asio::buffer(buffer_.data() + old, read_chunk),
-                                [self = this->shared_from_this(), old](std::error_code ec, std::size_t n) {
+        auto const chunk = long_request_ ? read_chunk : first_read;
+        buffer_.resize(old + chunk);
+        stream_.async_read_some(asio::buffer(buffer_.data() + old, chunk),
+                                [self = this->shared_from_this(), old, chunk](std::error_code ec, std::size_t n) {
                                     self->buffer_.resize(old + n);
+                                    if (n == chunk) self->long_request_ = true;
                                     if (ec) return self->drop();
                                     self->read_request();
                                 });
@@ -685,6 +693,7 @@ private:
         });
     }
 
+    static constexpr std::size_t first_read = 1024;
     static constexpr std::size_t read_chunk = 4096;
 
     Stream stream_;
@@ -699,6 +708,7 @@ private:
     bool writing_ = false;
     bool timed_out_ = false;
     bool started_request_ = false;
+    bool long_request_ = false; ///< a read filled its buffer: read on in read_chunk steps
 };
 
 } // namespace detail
