@@ -156,6 +156,63 @@ void hub_publish_outbox(benchmark::State& state)
     state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
 }
 
+
+/// Hub lock contention: every benchmark thread publishes to 100 transport subscribers and
+/// drains them, as an I/O thread of a multi-threaded server would.  range(0) == 0: each
+/// thread has a topic of its own; 1: all threads publish to one topic (and drain its
+/// subscribers in turn).  items/s counts delivered messages of all threads (real time).
+struct contended_hub {
+    rtmsg::hub hub{[] {
+        rtmsg::hub_options o;
+        o.default_topic.history_count = 0;
+        return o;
+    }()};
+    std::vector<std::vector<std::shared_ptr<bench_outbox>>> boxes; ///< by topic
+};
+std::unique_ptr<contended_hub> contended;
+
+void hub_publish_threads(benchmark::State& state)
+{
+    bool const shared_topic = state.range(0) == 1;
+    std::size_t const subscribers = 100;
+    if (state.thread_index() == 0) {
+        contended = std::make_unique<contended_hub>();
+        auto core = contended->hub.core();
+        int const format = core->format("ws.raw", rtmsg::detail::encode_ws_raw);
+        auto const topics = shared_topic ? 1 : static_cast<std::size_t>(state.threads());
+        std::uint64_t id = 0;
+        for (std::size_t t = 0; t < topics; ++t) {
+            contended->boxes.emplace_back();
+            for (std::size_t i = 0; i < subscribers; ++i) {
+                auto b = std::make_shared<bench_outbox>(format, core->opt.queue, ++id, std::string());
+                core->subscribe(b, "t" + std::to_string(t), {}, nullptr);
+                contended->boxes.back().push_back(std::move(b));
+            }
+        }
+    }
+    // The first iteration starts after thread 0's set-up (the loop's start is a barrier).
+    std::vector<rtmsg::detail::outbox::item> batch;
+    std::string const payload(64, 'x');
+    std::size_t delivered = 0;
+    for (auto _ : state) {
+        auto const t = shared_topic ? 0 : static_cast<std::size_t>(state.thread_index());
+        auto core = contended->hub.core();
+        auto r = core->publish("t" + std::to_string(t), payload, rtmsg::codec::data_kind::text, 0, true);
+        delivered += r.subscribers;
+        for (auto& b : contended->boxes[t]) {
+            batch.clear();
+            b->take(batch, 256 * 1024);
+        }
+    }
+    if (delivered != state.iterations() * subscribers) state.SkipWithError("lost deliveries");
+    state.SetItemsProcessed(static_cast<std::int64_t>(delivered));
+    // The loop's end is a barrier too: no thread uses the hub after it.
+    if (state.thread_index() == 0) {
+        for (auto& v : contended->boxes)
+            for (auto& b : v) contended->hub.core()->remove(*b);
+        contended.reset();
+    }
+}
 } // namespace
 
 BENCHMARK(frame_serialize)->Arg(16)->Arg(1 << 10)->Arg(64 << 10)->Arg(1 << 20);
@@ -165,3 +222,4 @@ BENCHMARK(sse_format_multi_line)->Arg(16)->Arg(1 << 10)->Arg(64 << 10);
 BENCHMARK(sse_encode_message)->Arg(16)->Arg(1 << 10);
 BENCHMARK(hub_publish_callback)->Arg(1)->Arg(100)->Arg(10'000);
 BENCHMARK(hub_publish_outbox)->Arg(1)->Arg(100)->Arg(10'000);
+BENCHMARK(hub_publish_threads)->Arg(0)->Arg(1)->ThreadRange(1, 4)->UseRealTime();

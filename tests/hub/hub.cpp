@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -438,4 +439,86 @@ TEST_CASE("hub: concurrent publishers, subscribers and unsubscribers", "[hub][th
     threads.back().join();
     CHECK(callbacks == 6000);
     CHECK(h.metrics().messages_in == 6000);
+}
+
+TEST_CASE("hub: publishers to their own topics lose nothing while patterns come and go", "[hub][threads]")
+{
+    // A topic that no pattern matches is published to under its own lock alone; a pattern
+    // subscription moves its topics back under the hub's lock.  Run under TSan.
+    rtmsg::hub h;
+    rtmsg::queue_limits const roomy{1u << 20, 1u << 30};
+    constexpr int topics = 3, per_topic = 3000;
+    std::vector<std::shared_ptr<test_outbox>> exact;
+    for (int k = 0; k < topics; ++k)
+        for (int j = 0; j < 2; ++j) {
+            exact.push_back(make_box(h, static_cast<std::uint64_t>(10 * k + j + 1), {}, roomy));
+            REQUIRE(!h.core()->subscribe(exact.back(), "p." + std::to_string(k), {}, nullptr));
+        }
+    // Subscribed to p.0 exactly for good and to p.* now and then: every p.0 message once.
+    auto dual = make_box(h, 99, {}, roomy);
+    REQUIRE(!h.core()->subscribe(dual, "p.0", {}, nullptr));
+
+    std::atomic<bool> stop{false};
+    std::atomic<int> toggles{0};
+    std::thread toggler([&] {
+        int n = 0;
+        while (!stop) {
+            (void)h.core()->subscribe(dual, "p.*", {}, nullptr);
+            auto other = make_box(h, static_cast<std::uint64_t>(1000 + ++n), {}, roomy);
+            (void)h.core()->subscribe(other, n % 2 ? "p.1" : "p.>", {}, nullptr);
+            std::this_thread::yield();
+            (void)h.core()->unsubscribe(*dual, "p.*");
+            h.core()->remove(*other);
+            ++toggles;
+        }
+    });
+    std::vector<std::thread> publishers;
+    for (int k = 0; k < topics; ++k)
+        publishers.emplace_back([&, k] {
+            for (int i = 0; i < per_topic; ++i) {
+                auto const r = h.publish("p." + std::to_string(k), std::to_string(i));
+                if (r.ec || r.offset != static_cast<std::uint64_t>(i + 1)) FAIL_CHECK("publish " << i << " to p." << k);
+            }
+        });
+    for (auto& t : publishers) t.join();
+    stop = true;
+    toggler.join();
+    CHECK(toggles > 0);
+    CHECK(h.metrics().messages_in == topics * per_topic);
+
+    std::vector<std::string> expected;
+    for (int i = 0; i < per_topic; ++i) expected.push_back(std::to_string(i));
+    for (auto const& box : exact) CHECK(payloads(*box) == expected); // all, once, in order
+
+    // dual: p.0 once each and in order; p.1 and p.2 only from while p.* was on, in order.
+    std::vector<std::vector<int>> got(topics);
+    for (auto const& it : dual->drain()) got[static_cast<std::size_t>(it.msg->topic.back() - '0')].push_back(std::stoi(it.msg->payload));
+    CHECK(got[0].size() == per_topic);
+    for (auto const& v : got) CHECK(std::is_sorted(v.begin(), v.end()));
+    for (auto const& v : got) CHECK(std::adjacent_find(v.begin(), v.end()) == v.end());
+}
+
+TEST_CASE("hub: a subscriber found dead on a topic's own lock is dropped", "[hub]")
+{
+    rtmsg::hub h;
+    class dying_outbox final : public rtmsg::detail::outbox {
+    public:
+        using outbox::outbox;
+        std::atomic<bool> dead{false};
+
+    protected:
+        void wake() override {}
+        void kick() override {}
+        bool alive() const noexcept override { return !dead; }
+    };
+    auto box = std::make_shared<dying_outbox>(raw_format(h), rtmsg::queue_limits{}, 7, std::string());
+    REQUIRE(!h.core()->subscribe(box, "solo", {}, nullptr));
+    REQUIRE(!h.core()->subscribe(box, "other", {}, nullptr));
+    CHECK(h.metrics().subscriptions == 2);
+    CHECK(h.publish("solo", "a").subscribers == 1);
+    box->dead = true;
+    CHECK(h.publish("solo", "b").subscribers == 0);
+    // Dropped from every topic, not only the one published to.
+    CHECK(h.metrics().subscriptions == 0);
+    CHECK(h.publish("other", "c").subscribers == 0);
 }

@@ -191,7 +191,7 @@ protected:
     /// Ends the transport because it is too slow (policy disconnect).  Called without locks.
     virtual void kick() = 0;
     /// False once the transport is gone without having been removed (for example destroyed
-    /// with its io_context): the hub then drops the outbox.  Called under the hub's lock.
+    /// with its io_context): the hub then drops the outbox.  Called under the topic's lock.
     virtual bool alive() const noexcept { return true; }
 
 private:
@@ -213,15 +213,13 @@ private:
     }
 
     /// Queues a topic message; applies `policy` when full.  False: disconnect this subscriber.
-    bool push(message_ptr const& m, slow_consumer_policy policy, hub_counters& counters)
-    {
-        return push_many(std::span<message_ptr const>(&m, 1), policy, counters);
-    }
-
-    /// Queues topic messages in order, as push() would one by one, but under one lock and
-    /// with at most one wake-up.  False: disconnect this subscriber (the rest are not queued).
+    /// Queues topic messages in order, under one lock and with at most one wake-up; adds
+    /// how many it queued to `queued_total` (the caller updates the shared counter once per
+    /// delivery, not once per subscriber).  False: disconnect this subscriber (the rest are
+    /// not queued).
     template <class Ptr>
-    bool push_many(std::span<Ptr const> ms, slow_consumer_policy policy, hub_counters& counters)
+    bool push_many(std::span<Ptr const> ms, slow_consumer_policy policy, hub_counters& counters,
+                   std::uint64_t& queued_total)
     {
         std::uint64_t queued = 0;
         bool ok = true;
@@ -239,7 +237,7 @@ private:
             }
             if (queued != 0 && !scheduled_) scheduled_ = wake_now = true;
         }
-        if (queued != 0) counters.messages_out += queued;
+        queued_total += queued;
         if (wake_now) wake();
         return ok;
     }
@@ -303,8 +301,8 @@ private:
     bool scheduled_ = false;
     bool kicked_ = false;
     std::atomic<std::uint64_t> dropped_{0};
-    // Guarded by the hub's lock:
-    std::uint64_t last_seq_ = 0;           ///< deduplicates a message matched by two subscriptions
+    // Guarded by the hub's lock (last_seq_ is used only by deliveries that hold it):
+    std::uint64_t last_seq_ = 0;           ///< deduplicates a message matched by two subscriptions (hub_core::deliver_many_locked)
     std::vector<std::string> patterns_;    ///< what this outbox is subscribed to
 };
 
@@ -333,7 +331,12 @@ struct pending_sub {
     std::function<void(subscribe_head const&)> head;
 };
 
+/// One topic.  `name` and `opt` never change.  What a publish reads or changes (last,
+/// history, subs, patterns, epoch) changes only under both the hub's mutex and the topic's
+/// own `mutex`; a publish to a topic that no pattern matches, without a cluster, holds only
+/// the topic's (see hub_core::publish).  The rest is guarded by the hub's mutex.
 struct topic_state {
+    std::mutex mutex;
     std::string name;
     std::uint64_t epoch = 0;
     std::uint64_t last = 0;
@@ -396,7 +399,7 @@ using format_encoder = std::function<bool(message const&, std::string& out)>;
 
 class hub_core {
 public:
-    explicit hub_core(hub_options o) : opt(std::move(o)) {}
+    explicit hub_core(hub_options o) : opt(std::move(o)) { formats_.reserve(max_formats); }
 
     hub_options opt;
     hub_counters counters;
@@ -431,7 +434,7 @@ public:
         msg->publisher = publisher;
         msg->time = std::chrono::steady_clock::now();
         fanout f;
-        {
+        for (bool retry = true; retry;) {
             std::unique_lock<std::mutex> lock(mutex_);
             if (link_ && link_->connected()) {
                 // The broker numbers it: forward outside the lock (one lock per publish either way).
@@ -446,12 +449,14 @@ public:
                 res.pending = true;
                 return res;
             }
-            auto* t = find_or_create(topic);
+            std::unique_lock<std::mutex> topic_lock;
+            auto* t = enter_topic(topic, lock, topic_lock, retry);
+            if (retry) continue;
             if (!t) {
                 res.ec = hub_error::too_many_topics;
                 return res;
             }
-            if (link_ && !t->local_epoch) {
+            if (lock.owns_lock() && link_ && !t->local_epoch) {
                 // The broker is out of reach: local subscribers still get local publishes, in
                 // an epoch of this node's own, so that no offset clashes with the cluster's.
                 t->local_epoch = true;
@@ -468,8 +473,9 @@ public:
                 t->history.push_back(msg);
                 trim(*t);
             }
-            deliver_locked(*t, msg, echo, f);
+            deliver_locked(*t, msg, echo, f, lock.owns_lock());
         }
+        drop_gone(f);
         res.subscribers = f.subscribers + f.callbacks.size();
         ++counters.messages_in;
         counters.bytes_in += payload.size();
@@ -490,7 +496,7 @@ public:
         if (!is_valid_topic(topic)) return is_valid_pattern(topic) ? hub_error::wildcard_publish : hub_error::invalid_topic;
         fanout f;
         std::size_t bytes = 0;
-        {
+        for (bool retry = true; retry;) {
             std::unique_lock<std::mutex> lock(mutex_);
             if (link_) {
                 lock.unlock();
@@ -499,7 +505,9 @@ public:
                     if (auto r = publish(topic, m->payload, m->kind, m->publisher, echo); r.ec) ec = r.ec;
                 return ec;
             }
-            auto* t = find_or_create(topic);
+            std::unique_lock<std::mutex> topic_lock;
+            auto* t = enter_topic(topic, lock, topic_lock, retry);
+            if (retry) continue;
             if (!t) return hub_error::too_many_topics;
             for (auto const& m : msgs) {
                 m->topic.assign(topic);
@@ -512,8 +520,9 @@ public:
                     trim(*t);
                 }
             }
-            deliver_many_locked(*t, msgs, echo, f);
+            deliver_many_locked(*t, msgs, echo, f, lock.owns_lock());
         }
+        drop_gone(f);
         counters.messages_in += msgs.size();
         counters.bytes_in += bytes;
         for (auto const& m : msgs)
@@ -538,6 +547,7 @@ public:
         if (!is_wildcard(pattern)) {
             auto* t = find_or_create(pattern);
             if (!t) return hub_error::too_many_topics;
+            std::lock_guard<std::mutex> topic_lock(t->mutex);
             subs.emplace_back(pattern);
             ++counters.subscriptions;
             if (link_ && !t->synced) {
@@ -554,6 +564,7 @@ public:
         if (so.has_since && so.by_seq) {
             for (auto const& [name, t] : topics_) {
                 if (!topic_matches(pattern, name)) continue;
+                std::lock_guard<std::mutex> topic_lock(t->mutex);
                 trim(*t);
                 for (auto const& m : t->history)
                     if (m->seq > so.since) replay.push_back(m);
@@ -602,6 +613,7 @@ public:
                 ec = hub_error::too_many_topics;
                 return nullptr;
             }
+            std::lock_guard<std::mutex> topic_lock(t->mutex);
             t->subs.push_back({nullptr, cb, false});
             note_added(*t);
         }
@@ -623,8 +635,10 @@ public:
             if (auto it = patterns_.find(cb.pattern); it != patterns_.end() && drop(it->second->subs))
                 drop_pattern_if_unused(it);
         }
-        else if (auto it = topics_.find(cb.pattern); it != topics_.end() && drop(it->second->subs))
-            note_removed(*it->second);
+        else if (auto it = topics_.find(cb.pattern); it != topics_.end()) {
+            std::lock_guard<std::mutex> topic_lock(it->second->mutex);
+            if (drop(it->second->subs)) note_removed(*it->second);
+        }
     }
 
     /// Identities subscribed to `topic` on this node or, in a cluster, on any node; sorted.
@@ -645,7 +659,10 @@ public:
     std::pair<std::uint64_t, std::uint64_t> position(std::string_view topic) const
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (auto it = topics_.find(topic); it != topics_.end()) return {it->second->epoch, it->second->last};
+        if (auto it = topics_.find(topic); it != topics_.end()) {
+            std::lock_guard<std::mutex> topic_lock(it->second->mutex);
+            return {it->second->epoch, it->second->last};
+        }
         return {0, 0};
     }
 
@@ -658,7 +675,10 @@ public:
         std::vector<pending_sub> release;
         std::lock_guard<std::mutex> lock(mutex_);
         link_ = std::move(link);
+        // Before any topic's lock is taken below: a fast path that takes one after sees it.
+        linked_.store(link_ != nullptr, std::memory_order_release);
         for (auto& [name, t] : topics_) {
+            std::lock_guard<std::mutex> topic_lock(t->mutex); // a fast path may still run on it
             t->synced = false;
             if (!link_) {
                 // Alone again: waiting subscriptions attach to what this node has.
@@ -704,8 +724,10 @@ public:
                     if (topic_matches(pat, cm.topic)) wanted = true;
                 if (!wanted || !(t = find_or_create(cm.topic))) return;
             }
+            std::lock_guard<std::mutex> topic_lock(t->mutex);
             accept_locked(*t, cm, f);
         }
+        drop_gone(f);
         if (f.msg) f.finish(*f.msg);
     }
 
@@ -721,6 +743,7 @@ public:
             auto it = topics_.find(topic);
             if (it == topics_.end()) return;
             auto& t = *it->second;
+            std::lock_guard<std::mutex> topic_lock(t.mutex);
             if (t.subs.empty() && t.pending.empty()) return;
             if (t.synced_once && t.cluster_epoch == s.epoch) {
                 if (t.local_epoch || t.epoch != s.epoch) {
@@ -767,7 +790,10 @@ public:
                 if (!t.remote.contains(who) && !t.members.contains(who)) presence_event(t, codec::op::join, who);
             t.remote = std::move(remote);
         }
-        for (auto& d : delivered) d.finish(*d.msg);
+        for (auto& d : delivered) {
+            drop_gone(d);
+            d.finish(*d.msg);
+        }
     }
 
     /// The broker is out of reach: subscriptions waiting for `topic` attach to this node's state.
@@ -777,6 +803,7 @@ public:
         auto it = topics_.find(topic);
         if (it == topics_.end()) return;
         auto& t = *it->second;
+        std::lock_guard<std::mutex> topic_lock(t.mutex);
         t.synced = true;
         auto pend = std::move(t.pending);
         t.pending.clear();
@@ -791,6 +818,7 @@ public:
         auto it = topics_.find(topic);
         if (it == topics_.end() || who.empty()) return;
         auto& t = *it->second;
+        std::lock_guard<std::mutex> topic_lock(t.mutex);
         if (join) {
             auto& nodes = t.remote[who];
             if (std::find(nodes.begin(), nodes.end(), node) != nodes.end()) return;
@@ -827,6 +855,7 @@ private:
         std::shared_ptr<message> msg;
         std::vector<std::shared_ptr<callback_sub>> callbacks;
         std::vector<std::shared_ptr<outbox>> kicks;
+        std::vector<std::shared_ptr<outbox>> gone; ///< found dead on a fast path: drop_gone()
         std::size_t subscribers = 0;
 
         void finish(message const& m)
@@ -841,20 +870,66 @@ private:
         }
     };
 
+    /** Whether a publish to `t` may go on under the topic's lock alone, so that publishers
+        to other topics (on other threads) do not wait for it.  Only a topic that no pattern
+        matches, without a cluster link: then every subscriber appears once in `subs`, so the
+        delivery needs no deduplication by sequence number (whose order across topics only
+        the hub's mutex keeps), and no outbox's last_seq_ or subscription list is touched.
+        Held: the hub's mutex or the topic's (both change `patterns` and the link). */
+    bool fast_path(topic_state const& t) const noexcept
+    {
+        return t.patterns.empty() && !linked_.load(std::memory_order_acquire);
+    }
+
+    /** Finds or creates the topic of a publish and takes its lock (`topic_lock`).  `lock`
+        holds the hub's mutex on entry; on a fast path it is released before the topic's lock
+        is taken, so no publisher waits for one topic while holding the hub.  Otherwise both
+        are held on return.  `retry` is set (and no lock is held) if a pattern or a cluster
+        link came in between: the caller starts over.  Null: too many topics. */
+    topic_state* enter_topic(std::string_view name, std::unique_lock<std::mutex>& lock,
+                             std::unique_lock<std::mutex>& topic_lock, bool& retry)
+    {
+        retry = false;
+        auto* t = find_or_create(name);
+        if (!t) return nullptr;
+        topic_lock = std::unique_lock<std::mutex>(t->mutex, std::defer_lock);
+        if (!fast_path(*t)) {
+            topic_lock.lock();
+            return t;
+        }
+        lock.unlock();
+        topic_lock.lock();
+        if (fast_path(*t)) return t;
+        topic_lock.unlock();
+        retry = true;
+        return t;
+    }
+
+    /// Drops the subscribers that a delivery found dead.  Called without any lock held:
+    /// dropping takes the hub's lock and the topic's.  One matched twice is dropped once.
+    void drop_gone(fanout& f)
+    {
+        for (auto const& box : f.gone) remove(*box);
+        f.gone.clear();
+    }
+
     /// Queues `msg` (already numbered and retained) to the topic's subscribers.
-    void deliver_locked(topic_state& t, std::shared_ptr<message> const& msg, bool echo, fanout& f)
+    void deliver_locked(topic_state& t, std::shared_ptr<message> const& msg, bool echo, fanout& f, bool exclusive = true)
     {
         f.msg = msg;
-        deliver_many_locked(t, std::span<std::shared_ptr<message> const>(&msg, 1), echo, f);
+        deliver_many_locked(t, std::span<std::shared_ptr<message> const>(&msg, 1), echo, f, exclusive);
     }
 
     /// Queues messages of one topic and one publisher (already numbered and retained), in
-    /// order, subscriber by subscriber: each takes all of them in one push_many().  Sequence
-    /// numbers only grow, so a subscriber matched twice (topic and pattern) skips what it
-    /// already has.
-    void deliver_many_locked(topic_state& t, std::span<std::shared_ptr<message> const> msgs, bool echo, fanout& f)
+    /// order, subscriber by subscriber: each takes all of them in one push_many().  Held: the
+    /// topic's lock and, if `exclusive`, the hub's (else fast_path(t) was true).  Under the
+    /// hub's lock sequence numbers only grow, so a subscriber matched twice (topic and
+    /// pattern) skips what it already has.
+    void deliver_many_locked(topic_state& t, std::span<std::shared_ptr<message> const> msgs, bool echo, fanout& f,
+                             bool exclusive = true)
     {
-        std::vector<std::shared_ptr<outbox>> gone;
+        auto& gone = f.gone;
+        std::uint64_t queued = 0;
         auto const publisher = msgs.front()->publisher;
         auto deliver = [&](sub_ref const& s) {
             if (s.cb) {
@@ -868,19 +943,23 @@ private:
             }
             if (!echo && publisher != 0 && box.connection_id() == publisher) return;
             auto first = msgs.begin();
-            while (first != msgs.end() && (*first)->seq <= box.last_seq_) ++first; // matched twice
-            if (first == msgs.end()) return;
-            box.last_seq_ = msgs.back()->seq;
+            if (exclusive) {
+                while (first != msgs.end() && (*first)->seq <= box.last_seq_) ++first; // matched twice
+                if (first == msgs.end()) return;
+                box.last_seq_ = msgs.back()->seq;
+            }
             bool all = true;
             for (auto it = first; it != msgs.end(); ++it) all &= ensure_encoded(**it, box.format());
             bool ok = true, tried = all;
             if (all)
-                ok = box.push_many(std::span<std::shared_ptr<message> const>(first, msgs.end()), t.opt.policy, counters);
+                ok = box.push_many(std::span<std::shared_ptr<message> const>(first, msgs.end()), t.opt.policy, counters,
+                                   queued);
             else
                 for (auto it = first; it != msgs.end() && ok; ++it)
                     if (!(*it)->frames[static_cast<std::size_t>(box.format())].empty()) {
                         tried = true;
-                        ok = box.push_many(std::span<std::shared_ptr<message> const>(&*it, 1), t.opt.policy, counters);
+                        ok = box.push_many(std::span<std::shared_ptr<message> const>(&*it, 1), t.opt.policy,
+                                           counters, queued);
                     }
             if (!ok) f.kicks.push_back(s.box);
             if (tried) ++f.subscribers;
@@ -888,10 +967,8 @@ private:
         for (auto const& s : t.subs) deliver(s);
         for (auto* p : t.patterns)
             for (auto const& s : p->subs) deliver(s);
-        for (auto const& box : gone) {
-            auto const subs = box->patterns_; // empty if already dropped (matched twice)
-            for (auto const& p : subs) unsubscribe_locked(*box, p);
-        }
+        if (queued != 0) counters.messages_out += queued;
+        // `gone` (f.gone) is dropped by drop_gone() once the topic's lock is released.
     }
 
     std::shared_ptr<message> make_message(cluster_message const& cm)
@@ -996,7 +1073,10 @@ private:
     void drop_pattern_if_unused(pattern_map::iterator it)
     {
         if (!it->second->subs.empty()) return;
-        for (auto& [name, t] : topics_) std::erase(t->patterns, it->second.get());
+        for (auto& [name, t] : topics_) {
+            std::lock_guard<std::mutex> topic_lock(t->mutex);
+            std::erase(t->patterns, it->second.get());
+        }
         if (link_) link_->interest(it->first, false);
         patterns_.erase(it);
     }
@@ -1024,7 +1104,10 @@ private:
         auto p = std::make_unique<pattern_state>();
         p->pattern.assign(pattern);
         for (auto& [name, t] : topics_)
-            if (topic_matches(pattern, name)) t->patterns.push_back(p.get());
+            if (topic_matches(pattern, name)) {
+                std::lock_guard<std::mutex> topic_lock(t->mutex); // waits for a fast path on it
+                t->patterns.push_back(p.get());
+            }
         auto& ref = *p;
         patterns_.emplace(std::string(pattern), std::move(p));
         if (link_) link_->interest(std::string(pattern), true);
@@ -1052,6 +1135,7 @@ private:
         }
         else if (auto it = topics_.find(pattern); it != topics_.end()) {
             auto& t = *it->second;
+            std::lock_guard<std::mutex> topic_lock(t.mutex);
             if (drop(t.subs)) leave(t, box.identity());
             else
                 std::erase_if(t.pending, [&](pending_sub const& p) { return p.box.get() == &box; });
@@ -1146,9 +1230,10 @@ private:
     std::map<std::string, std::unique_ptr<topic_state>, std::less<>> topics_;
     pattern_map patterns_;
     std::vector<format_entry> formats_;
-    std::uint64_t seq_ = 0;
+    std::atomic<std::uint64_t> seq_{0}; ///< taken on fast paths too (under a topic's lock only)
     std::uint64_t callback_ids_ = 0;
     std::shared_ptr<cluster_link> link_;
+    std::atomic<bool> linked_{false}; ///< link_ != nullptr, for fast_path() under a topic's lock alone
 };
 
 } // namespace detail
@@ -1204,9 +1289,11 @@ private:
     - **History**: each topic keeps its last messages (topic_options); offsets increase by
       one per message, and an epoch tells one lifetime of a topic from another.
     - **Threads**: every member function is safe from any thread; one mutex guards the
-      topic table, and delivery only appends to queues under it.  Run the io_context on as
+      topic table and each topic has a lock of its own.  A publish to a topic that no
+      pattern matches holds only its topic's lock while it appends to the queues, so
+      publishers to different topics do not wait for each other.  Run the io_context on as
       many threads as you like.  In-process callbacks run on the publisher's thread after
-      the lock is released, so they may publish.
+      the locks are released, so they may publish.
 */
 class hub {
 public:

@@ -38,7 +38,7 @@ struct message {
 
 private:
     friend class detail::hub_core;
-    std::uint32_t encoded_ = 0; ///< formats already encoded (guarded by the hub's lock)
+    std::uint32_t encoded_ = 0; ///< formats already encoded (guarded by the locks that deliveries of its topic hold)
 };
 
 using message_ptr = std::shared_ptr<message const>;
