@@ -522,3 +522,23 @@ TEST_CASE("hub: a subscriber found dead on a topic's own lock is dropped", "[hub
     CHECK(h.metrics().subscriptions == 0);
     CHECK(h.publish("other", "c").subscribers == 0);
 }
+
+TEST_CASE("hub: a subscriber sees its acknowledgement then history then its own join", "[hub][presence]")
+{
+    rtmsg::hub h;
+    h.publish("room", "m1");
+    h.publish("room", "m2");
+    auto watcher = make_box(h, 1, "watcher");
+    rtmsg::subscribe_options so;
+    so.presence = true;
+    REQUIRE(!h.core()->subscribe(watcher, "room", so, nullptr));
+    CHECK(payloads(*watcher) == std::vector<std::string>{"join:watcher"});
+
+    auto bob = make_box(h, 2, "bob");
+    so.history = 2;
+    REQUIRE(!h.core()->subscribe(bob, "room", so, [&](rtmsg::subscribe_head const&) {
+        bob->push_private(std::make_shared<std::string const>("ack"));
+    }));
+    CHECK(payloads(*bob) == std::vector<std::string>{"ack", "m1", "m2", "join:bob"});
+    CHECK(payloads(*watcher) == std::vector<std::string>{"join:bob"});
+}

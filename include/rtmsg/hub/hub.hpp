@@ -1039,10 +1039,12 @@ private:
             auto const n = std::min<std::size_t>(so.history, t.history.size());
             replay.assign(t.history.end() - static_cast<std::ptrdiff_t>(n), t.history.end());
         }
-        t.subs.push_back({box, nullptr, so.presence});
-        join(t, box->identity());
+        // The subscriber sees its acknowledgement, then what it missed, then its own join
+        // (if it asked for presence) with everyone else's.
         if (head) head(h);
         queue_replay(*box, replay);
+        t.subs.push_back({box, nullptr, so.presence});
+        join(t, box->identity());
     }
 
     void queue_replay(outbox& box, std::vector<std::shared_ptr<message>> const& replay)
