@@ -168,6 +168,7 @@ struct contended_hub {
         return o;
     }()};
     std::vector<std::vector<std::shared_ptr<bench_outbox>>> boxes; ///< by topic
+    std::vector<std::string> names;                                  ///< by topic
 };
 std::unique_ptr<contended_hub> contended;
 
@@ -182,10 +183,11 @@ void hub_publish_threads(benchmark::State& state)
         auto const topics = shared_topic ? 1 : static_cast<std::size_t>(state.threads());
         std::uint64_t id = 0;
         for (std::size_t t = 0; t < topics; ++t) {
+            contended->names.push_back("t" + std::to_string(t));
             contended->boxes.emplace_back();
             for (std::size_t i = 0; i < subscribers; ++i) {
                 auto b = std::make_shared<bench_outbox>(format, core->opt.queue, ++id, std::string());
-                core->subscribe(b, "t" + std::to_string(t), {}, nullptr);
+                core->subscribe(b, contended->names[t], {}, nullptr);
                 contended->boxes.back().push_back(std::move(b));
             }
         }
@@ -196,8 +198,8 @@ void hub_publish_threads(benchmark::State& state)
     std::size_t delivered = 0;
     for (auto _ : state) {
         auto const t = shared_topic ? 0 : static_cast<std::size_t>(state.thread_index());
-        auto core = contended->hub.core();
-        auto r = core->publish("t" + std::to_string(t), payload, rtmsg::codec::data_kind::text, 0, true);
+        auto const& core = contended->hub.core();
+        auto r = core->publish(contended->names[t], payload, rtmsg::codec::data_kind::text, 0, true);
         delivered += r.subscribers;
         for (auto& b : contended->boxes[t]) {
             batch.clear();

@@ -399,6 +399,7 @@ using format_encoder = std::function<bool(message const&, std::string& out)>;
 
 class hub_core {
 public:
+    // formats_ never reallocates: fast paths read its entries while format() appends.
     explicit hub_core(hub_options o) : opt(std::move(o)) { formats_.reserve(max_formats); }
 
     hub_options opt;
