@@ -328,6 +328,40 @@ TEST_CASE("hub: an SSE pattern stream carries the topic and resumes by sequence"
     CHECK(r2.next().id == "3");
 }
 
+TEST_CASE("hub: an SSE id from an earlier run of the server gets every retained event", "[hub][endpoint][sse]")
+{
+    // Offsets and sequence numbers restart with the server.  A browser that saw id 41 before
+    // the restart reconnects with Last-Event-ID: 41; what was published since must reach it.
+    running_server s;
+    rtmsg::hub hub;
+    rtmsg::sse_endpoint_options eo;
+    eo.topic = "news";
+    s.server.routes().sse("/sse", rtmsg::sse_endpoint(hub, eo));
+    s.server.routes().sse("/events", rtmsg::sse_endpoint(hub));
+    s.start();
+    for (int i = 1; i <= 3; ++i) hub.publish("news", "n" + std::to_string(i));
+    client c(s.port);
+    c.send(get("/sse", "Accept: text/event-stream\r\nLast-Event-ID: 41\r\n"));
+    sse_reader r(c);
+    for (int i = 1; i <= 3; ++i) {
+        auto ev = r.next();
+        CHECK(ev.data == "n" + std::to_string(i));
+        CHECK(ev.id == std::to_string(i));
+    }
+    // A pattern stream's ids are the hub's sequence numbers (4 and 5 here).
+    hub.publish("x.a", "a1");
+    hub.publish("x.b", "b1");
+    client p(s.port);
+    p.send(get("/events?topic=x.*", "Last-Event-ID: 9000\r\n"));
+    sse_reader rp(p);
+    auto e1 = rp.next();
+    CHECK(e1.id == "4");
+    CHECK(e1.data.find(R"("topic":"x.a")") != std::string::npos);
+    auto e2 = rp.next();
+    CHECK(e2.id == "5");
+    CHECK(e2.data.find(R"("topic":"x.b")") != std::string::npos);
+}
+
 TEST_CASE("hub: SSE heartbeats keep an idle stream alive and metrics are served", "[hub][endpoint][sse]")
 {
     running_server s;

@@ -358,6 +358,35 @@ TEST_CASE("hub: a resume beyond the retained history reports the gap", "[hub][hi
     CHECK(payloads(*box2) == std::vector<std::string>{"8", "9", "10"});
 }
 
+TEST_CASE("hub: a resume from an offset the topic never reached starts over", "[hub][history]")
+{
+    // A server that restarted numbers the topic again from 1: a client that remembers
+    // offset 50 of the earlier run (an SSE Last-Event-ID carries no epoch) must get what is
+    // retained now, not wait for offset 51.
+    rtmsg::hub_options o;
+    o.default_topic.history_count = 3;
+    rtmsg::hub h(o);
+    for (int i = 1; i <= 5; ++i) h.publish("t", std::to_string(i));
+    auto box = make_box(h);
+    rtmsg::subscribe_options so;
+    so.has_since = true;
+    so.since = 50;
+    rtmsg::subscribe_head head;
+    REQUIRE(!h.core()->subscribe(box, "t", so, [&](auto const& hd) { head = hd; }));
+    CHECK(payloads(*box) == std::vector<std::string>{"3", "4", "5"});
+    CHECK(head.gap_from == 1); // and what is no longer retained is reported
+    CHECK(head.gap_to == 2);
+
+    // With the current epoch stated, the client is trusted (a cluster node may lag the
+    // broker): nothing is replayed, and the next live message comes through.
+    auto box2 = make_box(h, 2);
+    so.epoch = h.position("t").first;
+    REQUIRE(!h.core()->subscribe(box2, "t", so, nullptr));
+    CHECK(payloads(*box2).empty());
+    h.publish("t", "6");
+    CHECK(payloads(*box2) == std::vector<std::string>{"6"});
+}
+
 TEST_CASE("hub: history by count and by age", "[hub][history]")
 {
     rtmsg::hub_options o;

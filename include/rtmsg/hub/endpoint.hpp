@@ -344,7 +344,9 @@ struct sse_endpoint_options {
       the topic.
 
     A client that reconnects with `Last-Event-ID` (or `?lastEventId=`) first receives the
-    retained messages after that id, then live ones, with no gap and no duplicate. */
+    retained messages after that id, then live ones, with no gap and no duplicate.  Ids
+    carry no epoch: one beyond what the topic (or the hub) has numbered comes from an earlier
+    run of the server, and the client then gets everything retained. */
 inline sse::behavior sse_endpoint(hub& h, sse_endpoint_options o = {})
 {
     auto core = h.core();

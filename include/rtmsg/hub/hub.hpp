@@ -563,12 +563,15 @@ public:
         auto& p = pattern_for(pattern);
         std::vector<std::shared_ptr<message>> replay;
         if (so.has_since && so.by_seq) {
+            // A sequence number this hub has not reached comes from an earlier run of the
+            // server (numbers restart with the process): everything retained is new.
+            auto const since = so.since > seq_.load(std::memory_order_relaxed) ? 0 : so.since;
             for (auto const& [name, t] : topics_) {
                 if (!topic_matches(pattern, name)) continue;
                 std::lock_guard<std::mutex> topic_lock(t->mutex);
                 trim(*t);
                 for (auto const& m : t->history)
-                    if (m->seq > so.since) replay.push_back(m);
+                    if (m->seq > since) replay.push_back(m);
             }
             std::sort(replay.begin(), replay.end(), [](auto const& a, auto const& b) { return a->seq < b->seq; });
         }
@@ -1027,6 +1030,13 @@ private:
         if (so.has_since) {
             std::uint64_t since = so.since;
             if (so.epoch != 0 && so.epoch != t.epoch) since = 0; // another lifetime: offsets restart
+            // No epoch given (an SSE Last-Event-ID) and an offset this topic has not reached:
+            // it comes from an earlier lifetime of the topic (the server restarted, or the
+            // topic was dropped and made again), so everything retained is new to the client.
+            // (With its epoch stated, a client ahead of this node is trusted: in a cluster a
+            // node may lag the broker by a few messages, which then arrive live.)
+            else if (so.epoch == 0 && since > t.last)
+                since = 0;
             if (since < t.last) {
                 if (first > since + 1) {
                     h.gap_from = since + 1;
