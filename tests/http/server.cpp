@@ -554,6 +554,34 @@ TEST_CASE("http: single_threaded connections run on the io_context's own executo
     }
 }
 
+TEST_CASE("http: an SSE route keeps its request unless told not to", "[http][sse]")
+{
+    for (bool const keep : {true, false}) {
+        CAPTURE(keep);
+        running_server s;
+        std::promise<std::string> at_open;
+        std::promise<std::string> at_close;
+        rtmsg::sse::behavior eb;
+        eb.keep_request = keep;
+        eb.on_open = [&](auto const& c) {
+            at_open.set_value(c->request().target + " " + std::string(c->request().headers.find("X-Who").value_or("")));
+            c->close();
+        };
+        eb.on_close = [&](auto const& c) { at_close.set_value(c->request().target); };
+        s.server.routes().sse("/events", eb);
+        s.start();
+        client e(s.port);
+        e.send(get("/events?room=a", "Accept: text/event-stream\r\nX-Who: me\r\n"));
+        auto fo = at_open.get_future();
+        REQUIRE(fo.wait_for(5s) == std::future_status::ready);
+        CHECK(fo.get() == "/events?room=a me"); // on_open sees it either way
+        e.socket.close(); // the server's close waits for the client's
+        auto fc = at_close.get_future();
+        REQUIRE(fc.wait_for(5s) == std::future_status::ready);
+        CHECK(fc.get() == (keep ? "/events?room=a" : ""));
+    }
+}
+
 TEST_CASE("detail: executor_target tells a strand from the executor under it", "[http][executor]")
 {
     using io_ex = asio::io_context::executor_type;

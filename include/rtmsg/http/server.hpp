@@ -440,10 +440,11 @@ public:
     void start(http::request&& req, asio::ip::tcp::endpoint remote, std::any user_data)
     {
         last_event_id_ = sse::last_event_id(req);
-        request_ = std::move(req);
-        // Kept for the stream's lifetime: without the parser's spare room (a browser's dozen
-        // header lines sit in room for 16).
-        request_.headers.shrink_to_fit();
+        // Kept for the stream's lifetime (unless the behavior says otherwise, see on_open
+        // below): without the parser's spare room (a browser's dozen header lines sit in
+        // room for 16).
+        if (b_->keep_request) req.headers.shrink_to_fit();
+        request_ = std::make_unique<http::request const>(std::move(req));
         remote_ = remote;
         user_data_ = std::move(user_data);
         slot_.state().add(this);
@@ -456,6 +457,7 @@ public:
             if (ec) return;
             if (self->slot_.state().stopping) self->shutdown();
             if (self->b_->on_open) self->b_->on_open(self);
+            if (!self->b_->keep_request) self->request_.reset();
         });
     }
 
