@@ -281,6 +281,24 @@ public:
     }
     void grow(std::size_t n)
     {
+        make_room(n);
+        s_->resize(s_->size() + n);
+    }
+    /// Appends `n` bytes: grow() and a copy, without grow()'s zero fill of the new room
+    /// (the stream's reader uses it for every payload chunk).
+    void append(char const* p, std::size_t n)
+    {
+        make_room(n);
+        s_->append(p, n);
+    }
+    void shrink(std::size_t n) { s_->resize(n > s_->size() ? 0 : s_->size() - n); }
+    void consume(std::size_t n) { s_->erase(0, std::min(n, s_->size())); }
+
+private:
+    /// Moves the content into a parked buffer with room for `n` more bytes, if the string
+    /// would otherwise grow and one is there.
+    void make_room(std::size_t n)
+    {
         if (n > max_size() - size()) throw std::length_error("rtmsg: message_buffer too long");
         if (auto const need = s_->size() + n; need > s_->capacity() && need >= parked_buffers::min_capacity) {
             std::string t;
@@ -290,12 +308,8 @@ public:
                 park_buffer(t);
             }
         }
-        s_->resize(s_->size() + n);
     }
-    void shrink(std::size_t n) { s_->resize(n > s_->size() ? 0 : s_->size() - n); }
-    void consume(std::size_t n) { s_->erase(0, std::min(n, s_->size())); }
 
-private:
     std::string* s_;
 };
 
@@ -917,9 +931,13 @@ public:
     {
         std::size_t pos = 0;
         auto sink = [&](std::string_view chunk) {
-            auto const at = buffer.size();
-            buffer.grow(chunk.size());
-            asio::buffer_copy(buffer.data(at, chunk.size()), asio::buffer(chunk.data(), chunk.size()));
+            if constexpr (requires { buffer.append(chunk.data(), chunk.size()); })
+                buffer.append(chunk.data(), chunk.size());
+            else {
+                auto const at = buffer.size();
+                buffer.grow(chunk.size());
+                asio::buffer_copy(buffer.data(at, chunk.size()), asio::buffer(chunk.data(), chunk.size()));
+            }
             bytes += chunk.size();
         };
         for (;;) {
