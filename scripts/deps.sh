@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
 # Installs what building and testing rtmsg needs on Debian 12 (only what is missing).
-# Usage: scripts/deps.sh [--tests]
+#
+#   scripts/deps.sh            what the library and its examples need (no optional part)
+#   scripts/deps.sh --redis    and hiredis + redis-server (rtmsg::redis, the chat's --redis)
+#   scripts/deps.sh --tests    everything the whole test suite needs (hiredis, Redis, Chromium,
+#                              Node and npm from Debian when no node is on PATH, clang, ...)
+# ccache is used when present (the presets pick it up), never required.
 set -euo pipefail
-pkgs=(g++ cmake ninja-build ccache pkg-config libasio-dev libsimdjson-dev libssl-dev openssl libhiredis-dev)
-if [[ "${1:-}" == "--tests" ]]; then
-  pkgs+=(catch2 curl python3-websockets clang libclang-rt-14-dev libmsgpack-cxx-dev chromium redis-server)
-  command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
-  command -v npm >/dev/null 2>&1 || pkgs+=(npm)
-fi
+pkgs=(g++ cmake ninja-build pkg-config libasio-dev libsimdjson-dev libssl-dev openssl)
+for arg in "$@"; do
+  case "$arg" in
+  --redis) pkgs+=(libhiredis-dev redis-server) ;;
+  --tests)
+    pkgs+=(ccache libhiredis-dev catch2 curl python3-websockets clang libclang-rt-14-dev libmsgpack-cxx-dev
+           chromium redis-server)
+    command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+    command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+    ;;
+  *) echo "usage: scripts/deps.sh [--redis] [--tests]" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

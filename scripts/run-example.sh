@@ -5,13 +5,24 @@
 #   scripts/run-example.sh                       the chat (examples/chat)
 #   scripts/run-example.sh ticker                the market-data ticker (examples/ticker)
 #   scripts/run-example.sh chat --port 9000      options: --host, --port, and for the chat --tls CERT KEY
+#   scripts/run-example.sh chat --redis 127.0.0.1:6379
+#                                                several chat servers share rooms through Redis: only
+#                                                then are hiredis and redis-server installed and built in
 set -euo pipefail
 cd "$(dirname "$0")/.."
 example=chat
 case "${1:-}" in
   chat | ticker) example=$1; shift ;;
 esac
-scripts/deps.sh
-cmake --preset release >/dev/null
+deps=()
+configure=()
+for arg in "$@"; do
+  if [[ "$arg" == --redis ]]; then
+    deps=(--redis)
+    configure=(-DRTMSG_WITH_HIREDIS=ON)
+  fi
+done
+scripts/deps.sh "${deps[@]}"
+cmake --preset release "${configure[@]}" >/dev/null
 cmake --build --preset release -j "$(nproc)" --target "rtmsg-$example"
 exec "build/release/examples/$example/rtmsg-$example" "$@"

@@ -9,7 +9,7 @@
 //   - topic_options: keep-latest for prices, so a slow or backgrounded tab gets the newest
 //     price of each symbol, never a growing backlog.
 //
-//   rtmsg-ticker [--host 127.0.0.1] [--port 8081] [--rate 200] [--www DIR] [--js DIR]
+//   rtmsg-ticker [--host 127.0.0.1] [--port 8090] [--rate 200] [--www DIR] [--js DIR]
 #include <rtmsg/http/server.hpp>
 #include <rtmsg/hub/protocol.hpp>
 
@@ -37,7 +37,7 @@ namespace {
 
 struct args {
     std::string host = "127.0.0.1";
-    unsigned short port = 8081;
+    unsigned short port = 8090;
     unsigned rate = 200; // updates per second, across all symbols
     std::string www = RTMSG_TICKER_SOURCE_DIR "/www";
     std::string js = RTMSG_TICKER_SOURCE_DIR "/../../js";
@@ -46,7 +46,7 @@ struct args {
 [[noreturn]] void usage(int code)
 {
     (code ? std::cerr : std::cout)
-        << "usage: rtmsg-ticker [--host 127.0.0.1] [--port 8081] [--rate 200] [--www DIR] [--js DIR]\n";
+        << "usage: rtmsg-ticker [--host 127.0.0.1] [--port 8090] [--rate 200] [--www DIR] [--js DIR]\n";
     std::exit(code);
 }
 

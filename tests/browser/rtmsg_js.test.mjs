@@ -1,7 +1,7 @@
 // Tests of js/rtmsg.js: unit-level under Node (the `ws` package and scripted fake sockets), and
 // end to end in Debian's Chromium (playwright-core) against rtmsg-testbed.
 //
-//   node --test tests/browser/            (tests/browser/run.sh BUILD_DIR does the setup)
+//   node --test tests/browser/rtmsg_js.test.mjs    (tests/browser/run.sh BUILD_DIR does the setup)
 //
 // Environment: RTMSG_BUILD_DIR (default build/dev) holds examples/testbed/rtmsg-testbed;
 // RTMSG_CHROMIUM (default /usr/bin/chromium).
@@ -12,7 +12,9 @@
 // sends; messages published meanwhile go to the testbed directly, and the hub's history is
 // what the client resumes from.  Every wait is on a condition, with a deadline.
 
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, setDefaultTimeout, test } from '../support/node_test.mjs';
+
+setDefaultTimeout(120_000);
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';

@@ -6,7 +6,7 @@
 //
 // Needs rtmsg-chat built with rtmsg::redis (-DRTMSG_WITH_HIREDIS=ON) and redis-server.
 // The test takes docs/screenshots/chat-redis.png.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from '../support/node_test.mjs';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 

@@ -5,7 +5,7 @@
 // The server runs with --test-hooks: POST /test/drop?name=bob&ms=N closes bob's connections
 // and refuses his reconnections for N ms, a real outage as far as the page can tell.
 // The test takes docs/screenshots/chat.png.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from '../support/node_test.mjs';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';

@@ -4,7 +4,7 @@
 //
 // The shown rate is compared with the server's own publish rate (rtmsg_messages_in_total
 // from /metrics over the same interval).  The SSE run takes docs/screenshots/ticker.png.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from '../support/node_test.mjs';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 
