@@ -24,6 +24,22 @@ static_assert(simdjson::SIMDJSON_VERSION_MAJOR >= 3,
 
 namespace rtmsg::codec {
 
+namespace detail {
+
+/** A field's key, unescaped: `field.unescaped_key()` in simdjson 3.0 to 3.1.2,
+    `unescaped_key(bool allow_replacement)` from 3.1.3 (defaulted to false from 3.10).  Picked by
+    what the installed simdjson declares; false keeps 3.0's behavior (an invalid escape is an error). */
+template <class Field>
+auto unescaped_key(Field& field) noexcept
+{
+    if constexpr (requires { field.unescaped_key(false); })
+        return field.unescaped_key(false);
+    else
+        return field.unescaped_key();
+}
+
+} // namespace detail
+
 /** The JSON codec: `rtmsg::codec::envelope` <-> `{"op":"pub","topic":"chat","data":{...}}`.
 
     Keys, in the fixed order encode() writes them (docs/protocol.md has the table of which
@@ -443,7 +459,7 @@ private:
         for (auto result : obj) {
             od::field field;
             std::string_view name;
-            if (std::move(result).get(field) || field.unescaped_key().get(name)) return error::malformed;
+            if (std::move(result).get(field) || detail::unescaped_key(field).get(name)) return error::malformed;
             key const k = key_of(name);
             if (k != k_unknown) {
                 if (f.seen & bit(k)) return error::bad_field; // duplicate key
@@ -588,7 +604,7 @@ private:
             for (auto result : obj) {
                 od::field field;
                 std::string_view name;
-                if (std::move(result).get(field) || field.unescaped_key().get(name)) return error::malformed;
+                if (std::move(result).get(field) || detail::unescaped_key(field).get(name)) return error::malformed;
                 if (std::error_code ec = check_value(field.value(), depth + 1)) return ec;
             }
             return {};
