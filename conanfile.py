@@ -12,16 +12,22 @@ required_conan_version = ">=2.0.9"
 
 
 class RtmsgConan(ConanFile):
-    """Conan 2 recipe for rtmsg, kept in the rtmsg repository (``conan create .``).
+    """Conan 2 recipe for rtmsg, kept in the rtmsg repository.
+
+        conan create . -s compiler.cppstd=20      # gcc 12's default is gnu17; rtmsg needs C++20
 
     Header-only: one package for every configuration.  The options pick the optional parts,
     and with them the requirements and the components; the headers are the same for all.
+    The version ranges are the ones tested (README, Packaging): Asio 1.22.1 to the newest,
+    simdjson 3.0.1 to 4.x.
     """
 
     name = "rtmsg"
     description = ("Header-only C++20 real-time messaging: RFC 6455 WebSocket and Server-Sent Events "
                    "endpoints and pub/sub for standalone Asio servers")
     license = "BSL-1.0"
+    url = "https://github.com/rtmsg/rtmsg"
+    homepage = "https://github.com/rtmsg/rtmsg"
     topics = ("websocket", "server-sent-events", "sse", "pubsub", "asio", "header-only")
     package_type = "header-library"
     settings = "os", "arch", "compiler", "build_type"
@@ -69,14 +75,15 @@ class RtmsgConan(ConanFile):
         cmake_layout(self, src_folder=".")
 
     def requirements(self):
-        self.requires("asio/[>=1.22.1 <2]")
-        self.requires("simdjson/[>=3.0.0 <4]")
+        # transitive_headers: rtmsg's headers include Asio's and simdjson's, so consumers compile them.
+        self.requires("asio/[>=1.22.1 <2]", transitive_headers=True)
+        self.requires("simdjson/[>=3.0.1 <5]", transitive_headers=True, transitive_libs=True)
         if self.options.with_openssl:
             self.requires("openssl/[>=1.1 <4]")
         if self.options.with_zlib:
             self.requires("zlib/[>=1.2.11 <2]")
         if self.options.with_hiredis:
-            self.requires("hiredis/[>=1.0.0 <2]")
+            self.requires("hiredis/[>=1.0.0 <2]", transitive_headers=True, transitive_libs=True)
 
     def package_id(self):
         self.info.clear()
@@ -117,11 +124,15 @@ class RtmsgConan(ConanFile):
         rmdir(self, os.path.join(self.package_folder, "share"))
 
     def package_info(self):
-        # Same target names as rtmsg's own CMake package: rtmsg::rtmsg (the core) and one target per
-        # optional part.  The aggregate of all the components gets a name of its own, unofficial.
+        # The targets of rtmsg's own CMake package: rtmsg::rtmsg (the core) and one target per
+        # optional part.  CMakeDeps also makes a root target aggregating every component, named
+        # rtmsg::rtmsg by default; with optional parts on, that name would link them all (and
+        # itself), so the root then gets the unofficial name conan-center-index uses for this
+        # (as its hiredis recipe does): rtmsg::rtmsg_all_unofficial, not meant to be linked.
         self.cpp_info.set_property("cmake_file_name", "rtmsg")
-        self.cpp_info.set_property("cmake_target_name", "rtmsg::rtmsg_all")
-        self.cpp_info.set_property("pkg_config_name", "rtmsg-all")
+        if any(self.options.get_safe(option) for option in ("with_openssl", "with_zlib", "with_hiredis")):
+            self.cpp_info.set_property("cmake_target_name", "rtmsg::rtmsg_all_unofficial")
+            self.cpp_info.set_property("pkg_config_name", "rtmsg_all_unofficial")
         self.cpp_info.bindirs = []
         self.cpp_info.libdirs = []
 

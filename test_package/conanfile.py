@@ -18,7 +18,9 @@ class TestPackageConan(ConanFile):
 
     def generate(self):
         tc = CMakeToolchain(self)
-        tc.cache_variables["RTMSG_TEST_SSL"] = bool(self.dependencies["rtmsg"].options.with_openssl)
+        options = self.dependencies["rtmsg"].options
+        tc.cache_variables["RTMSG_TEST_SSL"] = bool(options.with_openssl)
+        tc.cache_variables["RTMSG_TEST_REDIS"] = bool(options.get_safe("with_hiredis"))
         tc.generate()
         CMakeDeps(self).generate()
 
