@@ -253,3 +253,51 @@ TEST_CASE("protocol: sustained abuse closes the connection with 1008", "[hub][pr
     REQUIRE(f.second.size() >= 2);
     CHECK((static_cast<unsigned char>(f.second[0]) << 8 | static_cast<unsigned char>(f.second[1])) == 1008);
 }
+
+namespace {
+/// Codecs of a host's own: the JSON codec under other subprotocol names, so that each one is
+/// a wire format of its own in the hub.
+inline constexpr std::string_view host_codec_names[] = {"host.0", "host.1", "host.2", "host.3"};
+template <int N>
+struct host_codec : rtmsg::codec::json {
+    static constexpr std::string_view name = host_codec_names[N];
+};
+} // namespace
+
+TEST_CASE("protocol: registering more wire formats than a hub can serve is a checked error", "[hub][protocol]")
+{
+    running_server s;
+    rtmsg::hub hub;
+    // What ships: ws.raw, sse.offset and sse.envelope, ws.rtmsg.json and ws.rtmsg.binary.
+    s.server.routes().websocket("/broadcast", rtmsg::raw_endpoint(hub, "t"));
+    s.server.routes().sse("/sse", rtmsg::sse_endpoint(hub));
+    s.server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub));
+    // Three codecs of the host's own fill the hub's formats up to rtmsg::max_formats (8).
+    static_assert(rtmsg::max_formats == 8);
+    s.server.routes().websocket("/host", rtmsg::protocol_endpoint<host_codec<0>, host_codec<1>, host_codec<2>>(hub));
+    // The same formats again take no new slot.
+    CHECK_NOTHROW(rtmsg::protocol_endpoint(hub));
+    CHECK_NOTHROW(rtmsg::protocol_endpoint<host_codec<2>>(hub));
+    // One more is refused when the route is made, never written past the message's frames.
+    try {
+        (void)rtmsg::protocol_endpoint<host_codec<3>>(hub);
+        FAIL("a ninth wire format was accepted");
+    }
+    catch (std::system_error const& e) {
+        CHECK(e.code() == rtmsg::hub_error::too_many_formats);
+        CHECK(std::string(e.what()).find("wire formats") != std::string::npos);
+    }
+    // The hub still serves every format it has.
+    s.start();
+    proto_client<host_codec<2>> a(s.port);
+    json_client b(s.port);
+    a.send(sub("t", 1));
+    REQUIRE(a.next().op == rtmsg::codec::op::ack);
+    b.send(sub("t", 1));
+    REQUIRE(b.next().op == rtmsg::codec::op::ack);
+    hub.publish("t", R"({"n":1})", rtmsg::codec::data_kind::json);
+    auto m = a.next();
+    CHECK(m.op == rtmsg::codec::op::message);
+    CHECK(m.data == R"({"n":1})");
+    CHECK(b.next().data == R"({"n":1})");
+}

@@ -18,6 +18,7 @@ enum class hub_error {
     too_many_topics,        ///< the hub's topic limit
     wildcard_publish,       ///< publish needs an exact topic, not a pattern
     unavailable,            ///< the cluster broker could not take the message (see rtmsg/cluster)
+    too_many_formats,       ///< an endpoint needs a wire format beyond the hub's max_formats
 };
 
 namespace detail {
@@ -37,6 +38,7 @@ public:
         case hub_error::too_many_topics: return "the hub's topic limit is reached";
         case hub_error::wildcard_publish: return "publish needs an exact topic, not a pattern";
         case hub_error::unavailable: return "the cluster broker is unavailable; the message was not published";
+        case hub_error::too_many_formats: return "the hub serves at most rtmsg::max_formats wire formats";
         }
         return "unknown rtmsg.hub error";
     }
@@ -64,6 +66,7 @@ constexpr std::uint16_t protocol_code(hub_error e) noexcept
     case hub_error::bad_request: return 400;
     case hub_error::too_many_topics: return 507;
     case hub_error::unavailable: return 503;
+    case hub_error::too_many_formats: return 500;
     }
     return 500;
 }

@@ -406,13 +406,19 @@ public:
     hub_counters counters;
     std::size_t max_topics = 100'000;
 
-    /// Registers a wire format once (by key); returns its index.
+    /** Registers a wire format once (by key); returns its index, always below max_formats.
+        @throws std::system_error with hub_error::too_many_formats when the hub already serves
+        max_formats others: endpoints register theirs when they are made, so a host finds out
+        when it builds its routes. */
     int format(std::string_view key, format_encoder enc)
     {
         std::lock_guard<std::mutex> lock(mutex_);
         for (std::size_t i = 0; i < formats_.size(); ++i)
             if (formats_[i].key == key) return static_cast<int>(i);
-        if (formats_.size() == max_formats) return -1;
+        if (formats_.size() == max_formats)
+            throw std::system_error(hub_error::too_many_formats,
+                                    "cannot add the wire format " + std::string(key) + ": every one of the hub's " +
+                                        std::to_string(max_formats) + " wire formats is in use");
         formats_.push_back({std::string(key), std::move(enc)});
         return static_cast<int>(formats_.size() - 1);
     }

@@ -288,6 +288,9 @@ private:
     @code
     server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub));
     @endcode
+
+    @throws std::system_error (hub_error::too_many_formats) when the hub has no room for
+    another wire format (rtmsg::max_formats, counting each codec and each SSE and raw form).
 */
 template <codec::codec... Codecs>
 websocket::behavior protocol_endpoint(hub& h, websocket::behavior base = {})
