@@ -635,8 +635,9 @@ private:
             bool is_null = false;
             return v.is_null().get(is_null) || !is_null ? error::malformed : std::error_code{};
         }
+        default: // json_type::unknown (simdjson 4) and any type added later
+            return error::malformed;
         }
-        return error::malformed;
     }
 
     // A value of the wrong JSON type: bad_field if it is at least valid JSON.
