@@ -125,7 +125,8 @@ int main(int argc, char** argv)
     rtmsg::hub hub;
     rtmsg::websocket::behavior bc;
     bc.options.max_message_size = a.max_message;
-    server.routes().websocket("/broadcast", rtmsg::raw_endpoint(hub, "broadcast", bc));
+    // The contract (shared/testbed.md): every client's message on /broadcast goes to all.
+    server.routes().websocket("/broadcast", rtmsg::raw_endpoint(hub, "broadcast", bc, {.client_publish = true}));
     rtmsg::sse_endpoint_options events;
     events.topic = "broadcast";
     server.routes().sse("/sse", rtmsg::sse_endpoint(hub, events));

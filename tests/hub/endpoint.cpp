@@ -242,7 +242,7 @@ TEST_CASE("hub: /broadcast-style endpoints relay client messages to all, sender 
 {
     running_server s;
     rtmsg::hub hub;
-    s.server.routes().websocket("/b", rtmsg::raw_endpoint(hub, "room"));
+    s.server.routes().websocket("/b", rtmsg::raw_endpoint(hub, "room", {}, {.client_publish = true}));
     s.start();
     client a(s.port), b(s.port);
     a.send(upgrade_bytes("/b"));
@@ -258,12 +258,80 @@ TEST_CASE("hub: /broadcast-style endpoints relay client messages to all, sender 
     }
 }
 
+TEST_CASE("hub: a raw endpoint is push-only unless client publishing is allowed, and asks can_subscribe and can_publish",
+          "[hub][endpoint]")
+{
+    rtmsg::hub_options o;
+    o.can_subscribe = [](rtmsg::peer_info const& p, std::string_view topic) {
+        return p.identity != "mallory" && topic == "feed";
+    };
+    o.can_publish = [](rtmsg::peer_info const& p, std::string_view) { return p.identity == "alice"; };
+    rtmsg::hub hub(o);
+    rtmsg::websocket::behavior named; // ?name=... is the identity
+    named.on_upgrade = [](rtmsg::websocket::upgrade_request const& u) {
+        auto d = rtmsg::websocket::upgrade_decision::accept();
+        d.user_data = std::string(u.request.query_param("name").value_or(""));
+        return d;
+    };
+    running_server s;
+    s.server.routes().websocket("/feed", rtmsg::raw_endpoint(hub, "feed", named));
+    s.server.routes().websocket("/open", rtmsg::raw_endpoint(hub, "feed", named, {.client_publish = true}));
+    s.server.routes().websocket("/other", rtmsg::raw_endpoint(hub, "other", named, {.client_publish = true}));
+    s.start();
+    auto close_code_of = [](client& c) {
+        std::pair<int, std::string> f;
+        do f = read_frame(c.socket, c.buf);
+        while (f.first != 8);
+        REQUIRE(f.second.size() >= 2);
+        return std::pair{(static_cast<unsigned char>(f.second[0]) << 8) | static_cast<unsigned char>(f.second[1]),
+                         f.second.substr(2)};
+    };
+
+    // can_subscribe: refused at the upgrade, with 403, for that identity or that topic.
+    client mallory(s.port), other(s.port);
+    mallory.send(upgrade_bytes("/feed?name=mallory"));
+    CHECK(mallory.response().starts_with("HTTP/1.1 403"));
+    other.send(upgrade_bytes("/other?name=alice"));
+    CHECK(other.response().starts_with("HTTP/1.1 403"));
+
+    client reader(s.port), pushy(s.port), alice(s.port), bob(s.port);
+    reader.send(upgrade_bytes("/feed?name=reader"));
+    pushy.send(upgrade_bytes("/feed?name=alice"));
+    alice.send(upgrade_bytes("/open?name=alice"));
+    bob.send(upgrade_bytes("/open?name=bob"));
+    for (auto* c : {&reader, &pushy, &alice, &bob}) REQUIRE(c->response().starts_with("HTTP/1.1 101"));
+    for (int i = 0; i < 500 && hub.metrics().subscriptions < 4; ++i) std::this_thread::sleep_for(10ms);
+
+    // Push-only by default: even a client that may publish elsewhere is closed with 1008.
+    pushy.send(ws_test::client_frame(ws_test::op_text, "not json at all <script>"));
+    auto [code, reason] = close_code_of(pushy);
+    CHECK(code == 1008);
+    CHECK(reason == "this endpoint is push-only");
+    // can_publish says no to bob: 1008, and nothing of his reaches anyone.
+    bob.send(ws_test::client_frame(ws_test::op_text, "from bob"));
+    std::tie(code, reason) = close_code_of(bob);
+    CHECK(code == 1008);
+    CHECK(reason == "not allowed to publish to this topic");
+    // alice may: her message reaches every reader, and it is the first they see.
+    alice.send(ws_test::client_frame(ws_test::op_text, "from alice"));
+    for (auto* c : {&reader, &alice}) {
+        auto f = read_frame(c->socket, c->buf);
+        CHECK(f.first == 1);
+        CHECK(f.second == "from alice");
+    }
+    CHECK(hub.position("feed").second == 1);
+    // The server goes on serving the push-only readers.
+    hub.publish("feed", "from the server");
+    auto f = read_frame(reader.socket, reader.buf);
+    CHECK(f.second == "from the server");
+}
+
 TEST_CASE("hub: messages that arrive in one read are published together, each publisher's in order",
           "[hub][endpoint]")
 {
     running_server s;
     rtmsg::hub hub;
-    s.server.routes().websocket("/b", rtmsg::raw_endpoint(hub, "room"));
+    s.server.routes().websocket("/b", rtmsg::raw_endpoint(hub, "room", {}, {.client_publish = true}));
     s.start();
     client a(s.port), b(s.port), sub(s.port);
     for (auto* c : {&a, &b, &sub}) {

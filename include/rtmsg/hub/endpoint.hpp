@@ -17,6 +17,7 @@
 #include <any>
 #include <charconv>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -82,6 +83,19 @@ inline std::string identity_of(std::any const& user_data)
 {
     if (auto const* s = std::any_cast<std::string>(&user_data)) return *s;
     return {};
+}
+
+using upgrade_hook = std::function<websocket::upgrade_decision(websocket::upgrade_request const&)>;
+
+/// The decision of the host's hook (accept when it has none), turned into a refusal with 403
+/// when the hub's can_subscribe says no to that identity for `topic`.
+inline websocket::upgrade_decision admit_subscriber(hub_core& core, upgrade_hook const& auth,
+                                                    websocket::upgrade_request const& u, std::string_view topic)
+{
+    auto d = auth ? auth(u) : websocket::upgrade_decision::accept();
+    if (d.accepted && core.opt.can_subscribe && !core.opt.can_subscribe(peer_info{0, identity_of(d.user_data)}, topic))
+        return websocket::upgrade_decision::refuse(http::status::forbidden, "not allowed");
+    return d;
 }
 
 inline std::optional<std::uint64_t> parse_u64(std::string_view s)
@@ -261,18 +275,39 @@ struct endpoint_registry {
 
 } // namespace detail
 
-/** A WebSocket endpoint bound to one topic, without any protocol: every message a client
-    sends is published to `topic` as is (text or binary), and every message of `topic` is
-    sent to every client as is, the sender included.  `/broadcast` of rtmsg-testbed.
+/// Options of a raw_endpoint.
+struct raw_endpoint_options {
+    /** May clients publish by sending messages?  false (the default): the endpoint is
+        push-only, and a message from a client closes its connection with 1008 (policy
+        violation).  true: each message is published to the topic as is, when
+        hub_options::can_publish allows it for that client (else 1008). */
+    bool client_publish = false;
+};
+
+/** A WebSocket endpoint bound to one topic, without any protocol: every message of `topic`
+    is sent to every client as is (text or binary).  With `o.client_publish`, every message a
+    client sends is published to `topic` as is, the sender receiving it too (`/broadcast` of
+    rtmsg-testbed); by default the endpoint is push-only.
+
+    Authorization: a client is refused with 403 at the upgrade when hub_options::can_subscribe
+    says no for the topic, and its connection is closed with 1008 when it sends a message that
+    it may not publish (hub_options::can_publish, or a push-only endpoint).
 
     `base` supplies options and hooks (on_upgrade for authentication: a std::string in the
-    user data becomes the presence identity); its on_open / on_message / on_close are
-    replaced. */
-inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::behavior base = {})
+    user data becomes the identity for presence and authorization); its on_open / on_message /
+    on_close are replaced, and its on_upgrade is called first.
+
+    @throws std::system_error (hub_error::too_many_formats) when the hub has no room for the
+    raw format (see rtmsg::max_formats). */
+inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::behavior base = {},
+                                        raw_endpoint_options o = {})
 {
     auto core = h.core();
     auto reg = std::make_shared<detail::endpoint_registry>();
     int const format = core->format("ws.raw", detail::encode_ws_raw);
+    base.on_upgrade = [core, topic, auth = std::move(base.on_upgrade)](websocket::upgrade_request const& u) {
+        return detail::admit_subscriber(*core, auth, u, topic);
+    };
     base.on_open = [core, reg, topic, format](websocket::connection_ptr const& c) {
         auto box = std::make_shared<detail::connection_outbox<websocket::connection>>(
             core, c, format, detail::identity_of(c->user_data()));
@@ -281,7 +316,17 @@ inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::be
         if (auto ec = core->subscribe(box, topic, {}, nullptr)) c->close(websocket::close_code::policy_violation, ec.message());
     };
     auto const topic_ptr = std::make_shared<std::string const>(topic);
-    base.on_message = [core, topic_ptr](websocket::connection_ptr const& c, websocket::message_view m) {
+    if (!o.client_publish) {
+        base.on_message = [](websocket::connection_ptr const& c, websocket::message_view) {
+            c->close(websocket::close_code::policy_violation, "this endpoint is push-only");
+        };
+    }
+    else base.on_message = [core, topic_ptr](websocket::connection_ptr const& c, websocket::message_view m) {
+        if (core->opt.can_publish &&
+            !core->opt.can_publish(peer_info{c->id(), detail::identity_of(c->user_data())}, *topic_ptr)) {
+            c->close(websocket::close_code::policy_violation, "not allowed to publish to this topic");
+            return;
+        }
         auto const kind = m.is_text() ? codec::data_kind::text : codec::data_kind::binary;
         auto& current = detail::current_raw_batch();
         auto b = current.lock();
@@ -363,11 +408,7 @@ inline sse::behavior sse_endpoint(hub& h, sse_endpoint_options o = {})
         auto const topic = topic_of(u.request);
         if (!is_valid_pattern(topic))
             return websocket::upgrade_decision::refuse(http::status::bad_request, "invalid or missing topic");
-        auto d = auth ? auth(u) : websocket::upgrade_decision::accept();
-        if (d.accepted && core->opt.can_subscribe &&
-            !core->opt.can_subscribe(peer_info{0, detail::identity_of(d.user_data)}, topic))
-            return websocket::upgrade_decision::refuse(http::status::forbidden, "not allowed");
-        return d;
+        return detail::admit_subscriber(*core, auth, u, topic);
     };
     b.on_open = [core, reg, topic_of, by_offset, by_seq](sse::connection_ptr const& c) {
         auto const topic = topic_of(c->request());
