@@ -13,7 +13,7 @@ for arg in "$@"; do
   case "$arg" in
   --redis) pkgs+=(libhiredis-dev redis-server) ;;
   --tests)
-    pkgs+=(ccache libhiredis-dev catch2 curl python3-websockets clang libclang-rt-14-dev libmsgpack-cxx-dev
+    pkgs+=(ccache libhiredis-dev catch2 python3-websockets clang libclang-rt-14-dev libmsgpack-cxx-dev
            chromium redis-server)
     command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
     command -v npm >/dev/null 2>&1 || pkgs+=(npm)
