@@ -140,7 +140,7 @@ class RtmsgConan(ConanFile):
         core.set_property("cmake_target_name", "rtmsg::rtmsg")
         core.set_property("pkg_config_name", "rtmsg")
         core.requires = ["asio::asio", "simdjson::simdjson"]
-        core.defines = ["ASIO_STANDALONE", "ASIO_NO_DEPRECATED", "RTMSG_HAS_SIMDJSON=1"]
+        core.defines = ["ASIO_STANDALONE", "RTMSG_HAS_SIMDJSON=1"]
         core.bindirs = []
         core.libdirs = []
         if self.settings.os in ["Linux", "FreeBSD"]:

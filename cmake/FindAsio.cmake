@@ -5,8 +5,9 @@
 # asio packages both define asio::asio -- are used first, and Asio::Asio then wraps their target.
 #
 # Input (optional): Asio_INCLUDE_DIR, the directory holding asio/version.hpp.
-# Result: the imported target Asio::Asio, with ASIO_STANDALONE and ASIO_NO_DEPRECATED defined and
-# Threads::Threads linked; Asio_FOUND, Asio_VERSION, Asio_INCLUDE_DIR.
+# Result: the imported target Asio::Asio, with ASIO_STANDALONE defined and Threads::Threads linked
+# (never ASIO_NO_DEPRECATED: whether the deprecated interfaces exist is the host's choice);
+# Asio_FOUND, Asio_VERSION, Asio_INCLUDE_DIR.
 include(FindPackageHandleStandardArgs)
 
 if(NOT TARGET asio::asio)
@@ -47,7 +48,7 @@ if(Asio_FOUND AND NOT TARGET Asio::Asio)
   else()
     target_include_directories(Asio::Asio INTERFACE "${Asio_INCLUDE_DIR}")
   endif()
-  target_compile_definitions(Asio::Asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
+  target_compile_definitions(Asio::Asio INTERFACE ASIO_STANDALONE)
   target_link_libraries(Asio::Asio INTERFACE Threads::Threads)
 endif()
 

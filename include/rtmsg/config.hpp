@@ -2,9 +2,8 @@
 // Configuration shared by every rtmsg header.
 #include <cassert>
 
-#if !defined(ASIO_NO_DEPRECATED)
-#define ASIO_NO_DEPRECATED 1
-#endif
+// rtmsg uses only Asio's current interfaces, so it compiles with and without
+// ASIO_NO_DEPRECATED; that choice is the host's, and nothing here makes it.
 #if !defined(ASIO_STANDALONE)
 #define ASIO_STANDALONE 1
 #endif

@@ -20,10 +20,9 @@ import tempfile
 
 # Macros rtmsg's headers define on purpose, outside the RTMSG_ prefix.
 ALLOWED = {
-    # rtmsg/config.hpp: standalone Asio without its deprecated interfaces, only when the includer
-    # has not configured Asio itself (rtmsg::rtmsg's Asio::Asio passes both with -D).
+    # rtmsg/config.hpp: standalone Asio, only when the includer has not configured Asio itself
+    # (rtmsg::rtmsg's Asio::Asio passes it with -D).  Never ASIO_NO_DEPRECATED: that is the host's.
     "ASIO_STANDALONE",
-    "ASIO_NO_DEPRECATED",
 }
 
 

@@ -54,6 +54,8 @@ void schedule_tick(asio::steady_timer& timer, application& app)
     });
 }
 
+bool legacy_asio_still_works(); // legacy.cpp: the host's older code, on deprecated Asio
+
 } // namespace host
 
 int main(int argc, char** argv)
@@ -68,6 +70,10 @@ int main(int argc, char** argv)
         }
     }
 
+    if (!host::legacy_asio_still_works()) {
+        std::cerr << "host: the legacy io_service handler did not run\n";
+        return 1;
+    }
     asio::io_context ioc; // the host's
     host::application app;
     rtmsg::http::server server(ioc.get_executor());
