@@ -54,8 +54,10 @@ namespace detail {
 class pending_read {
 public:
     pending_read() = default;
+    /// `io_ex`: the stream's executor, where a handler without an executor of its own runs.
     template <class Handler>
-    explicit pending_read(Handler&& h) : p_(std::make_unique<model<std::decay_t<Handler>>>(std::forward<Handler>(h)))
+    pending_read(Handler&& h, asio::any_io_executor const& io_ex)
+        : p_(std::make_unique<model<std::decay_t<Handler>>>(std::forward<Handler>(h), io_ex))
     {
     }
     explicit operator bool() const noexcept { return p_ != nullptr; }
@@ -73,8 +75,8 @@ private:
     };
     template <class Handler>
     struct model final : base {
-        explicit model(Handler h)
-            : handler(std::move(h)), work(asio::make_work_guard(asio::get_associated_executor(handler)))
+        model(Handler h, asio::any_io_executor const& io_ex)
+            : handler(std::move(h)), work(asio::make_work_guard(asio::get_associated_executor(handler, io_ex)))
         {
         }
         void invoke(std::error_code ec, std::size_t n) override
@@ -83,7 +85,7 @@ private:
             asio::post(ex, [h = std::move(handler), ec, n]() mutable { h(ec, n); });
         }
         Handler handler;
-        asio::executor_work_guard<asio::associated_executor_t<Handler>> work;
+        asio::executor_work_guard<asio::associated_executor_t<Handler, asio::any_io_executor>> work;
     };
     std::unique_ptr<base> p_;
 };
@@ -192,7 +194,7 @@ public:
                     return;
                 }
                 RTMSG_ASSERT(!me.reader && "rtmsg::test::stream: only one read may be pending");
-                me.reader = detail::pending_read(std::move(handler));
+                me.reader = detail::pending_read(std::move(handler), ex_);
                 me.reader.buffer = b;
                 deliver(me);
             },
