@@ -4,7 +4,7 @@
 //
 //   import { Client } from '/rtmsg.js';
 //   const client = new Client('wss://example.org/ws');
-//   const sub = client.subscribe('chat.lobby', (data, meta) => console.log(meta.offset, data));
+//   const sub = client.subscribe('chat.lobby', (data, meta) => console.log(meta.offset, meta.from?.id, data));
 //   await client.publish('chat.lobby', { text: 'hi' });   // resolves with the offset
 //
 // Under Node, pass a WebSocket implementation: `new Client(url, { WebSocket: (await import('ws')).default })`.
@@ -20,7 +20,8 @@
 // retry; publishes made while disconnected wait for the next connection.
 //
 // Exports: Client (and connect()), EventSourceClient (and sse()) for SSE streams,
-// RtmsgError, backoffDelay, topicMatches, DEFAULT_RECONNECT.
+// RtmsgError, backoffDelay, topicMatches, DEFAULT_RECONNECT.  TypeScript types: rtmsg.d.ts
+// beside this file; as an npm package (package.json here), see README.md here.
 
 /** @typedef {'connecting'|'open'|'reconnecting'|'closed'} State */
 
@@ -38,6 +39,16 @@
  * @property {number} offset the message's offset in its topic
  * @property {string} epoch  the topic's epoch (a string of digits: it may exceed 2^53)
  * @property {'json'|'text'|'binary'} kind how `data` was published (binary data is a Uint8Array)
+ * @property {Sender} [from] who published it, as the server attests (absent from older servers)
+ */
+
+/**
+ * The publisher of a message, filled in by the server (a client cannot set or forge it, and
+ * rtmsg.js never sends it): `{id, info?}` for a message a client connection published, where
+ * `id` is the identity the server's authentication gave that connection ('' if anonymous) and
+ * `info` any JSON value the server's upgrade hook attached to it; `{server: true}` for a
+ * message the server published itself.  Passed on exactly as received.
+ * @typedef {{id: string, info?: any} | {server: true}} Sender
  */
 
 /** Default reconnection settings. */
@@ -500,6 +511,7 @@ export class Client extends EventTarget {
     const kind = m.kind ?? 'json';
     const data = kind === 'binary' ? fromBase64(m.data) : m.data;
     const meta = { topic: m.topic, offset: m.offset, epoch, kind };
+    if (m.from !== undefined) meta.from = m.from; // the server's attestation, as sent
     for (const sub of subs) for (const e of [...sub.entries]) this._call(e.handler, data, meta);
   }
 
