@@ -40,7 +40,7 @@ const CHROMIUM_ARGS = [
 
 const www = fs.mkdtempSync(path.join(os.tmpdir(), 'rtmsg-browser-'));
 fs.copyFileSync(path.join(root, 'js/rtmsg.js'), path.join(www, 'rtmsg.js'));
-// Node imports the same file as .mjs (package.json has no "type": "module").
+// Node imports the same file as .mjs (this copy is outside js/package.json's "type": "module").
 fs.copyFileSync(path.join(root, 'js/rtmsg.js'), path.join(www, 'rtmsg.mjs'));
 fs.writeFileSync(
   path.join(www, 'index.html'),
