@@ -3,7 +3,8 @@
 //   node --test tests/examples/        (tests/examples/run.sh BUILD_DIR does the setup)
 //
 // The shown rate is compared with the server's own publish rate (rtmsg_messages_in_total
-// from /metrics over the same interval).  The SSE run takes docs/screenshots/ticker.png.
+// from /metrics over the same interval).  The SSE run takes docs/screenshots/ticker.png, the
+// phone-width run (390x844) docs/screenshots/ticker-390.png.
 import { after, before, describe, test } from '../support/node_test.mjs';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -88,6 +89,80 @@ describe('ticker example', () => {
     assert.ok(resumed);
     await waitFor(async () => (await page.$eval('#conn', (e) => e.dataset.state)) === 'open', 'open again');
     await waitFor(async () => (await page.evaluate(() => window.ticker.received)) > before + 100, 'updates after the reconnect');
+    await page.close();
+  });
+
+  test('at phone width (390x844): nothing overflows, the header and chart are in view, prices readable', async () => {
+    const page = await browser.newPage();
+    problems.push(watchPage(page, 'phone'));
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(server.url);
+    await waitFor(async () => (await page.$eval('#conn', (e) => e.dataset.state)) === 'open', 'the feed to open');
+    await waitFor(async () => (await prices(page)).every((p) => /^\d+\.\d\d$/.test(p)), 'a price for every symbol');
+    await waitFor(async () => Number(await page.$eval('#chart', (c) => c.dataset.points)) >= 8, 'a chart line');
+
+    const layout = () => page.evaluate(() => {
+      const box = (el) => {
+        const r = el.getBoundingClientRect();
+        return { left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width, height: r.height };
+      };
+      const rows = [...document.querySelectorAll('#quotes tr')].map((tr) => {
+        const cell = tr.querySelector('.price');
+        const b = box(cell);
+        const hit = document.elementFromPoint((b.left + b.right) / 2, (b.top + b.bottom) / 2);
+        return { row: box(tr), price: b, text: cell.textContent, shown: hit === cell || cell.contains(hit) };
+      });
+      return {
+        scrollWidth: document.documentElement.scrollWidth,
+        bodyScrollWidth: document.body.scrollWidth,
+        viewport: { width: innerWidth, height: innerHeight },
+        header: box(document.querySelector('header')),
+        headerParts: ['header h1', '#transport', '#rate', '#conn'].map((s) => ({ s, ...box(document.querySelector(s)) })),
+        title: box(document.querySelector('#detail h2')),
+        chart: box(document.querySelector('#chart')),
+        board: box(document.querySelector('#board')),
+        rows,
+      };
+    });
+    const inside = (b, v, what) =>
+      assert.ok(b.left >= 0 && b.top >= 0 && b.right <= v.width + 0.5 && b.bottom <= v.height + 0.5,
+        `${what} inside the ${v.width}x${v.height} viewport: ${JSON.stringify(b)}`);
+
+    const phone = await layout();
+    assert.deepEqual(phone.viewport, { width: 390, height: 844 });
+    assert.ok(phone.scrollWidth <= 390, `no horizontal overflow (document scrollWidth ${phone.scrollWidth})`);
+    assert.ok(phone.bodyScrollWidth <= 390, `no horizontal overflow (body scrollWidth ${phone.bodyScrollWidth})`);
+    inside(phone.header, phone.viewport, 'the header');
+    for (const part of phone.headerParts) {
+      inside(part, phone.header, part.s);
+      assert.ok(part.width > 0 && part.height > 0, `${part.s} shown`);
+    }
+    for (const [i, a] of phone.headerParts.entries())
+      for (const b of phone.headerParts.slice(i + 1))
+        assert.ok(a.right <= b.left || b.right <= a.left || a.bottom <= b.top || b.bottom <= a.top, `${a.s} and ${b.s} do not overlap`);
+    inside(phone.title, phone.viewport, 'the chart\'s title');
+    inside(phone.chart, phone.viewport, 'the chart');
+    assert.ok(phone.chart.width >= 340 && phone.chart.height >= 180, `the chart is large enough: ${JSON.stringify(phone.chart)}`);
+    const visible = phone.rows.filter((r) => r.row.top >= phone.chart.bottom && r.row.bottom <= 844);
+    assert.ok(visible.length >= 10, `at least 10 rows of prices on the first screen (${visible.length})`);
+    for (const r of visible) {
+      inside(r.row, phone.viewport, `the ${r.text} row`);
+      assert.match(r.text, /^\d+\.\d\d$/);
+      assert.ok(r.shown, `the price ${r.text} is not covered`);
+    }
+    for (const r of phone.rows) assert.ok(r.row.left >= 0 && r.row.right <= 390, 'every row within the width');
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: path.join(screenshots, 'ticker-390.png') });
+
+    // The same page on a desktop window: table and chart side by side, still no overflow, and
+    // the chart follows the new size.
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await waitFor(async () => (await layout()).chart.left >= (await layout()).board.right, 'the desktop layout');
+    const desk = await layout();
+    assert.ok(desk.scrollWidth <= 1280, `no horizontal overflow at 1280 (${desk.scrollWidth})`);
+    inside(desk.chart, desk.viewport, 'the chart at 1280x800');
+    assert.ok(desk.chart.top < desk.board.bottom && desk.chart.width >= 600, `the chart beside the table: ${JSON.stringify(desk.chart)}`);
+    await waitFor(async () => (await page.$eval('#chart', (c) => c.width)) >= 600, 'the chart redrawn at its new size');
     await page.close();
   });
 

@@ -133,12 +133,23 @@ function render() {
 }
 requestAnimationFrame(render);
 
+addEventListener('resize', () => (chartDirty = true));
+
 function drawChart() {
   chartDirty = false;
   const q = quotes.get(selected);
   const canvas = $('#chart');
   const g = canvas.getContext('2d');
-  const { width: w, height: h } = canvas;
+  // Draw in CSS pixels on a backing store of the canvas's shown size: sharp, and the labels
+  // keep their size whether the chart is 350 or 760 pixels wide.
+  const w = canvas.clientWidth || canvas.width;
+  const h = canvas.clientHeight || canvas.height;
+  const dpr = devicePixelRatio || 1;
+  if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+    canvas.width = Math.round(w * dpr);
+    canvas.height = Math.round(h * dpr);
+  }
+  g.setTransform(dpr, 0, 0, dpr, 0, 0);
   g.clearRect(0, 0, w, h);
   const pts = q.points;
   $('#chart-price').textContent = isNaN(q.price) ? '' : q.price.toFixed(2);
