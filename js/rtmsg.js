@@ -48,7 +48,7 @@
  * `id` is the identity the server's authentication gave that connection ('' if anonymous) and
  * `info` any JSON value the server's upgrade hook attached to it; `{server: true}` for a
  * message the server published itself.  Passed on exactly as received.
- * @typedef {{id: string, info?: any} | {server: true}} Sender
+ * @typedef {{id: string, info?: unknown} | {server: true}} Sender
  */
 
 /** Default reconnection settings. */
