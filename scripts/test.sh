@@ -27,7 +27,7 @@ for preset in dev asan; do
   echo "=== test: $preset"
   ctest --preset "$preset" -j "$jobs"
 done
-# The heavier fault runs (see README, "Fault tests"), short, under ASan+UBSan: the server
+# The heavier fault runs (see docs/testing.md, "Fault, scale and soak tests"), short, under ASan+UBSan: the server
 # must lose nothing, leak no descriptor, not grow, and exit 0 on SIGTERM (LeakSanitizer clean).
 echo "=== faults under ASan: soak (30 s, 200 subscribers, 20 churners), scale (2,000 WebSocket + 2,000 SSE, twice)"
 tests/faults/soak.sh build/asan --seconds 30 --subscribers 200 --rate 20 --churn 20
