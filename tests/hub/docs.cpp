@@ -15,11 +15,12 @@
 
 #include "support/net.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
-#include <map>
-#include <sstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -282,4 +283,21 @@ TEST_CASE("docs: a pattern sse_endpoint sends what docs/protocol.md shows", "[hu
         auto const actual = normalise(t.read_events(2), hub, {"prices.AAPL", "prices.MSFT", "news.x"});
         CHECK(actual == documented("sse-pattern", actual));
     }
+}
+
+TEST_CASE("docs: every example marked in docs/protocol.md is checked by a test here", "[hub][docs]")
+{
+    // The scenarios of this file; a marker with another name would be a block nothing checks.
+    std::vector<std::string> const checked{"ws-json", "ws-binary", "raw", "sse-topic", "sse-topic-resume", "sse-pattern"};
+    std::ifstream in(RTMSG_SOURCE_DIR "/docs/protocol.md");
+    REQUIRE(in);
+    std::string line;
+    std::vector<std::string> marked;
+    while (std::getline(in, line))
+        if (line.starts_with("<!-- check: ") && line.ends_with(" -->"))
+            marked.push_back(line.substr(12, line.size() - 12 - 4));
+    std::sort(marked.begin(), marked.end());
+    auto expected = checked;
+    std::sort(expected.begin(), expected.end());
+    CHECK(marked == expected);
 }
