@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is needed, builds, and runs the whole test suite: the developer build,
+# Installs what is needed, builds the API reference (scripts/docs.sh, warnings are errors),
+# builds, and runs the whole test suite: the developer build,
 # the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (plus short soak and
 # scale runs against the ASan testbed), a clang++ -Werror
 # build of every public header alone and the testbed, a short run of every fuzzer, and the
@@ -11,6 +12,10 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh --tests
 # Node test clients (ws, eventsource, playwright-core) pinned by package-lock.json.
 npm ci --no-audit --no-fund --loglevel=error
+# The API reference from the public headers (Doxygen; any warning, an undocumented public
+# member included, fails).
+echo "=== docs: API reference (scripts/docs.sh)"
+scripts/docs.sh
 jobs=$(nproc)
 # deps.sh --tests installed hiredis and redis-server: the Redis tests are part of the suite here,
 # never skipped because the presets' AUTO did not find hiredis.
@@ -22,7 +27,7 @@ for preset in dev asan; do
   echo "=== test: $preset"
   ctest --preset "$preset" -j "$jobs"
 done
-# The heavier fault runs (see README, "Fault tests"), short, under ASan+UBSan: the server
+# The heavier fault runs (see docs/testing.md, "Fault, scale and soak tests"), short, under ASan+UBSan: the server
 # must lose nothing, leak no descriptor, not grow, and exit 0 on SIGTERM (LeakSanitizer clean).
 echo "=== faults under ASan: soak (30 s, 200 subscribers, 20 churners), scale (2,000 WebSocket + 2,000 SSE, twice)"
 tests/faults/soak.sh build/asan --seconds 30 --subscribers 200 --rate 20 --churn 20

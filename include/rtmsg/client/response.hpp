@@ -12,7 +12,9 @@ namespace rtmsg::client {
 struct response_head {
     unsigned version = 11; ///< 10 or 11
     unsigned status = 0;   ///< the status code, 100-599
+    /** The reason phrase ("Switching Protocols"); may be empty. */
     std::string reason;
+    /// The header fields, in the order received.
     http::fields headers;
 };
 

@@ -47,7 +47,7 @@ struct tls_options {
     std::string ca_file;
     /// PEM text of additional trusted CAs.
     std::string ca_pem;
-    /** **Insecure.**  Accept any certificate for any name: the connection is encrypted but
+    /** @b Insecure.  Accept any certificate for any name: the connection is encrypted but
         not authenticated, so anyone on the path can read and change it.  For tests against
         self-signed servers only; never set it from a configuration default. */
     bool insecure_skip_verification = false;
@@ -57,6 +57,7 @@ struct tls_options {
 struct connect_options {
     /// Bounds name resolution, the TCP connect and the TLS handshake together; zero: no limit.
     std::chrono::milliseconds connect_timeout{10'000};
+    /// TLS settings for `wss://` and `https://`: trusted CAs and verification.
     tls_options tls;
 };
 
@@ -69,19 +70,25 @@ struct connect_options {
 */
 class socket {
 public:
+    /// The executor the socket's operations run on.
     using executor_type = asio::any_io_executor;
+    /// Asio's TCP protocol type.
     using tcp = asio::ip::tcp;
 
+    /// A socket that is not connected yet, on executor `ex`.
     explicit socket(executor_type ex) : s_(std::make_unique<state>(std::move(ex))) {}
+    /// A socket that is not connected yet, on the executor of `ctx`.
     template <class ExecutionContext>
         requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
     explicit socket(ExecutionContext& ctx) : socket(executor_type(ctx.get_executor()))
     {
     }
 
+    /// The socket's executor.
     executor_type get_executor() const noexcept { return s_->ex; }
     /// The TCP socket (under TLS, if any).
     tcp::socket& next_layer() noexcept { return s_->sock; }
+    /// The TCP socket underneath (and under TLS, if any).
     tcp::socket const& next_layer() const noexcept { return s_->sock; }
     /// Is TLS in use on this connection?
     bool is_tls() const noexcept
@@ -94,6 +101,7 @@ public:
     }
 
 #if !defined(RTMSG_NO_TLS)
+    /// The TLS stream over this socket's TCP connection.
     using tls_stream = asio::ssl::stream<tcp::socket&>;
     /// The TLS stream, or nullptr on plain TCP.
     tls_stream* tls() noexcept { return s_->tls ? &*s_->tls : nullptr; }
@@ -118,6 +126,7 @@ public:
     }
 
     template <class MutableBufferSequence, class ReadToken>
+    /// Reads some bytes (decrypted under TLS): Asio's AsyncReadStream requirement.
     auto async_read_some(MutableBufferSequence const& buffers, ReadToken&& token)
     {
         return asio::async_initiate<ReadToken, void(std::error_code, std::size_t)>(
@@ -131,6 +140,7 @@ public:
     }
 
     template <class ConstBufferSequence, class WriteToken>
+    /// Writes some bytes (encrypted under TLS): Asio's AsyncWriteStream requirement.
     auto async_write_some(ConstBufferSequence const& buffers, WriteToken&& token)
     {
         return asio::async_initiate<WriteToken, void(std::error_code, std::size_t)>(

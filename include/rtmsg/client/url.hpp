@@ -25,6 +25,7 @@ struct url {
     std::uint16_t port = 0;  ///< the explicit port, else 80 or 443
     std::string target;      ///< path and query, "/" if the URL has no path
     bool secure = false;     ///< wss:// or https://: TLS
+    /** The host was an IPv6 literal (`[::1]`), written with brackets in the Host field. */
     bool ipv6_literal = false;
 
     /// The Host header value: the host (IPv6 in brackets), with ":port" unless it is the default.

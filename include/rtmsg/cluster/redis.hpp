@@ -33,7 +33,9 @@ namespace rtmsg::cluster {
 
 /// Settings of a redis_bridge.
 struct redis_options {
+    /// Redis's host name or address.
     std::string host = "127.0.0.1";
+    /// Redis's port.
     std::uint16_t port = 6379;
     /// TLS to Redis (`rediss://`); verification as for every rtmsg client (connect.tls).
     bool tls = false;
@@ -41,6 +43,7 @@ struct redis_options {
     client::connect_options connect{std::chrono::milliseconds(5'000), {}};
     /// AUTH: a password, and an ACL user name (Redis 6+) if not the default user.
     std::string username;
+    /// The AUTH password; empty: no AUTH.
     std::string password;
     /// Prefix of every Redis key and channel; nodes that share topics share the prefix.
     /// Letters, digits, `_`, `-` and `:` only.
@@ -49,6 +52,7 @@ struct redis_options {
     std::string node_id;
     /// Reconnection delays: from `reconnect_initial`, doubling up to `reconnect_max`, with jitter.
     std::chrono::milliseconds reconnect_initial{100};
+    /// The longest reconnection delay (see reconnect_initial).
     std::chrono::milliseconds reconnect_max{5'000};
     /// A node's presence entries expire this long after its last refresh (it refreshes every
     /// third of it): a node that dies has its members leave within about this time.
@@ -103,6 +107,7 @@ inline bool parse_redis_address(std::string_view s, redis_options& o)
 
 /// What a bridge has done (redis_bridge::stats()).
 struct redis_stats {
+    /// Is Redis reachable now?
     bool connected = false;
     std::uint64_t connects = 0;         ///< successful connections (the first included)
     std::uint64_t published = 0;        ///< local publishes Redis numbered
@@ -700,6 +705,8 @@ private:
 */
 class redis_bridge {
 public:
+    /// Attaches to `h` and starts connecting to Redis on `ex` (the hub then numbers its messages
+    /// through Redis).
     redis_bridge(asio::any_io_executor ex, hub& h, redis_options o = {})
         : core_(h.core()), link_(std::make_shared<detail::redis_link>(std::move(ex), h.core(), std::move(o)))
     {
@@ -718,6 +725,7 @@ public:
     bool connected() const noexcept { return link_->connected(); }
     /// This node's id in presence entries.
     std::string const& node_id() const noexcept { return link_->node_id(); }
+    /// Counters of what the bridge has done (connections, publishes, messages received).
     redis_stats stats() const { return link_->stats(); }
 
     /** Leaves: presence entries are removed (other nodes see the members leave), then the

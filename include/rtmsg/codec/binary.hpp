@@ -79,10 +79,15 @@ namespace rtmsg::codec {
 */
 class binary {
 public:
+    /// The codec's value type, as the codec concept requires.
     using value_type = envelope;
+    /// The WebSocket subprotocol this codec answers to.
     static constexpr std::string_view name = "rtmsg.binary";
+    /// False: messages travel in binary frames.
     static constexpr bool is_text = false;
+    /// Bytes decode() may read past its input's end: none.
     static constexpr std::size_t padding = 0;
+    /// The format version, the first byte of every message.
     static constexpr std::uint8_t version = 1;
 
     /// Field tags (append only; 0 is never a tag).

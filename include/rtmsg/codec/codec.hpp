@@ -41,10 +41,12 @@ enum class data_kind : std::uint8_t { json = 0, text = 1, binary = 2 };
     codec object, or as long as the buffers given to encode()'s caller live.
 */
 struct envelope {
+    /// The operation (docs/protocol.md, "Operations").
     codec::op op = codec::op::message;
     std::uint64_t id = 0;        ///< request id chosen by the client, echoed in ack/error (0: none)
     std::string_view topic;      ///< topic name, or a pattern in subscribe/unsubscribe
     std::string_view data;       ///< message payload
+    /** What `data` holds: JSON text, UTF-8 text or bytes. */
     data_kind kind = data_kind::json;
     std::uint64_t offset = 0;    ///< message offset; ack offset; gap: first missing offset
     std::uint64_t to = 0;        ///< gap: last missing offset

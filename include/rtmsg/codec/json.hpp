@@ -88,9 +88,10 @@ auto unescaped_key(Field& field) noexcept
 
     @par Encoding rules
     encode() writes `op`, the keys the operation always carries, and the optional ones that
-    differ from their defaults, in the order of the table.  Strings are escaped (`"`, `\`
-    and bytes below 0x20 as `\u00XX`; other bytes, DEL and UTF-8 included, are copied), and
-    a string that is not valid UTF-8 is error::bad_field: it could not become valid JSON.
+    differ from their defaults, in the order of the table.  Strings are escaped (double
+    quote, backslash and bytes below 0x20 as `\u00XX`; other bytes, DEL and UTF-8 included,
+    are copied), and a string that is not valid UTF-8 is error::bad_field: it could not
+    become valid JSON.
     With kind json, `data` is checked by validate() (unless options::validate_data is off)
     so that the server never sends invalid JSON, whichever codec the publisher used.  On
     error nothing is appended.
@@ -129,13 +130,18 @@ auto unescaped_key(Field& field) noexcept
 */
 class json {
 public:
+    /// The codec's value type, as the codec concept requires.
     using value_type = envelope;
+    /// The WebSocket subprotocol this codec answers to.
     static constexpr std::string_view name = "rtmsg.json";
+    /// True: messages travel in text frames.
     static constexpr bool is_text = true;
+    /// Bytes decode() may read past its input's end (see "Padding" above).
     static constexpr std::size_t padding = simdjson::SIMDJSON_PADDING;
     /// Deepest nesting of objects and arrays accepted, counting the envelope object as 1.
     static constexpr std::size_t max_depth = 64;
 
+    /// Settings of a json codec.
     struct options {
         /** Check `data` of kind json in encode().  Turn it off only if every envelope you
             encode was decoded by a JSON codec or checked with validate(): the check is
@@ -144,6 +150,7 @@ public:
     };
 
     json() = default;
+    /// A codec with the settings `opts`.
     explicit json(options opts) noexcept : opts_(opts) {}
 
     /** Appends the JSON form of `in` to `out`.
@@ -207,6 +214,7 @@ public:
         return {};
     }
 
+    /// The codec's settings.
     options const& opts() const noexcept { return opts_; }
 
 private:

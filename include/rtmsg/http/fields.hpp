@@ -74,7 +74,9 @@ constexpr bool for_each_list_element(std::string_view list, F&& f)
 
 /// One header field line: the name as received (compare it case-insensitively) and the OWS-trimmed value.
 struct field {
+    /// The field name as received (compare with iequals: names are case-insensitive).
     std::string name;
+    /// The field value, without surrounding whitespace.
     std::string value;
 };
 
@@ -92,9 +94,13 @@ struct field {
 */
 class fields {
 public:
+    /// Each element is one field (name and value).
     using value_type = field;
+    /// Iterates the fields in the order received or added.
     using const_iterator = std::vector<field>::const_iterator;
+    /// The fields are read-only through iterators.
     using iterator = const_iterator;
+    /// The type of a count of fields.
     using size_type = std::size_t;
 
     /// Appends a field line, keeping any existing ones with the same name.
@@ -199,6 +205,7 @@ public:
 
     /// Iteration over `field`s in order.
     const_iterator begin() const noexcept { return list_.begin(); }
+    /// The end of the fields.
     const_iterator end() const noexcept { return list_.end(); }
 
 private:

@@ -27,20 +27,31 @@ using handler = std::function<void(request const&, response&)>;
 */
 class router {
 public:
+    /// What a route (or a failed match) is: a plain handler, a WebSocket or SSE route, static
+    /// files, or why nothing matched.
     enum class kind { not_found, method_not_allowed, plain, websocket, static_files, sse };
 
+    /// One registered route.
     struct route {
+        /// Which kind of route this is.
         kind type = kind::plain;
         std::string method; ///< for plain routes
         std::string path;   ///< exact path, or prefix for static files
+        /** The handler of a plain route. */
         http::handler fn;
+        /// The behavior of a WebSocket route.
         std::shared_ptr<websocket::behavior> ws;
+        /// The behavior of an SSE route.
         std::shared_ptr<sse::behavior> events;
+        /// The folder a static-file route serves.
         std::filesystem::path root;
     };
 
+    /// The outcome of match(): the route found, or why none was.
     struct match_result {
+        /// What matched: a route's kind, not_found or method_not_allowed.
         kind type = kind::not_found;
+        /// The route that matched; null for not_found and method_not_allowed.
         route const* r = nullptr;
         std::string allow; ///< for method_not_allowed
     };
@@ -55,7 +66,9 @@ public:
         routes_.push_back(std::move(r));
         return *this;
     }
+    /// Serves `GET path` with `fn`.
     router& get(std::string path, http::handler fn) { return handle("GET", std::move(path), std::move(fn)); }
+    /// Serves `POST path` with `fn`.
     router& post(std::string path, http::handler fn) { return handle("POST", std::move(path), std::move(fn)); }
 
     /// Accepts WebSocket upgrades (GET) on `path`.

@@ -734,6 +734,8 @@ private:
 */
 class server {
 public:
+    /// A server that accepts nothing until listen(); its connections run on `ex` (a strand each,
+    /// unless `opt.single_threaded`).
     explicit server(asio::any_io_executor ex, server_options opt = {})
         : state_(std::make_shared<detail::server_state>(std::move(ex), std::move(opt)))
     {
@@ -744,6 +746,7 @@ public:
 
     /// The routing table.
     router& routes() noexcept { return state_->routes; }
+    /// The options the server was made with.
     server_options const& options() const noexcept { return state_->opt; }
 
     /// Accepts plain TCP connections on `ep` (port 0 picks a free port).
@@ -751,6 +754,7 @@ public:
     {
         listen(ep, detail::plain_socket{}, ec);
     }
+    /// Listens on `ep` (plain TCP); throws std::system_error on failure.
     void listen(asio::ip::tcp::endpoint const& ep)
     {
         std::error_code ec;

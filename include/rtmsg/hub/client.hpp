@@ -60,22 +60,31 @@ enum class hub_client_state { idle, connecting, open, reconnecting, closed };
 struct hub_client_message {
     std::string_view topic;  ///< the concrete topic (also for pattern subscriptions)
     std::string_view data;   ///< JSON text, UTF-8 text or raw bytes, see kind
+    /** What `data` holds: JSON text, UTF-8 text or bytes. */
     codec::data_kind kind = codec::data_kind::json;
+    /// The message's offset in its topic.
     std::uint64_t offset = 0;
+    /// The topic's epoch: offsets are comparable only within one epoch.
     std::uint64_t epoch = 0;
 };
 
 /// The server could not resume `topic`: offsets `from` through `to` of `epoch` are lost.
 struct hub_gap {
+    /// The topic that could not be resumed.
     std::string topic;
+    /// The first lost offset.
     std::uint64_t from = 0;
+    /// The last lost offset.
     std::uint64_t to = 0;
+    /// The topic's current epoch.
     std::uint64_t epoch = 0;
 };
 
 /// What a subscription's acknowledgement said: the topic's latest offset and epoch.
 struct hub_subscribed {
+    /// The topic's latest offset when the subscription was made (0: nothing published yet).
     std::uint64_t offset = 0;
+    /// The topic's epoch.
     std::uint64_t epoch = 0;
 };
 
@@ -83,6 +92,7 @@ struct hub_subscribed {
 struct hub_subscription_options {
     std::uint32_t history = 0; ///< exact topics: first deliver up to this many retained messages
     bool presence = false;     ///< also report join/leave events for the topic
+
     /// join (true) / leave (false) events of `who` on `topic`, if `presence`.
     std::function<void(std::string_view topic, std::string_view who, bool joined)> on_presence;
 };
@@ -99,6 +109,7 @@ struct hub_client_options {
     /// ws.idle_timeout decide how soon a silent server is noticed), TLS.  The subprotocol
     /// list is replaced by the codec's name.
     websocket::client_options ws;
+    /// Reconnection: backoff and jitter, as js/rtmsg.js does.
     backoff_options reconnect;
     /// Publishes and presence queries fail with rtmsg::error::timeout without a reply in
     /// this time; zero: no limit.  Subscriptions never time out: they are resent on every
@@ -545,8 +556,10 @@ public:
 template <codec::codec Codec = codec::json>
 class hub_client {
 public:
+    /// The executor the client runs on.
     using executor_type = asio::any_io_executor;
 
+    /// A client of the protocol endpoint at `url` (`ws://` or `wss://`); it connects on start().
     hub_client(executor_type ex, std::string url, hub_client_options opt = {})
         : impl_(std::make_shared<detail::hub_client_impl<Codec>>(std::move(ex), std::move(url), std::move(opt)))
     {
@@ -568,9 +581,12 @@ public:
             if (impl->state != hub_client_state::closed) impl->shut(asio::error::operation_aborted);
         });
     }
+    /// Moves the client; the moved-from object must not be used again.
     hub_client(hub_client&&) noexcept = default;
+    /// Moves the client; the moved-from object must not be used again.
     hub_client& operator=(hub_client&&) noexcept = default;
 
+    /// The client's executor: callbacks and completions run there.
     executor_type get_executor() const noexcept { return impl_->ex; }
 
     /// Connects, and keeps reconnecting until close().
@@ -597,6 +613,7 @@ public:
         asio::dispatch(impl_->ex, [impl = impl_, url = std::move(url)]() mutable { impl->url = std::move(url); });
     }
 
+    /// The connection state (idle, connecting, open, reconnecting, closed).
     hub_client_state state() const noexcept { return impl_->state.load(); }
     /// How many connections were established so far (1 + reconnections).
     std::size_t connections() const noexcept { return impl_->connections; }

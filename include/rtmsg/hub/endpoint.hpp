@@ -381,8 +381,8 @@ struct sse_endpoint_options {
 
 /** An SSE endpoint streaming one topic or a wildcard pattern.
 
-    - One topic: each event carries `id:` (the topic offset) and the payload as `data:`
-      lines (text; binary payloads are not sent over SSE).
+    - One topic: each event carries `id:` (the topic offset) and the payload itself as
+      `data:` lines, whatever its kind (binary payloads too, as their bytes).
     - A pattern (`prices.*`, `prices.>`): `id:` is the hub's sequence number, which orders
       messages across topics, and `data:` is the JSON envelope
       `{"op":"msg","topic":...,"offset":...,"epoch":...,"data":...}` so that the client knows

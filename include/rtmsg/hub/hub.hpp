@@ -67,6 +67,7 @@ inline std::string prometheus_text(hub_metrics const& m)
 struct publish_result {
     std::error_code ec;          ///< hub_error if refused
     std::uint64_t offset = 0;    ///< the message's offset in its topic
+    /** The topic's epoch. */
     std::uint64_t epoch = 0;
     std::size_t subscribers = 0; ///< subscribers it was queued to (callbacks included)
     bool pending = false;        ///< in a cluster: forwarded to the broker, which numbers it later
@@ -87,6 +88,7 @@ struct subscribe_head {
     std::uint64_t epoch = 0;       ///< the topic's epoch (exact topics)
     std::uint64_t last_offset = 0; ///< the topic's latest offset (exact topics)
     std::uint64_t gap_from = 0;    ///< nonzero: offsets gap_from..gap_to are no longer retained
+    /** The last offset no longer retained (see gap_from). */
     std::uint64_t gap_to = 0;
 };
 
@@ -1261,11 +1263,14 @@ private:
 class subscription {
 public:
     subscription() = default;
+    /// Made by hub::subscribe().
     subscription(std::weak_ptr<detail::hub_core> core, std::shared_ptr<detail::callback_sub> cb)
         : core_(std::move(core)), cb_(std::move(cb))
     {
     }
+    /// Moves the subscription; the moved-from object holds none.
     subscription(subscription&&) noexcept = default;
+    /// Ends this subscription, then takes over `o`'s.
     subscription& operator=(subscription&& o) noexcept
     {
         if (this != &o) {
@@ -1276,8 +1281,10 @@ public:
         return *this;
     }
     ~subscription() { unsubscribe(); }
+    /// True while this object holds a subscription.
     explicit operator bool() const noexcept { return cb_ != nullptr; }
 
+    /// Ends the subscription now; safe from any thread, and to call twice.
     void unsubscribe()
     {
         if (!cb_) return;
@@ -1316,6 +1323,7 @@ private:
 */
 class hub {
 public:
+    /// A hub with the settings `opt` (history, queue bounds, policies, authorization, limits).
     explicit hub(hub_options opt = {}) : core_(std::make_shared<detail::hub_core>(std::move(opt))) {}
     hub(hub const&) = delete;
     hub& operator=(hub const&) = delete;
@@ -1348,6 +1356,7 @@ public:
         auto cb = core_->subscribe_callback(pattern, std::move(fn), ec);
         return cb ? subscription(core_, std::move(cb)) : subscription();
     }
+    /// As above, but throws std::system_error (an invalid pattern: hub_error::invalid_topic).
     subscription subscribe(std::string_view pattern, std::function<void(message const&)> fn)
     {
         std::error_code ec;
@@ -1362,6 +1371,7 @@ public:
     /// The topic's epoch and latest offset ({0, 0} if it does not exist yet).
     std::pair<std::uint64_t, std::uint64_t> position(std::string_view topic) const { return core_->position(topic); }
 
+    /// A snapshot of the counters (messages, deliveries, drops, queue bytes, connections).
     hub_metrics metrics() const noexcept { return core_->counters.snapshot(); }
 
     /// The metrics in the Prometheus text exposition format (serve it at /metrics).

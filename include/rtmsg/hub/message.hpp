@@ -24,8 +24,11 @@ inline constexpr std::size_t max_formats = 8;
     and the transport writes the shared bytes.  Nothing here changes after delivery starts. */
 struct message {
     codec::op op = codec::op::message; ///< message, a presence event (join / leave), or gap
+    /** The concrete topic name. */
     std::string topic;
+    /// The bytes published.
     std::string payload;
+    /// What the payload is: JSON text, UTF-8 text or binary.
     codec::data_kind kind = codec::data_kind::text;
     std::uint64_t offset = 0;  ///< per-topic, from 1, increasing by 1; gap: first missing offset
     std::uint64_t to = 0;      ///< gap: last missing offset
@@ -33,6 +36,7 @@ struct message {
     std::uint64_t seq = 0;     ///< hub-wide order of publication (SSE pattern streams resume by it)
     std::uint64_t publisher = 0; ///< connection id of the publisher; 0 for C++ publishers
     std::string who;           ///< join / leave: the member
+    /** When the hub took the message (history_age counts from it). */
     std::chrono::steady_clock::time_point time;
     std::array<std::string, max_formats> frames; ///< wire bytes per format (see hub)
 

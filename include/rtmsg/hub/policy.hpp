@@ -30,13 +30,17 @@ struct topic_options {
 
 /// Bounds of every subscriber's outbound queue.
 struct queue_limits {
+    /// Messages a queue may hold.
     std::size_t max_messages = 4096;
+    /// Bytes a queue may hold.
     std::size_t max_bytes = 8u << 20;
 };
 
 /// A token bucket: `rate` tokens per second, at most `burst` saved up; rate 0 = unlimited.
 struct rate_limit {
+    /// Tokens per second; 0: unlimited.
     double rate = 0;
+    /// Tokens that may be saved up.
     double burst = 0;
 };
 
@@ -48,9 +52,11 @@ struct peer_info {
 
 /// Settings of a hub.
 struct hub_options {
+    /// Settings of every topic that topic_config does not override (history, slow-consumer policy).
     topic_options default_topic;
     /// Per-topic overrides, asked once when a topic is created.
     std::function<topic_options(std::string_view topic)> topic_config;
+    /// Bounds of every transport subscriber's queue.
     queue_limits queue;
     /// May this peer subscribe to this topic or pattern?  Null: everyone may.
     std::function<bool(peer_info const&, std::string_view pattern)> can_subscribe;
@@ -60,11 +66,13 @@ struct hub_options {
     std::size_t max_subscriptions_per_connection = 256;
     /// Client publishes per connection: messages per second and bytes per second (error 429).
     rate_limit publish_messages{100, 200};
+    /// Client publishes per connection: bytes per second (error 429).
     rate_limit publish_bytes{1 << 20, 2 << 20};
     /// Largest payload a client may publish (error 413).
     std::size_t max_payload = 1 << 20;
     /// Errors within `abuse_window` after which a connection is closed with 1008.
     std::size_t abuse_errors = 50;
+    /// The window abuse_errors counts in.
     std::chrono::milliseconds abuse_window{10'000};
 };
 

@@ -86,6 +86,7 @@ struct received_event {
 */
 class parser {
 public:
+    /// A parser that fails an event or line longer than `max_event_size` bytes with event_too_big.
     explicit parser(std::size_t max_event_size = 1u << 20) : max_(max_event_size) {}
 
     /// Feeds bytes; calls `on_event(received_event&&)` for each dispatched event.  Returns
@@ -131,6 +132,7 @@ public:
 
     /// The last event ID (sent as Last-Event-ID when reconnecting).
     std::string const& last_event_id() const noexcept { return last_id_; }
+    /// Sets the last event ID (to resume from a stored id).
     void last_event_id(std::string id) { last_id_ = std::move(id); }
     /// The reconnection time the server asked for with `retry:`, if it did.
     std::optional<std::uint64_t> retry() const noexcept { return retry_; }
@@ -287,11 +289,13 @@ struct client_options {
     std::string last_event_id;                   ///< resume after this id on the first connection
     std::chrono::milliseconds retry{3'000};      ///< reconnection delay until the server sends retry:
     bool reconnect = true;                       ///< reconnect after a network error or end of stream
+
     /// Treat the stream as dead after this long without any byte (servers send heartbeat
     /// comments); the client then reconnects.  Zero: never.
     std::chrono::milliseconds idle_timeout{0};
     std::size_t max_event_size = 1u << 20;       ///< larger lines or events fail with event_too_big
     rtmsg::client::connect_options connect;      ///< connect timeout and TLS settings
+
     /// Called on every state change (on the client's executor).
     std::function<void(client_state)> on_state;
 };
@@ -554,8 +558,10 @@ struct sse_read_op {
 */
 class client {
 public:
+    /// The executor the client runs on.
     using executor_type = asio::any_io_executor;
 
+    /// A client of the event stream at `url` (`http://` or `https://`); it connects on the first read.
     client(executor_type ex, std::string_view url, client_options opt = {})
         : impl_(std::make_shared<detail::sse_client_impl>(ex, std::move(opt)))
     {
@@ -568,9 +574,12 @@ public:
         asio::dispatch(impl_->sock.get_executor(), [impl = impl_] { impl->opt.on_state = nullptr; });
         close();
     }
+    /// Moves the client; the moved-from object must not be used again.
     client(client&&) noexcept = default;
+    /// Moves the client; the moved-from object must not be used again.
     client& operator=(client&&) noexcept = default;
 
+    /// The client's executor: its callbacks run there.
     executor_type get_executor() const noexcept { return impl_->sock.get_executor(); }
 
     /** Reads the next event into `ev`, connecting or reconnecting as needed.
@@ -611,6 +620,7 @@ public:
         });
     }
 
+    /// The current state (connecting, open, reconnecting, closed).
     client_state state() const noexcept { return impl_->state; }
     /// The id sent as Last-Event-ID on the next reconnection.
     std::string const& last_event_id() const noexcept { return impl_->events.last_event_id(); }

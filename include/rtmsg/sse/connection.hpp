@@ -47,6 +47,7 @@ public:
     /// and what an on_idle() callback still hands over.
     virtual bool server_stopping() const noexcept { return false; }
 
+    /// A number unique among the connections of this process.
     std::uint64_t id() const noexcept { return id_; }
     /// The request that opened the stream.  On a route whose behavior has
     /// `keep_request = false`, only until on_open() returns; an empty request after that.
@@ -57,16 +58,23 @@ public:
     }
     /// Last-Event-ID header, or lastEventId query parameter, if the client sent one.
     std::optional<std::string> const& last_event_id() const noexcept { return last_event_id_; }
+    /// The client's address and port.
     asio::ip::tcp::endpoint const& remote_endpoint() const noexcept { return remote_; }
+    /// What the authentication hook attached (upgrade_decision::accept()); a std::string there is
+    /// the identity the hub endpoints use.
     std::any& user_data() noexcept { return user_data_; }
+    /// What the authentication hook attached (see the non-const overload).
     std::any const& user_data() const noexcept { return user_data_; }
 
 protected:
     connection() : id_(next_id()) {}
 
     std::unique_ptr<http::request const> request_; ///< see request()
+    /** See last_event_id(); set by the session before on_open. */
     std::optional<std::string> last_event_id_;
+    /// See remote_endpoint(); set by the session before on_open.
     asio::ip::tcp::endpoint remote_;
+    /// See user_data(); set by the session before on_open.
     std::any user_data_;
 
 private:
@@ -83,6 +91,7 @@ using connection_ptr = std::shared_ptr<connection>;
 
 /// What an SSE route does.  Every member is optional.
 struct behavior {
+    /// Settings of the route's streams (heartbeat, retry, queue bounds).
     sse::options options;
     /// Authentication / admission before the stream starts (refuse with a status).
     std::function<websocket::upgrade_decision(websocket::upgrade_request const&)> on_request;

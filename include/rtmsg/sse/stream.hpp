@@ -345,14 +345,19 @@ struct accept_op {
 template <async_stream NextLayer>
 class stream {
 public:
+    /// The stream this one writes to (a TCP socket, a TLS stream, a test stream).
     using next_layer_type = NextLayer;
+    /// The executor of the next layer.
     using executor_type = typename NextLayer::executor_type;
 
     template <class... Args>
+    /// Constructs the next layer from `args`.
     explicit stream(Args&&... args) : impl_(std::make_shared<detail::stream_impl<NextLayer>>(std::forward<Args>(args)...))
     {
     }
+    /// Moves the stream; the moved-from object must not be used again.
     stream(stream&&) noexcept = default;
+    /// Moves the stream; the moved-from object must not be used again.
     stream& operator=(stream&&) noexcept = default;
     ~stream()
     {
@@ -362,15 +367,20 @@ public:
         }
     }
 
+    /// The executor of the next layer.
     executor_type get_executor() const noexcept { return impl_->next.get_executor(); }
+    /// The stream underneath.
     next_layer_type& next_layer() noexcept { return impl_->next; }
+    /// Replaces the settings (heartbeat, retry, queue bounds) of this stream.
     void set_options(options const& o) { impl_->opt = std::make_shared<options const>(o); }
     /// The same, sharing `o` with other streams instead of copying it (null: the defaults).
     void set_options(std::shared_ptr<options const> o)
     {
         impl_->opt = o ? std::move(o) : rtmsg::detail::shared_default_options<options>();
     }
+    /// The current settings.
     options const& get_options() const noexcept { return *impl_->opt; }
+    /// True until the stream is closed or fails.
     bool is_open() const noexcept { return impl_ && !impl_->closed; }
 
     /// Called once, on the stream's executor, when the stream ends (client gone, error, or

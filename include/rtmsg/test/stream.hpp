@@ -32,6 +32,7 @@ inline std::error_code injected_error() { return std::make_error_code(std::errc:
 /// between both ends of a pair to fail "the Nth operation on the connection".
 class fail_count {
 public:
+    /// Fails operation `n` (0-based); the operations before it succeed.
     explicit fail_count(std::size_t n) noexcept : n_(n) {}
     /// Returns true (and sets ec) if this operation is the one that fails.
     bool fail(std::error_code& ec) noexcept
@@ -119,19 +120,24 @@ struct pair_state {
 */
 class stream {
 public:
+    /// The executor the stream's completions run on.
     using executor_type = asio::any_io_executor;
 
+    /// One end (`side` 0 or 1) of the pair state `s`; use make_pair() instead.
     stream(executor_type ex, std::shared_ptr<detail::pair_state> s, int side)
         : ex_(std::move(ex)), state_(std::move(s)), side_(side)
     {
     }
+    /// Moves the end; the moved-from object must not be used again.
     stream(stream&&) noexcept = default;
+    /// Moves the end; the moved-from object must not be used again.
     stream& operator=(stream&&) noexcept = default;
     ~stream()
     {
         if (state_) close();
     }
 
+    /// The stream's executor.
     executor_type get_executor() const noexcept { return ex_; }
 
     /// Each read delivers at most n bytes.
@@ -160,6 +166,7 @@ public:
         deliver(self());
     }
 
+    /// True until this end is closed.
     bool is_open() const noexcept { return state_ && !state_->end[side_].closed; }
 
     /// Closes this end: the peer's reads see eof after the bytes already written.
@@ -168,6 +175,7 @@ public:
         ec = {};
         close();
     }
+    /// Closes this end: the peer's reads see eof after the bytes already written.
     void close() noexcept
     {
         auto& me = self();
@@ -180,6 +188,7 @@ public:
     }
 
     template <class MutableBufferSequence, class ReadToken>
+    /// Reads what the peer wrote (at most read_size() bytes per read); AsyncReadStream's requirement.
     auto async_read_some(MutableBufferSequence const& buffers, ReadToken&& token)
     {
         return asio::async_initiate<ReadToken, void(std::error_code, std::size_t)>(
@@ -202,6 +211,7 @@ public:
     }
 
     template <class ConstBufferSequence, class WriteToken>
+    /// Writes to the peer (fails as fail_count says); AsyncWriteStream's requirement.
     auto async_write_some(ConstBufferSequence const& buffers, WriteToken&& token)
     {
         return asio::async_initiate<WriteToken, void(std::error_code, std::size_t)>(

@@ -75,7 +75,9 @@ namespace rtmsg {
     @endcode
     The context must outlive the server. */
 struct tls_layer {
+    /// The server's TLS context (certificate and key); it must outlive the server.
     asio::ssl::context& context;
+    /// Wraps an accepted socket in a TLS stream on `context`.
     asio::ssl::stream<asio::ip::tcp::socket> operator()(asio::ip::tcp::socket&& s) const
     {
         return asio::ssl::stream<asio::ip::tcp::socket>(std::move(s), context);

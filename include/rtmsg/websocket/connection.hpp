@@ -35,7 +35,9 @@ public:
 
     /// Queues a message (copied); see stream::send.  Safe from any thread.
     virtual send_status send(message_type type, std::string_view payload) = 0;
+    /// Queues a text message (copied); safe from any thread.
     send_status send_text(std::string_view text) { return send(message_type::text, text); }
+    /// Queues a binary message (copied); safe from any thread.
     send_status send_binary(std::string_view bytes) { return send(message_type::binary, bytes); }
 
     /// Queues a complete, unmasked frame shared with other connections (safe from any thread).
@@ -80,6 +82,7 @@ public:
 
     /// What the upgrade hook attached (an identity, a session); empty if nothing.
     std::any& user_data() noexcept { return user_data_; }
+    /// What the upgrade hook attached (see the non-const overload).
     std::any const& user_data() const noexcept { return user_data_; }
 
 protected:
@@ -91,8 +94,11 @@ protected:
         subprotocol_ = s.empty() ? nullptr : std::make_unique<std::string const>(std::move(s));
     }
 
+    /// See target(); set by the session before on_open.
     std::string target_;
+    /// See remote_endpoint(); set by the session before on_open.
     asio::ip::tcp::endpoint remote_;
+    /// See user_data(); set by the session before on_open.
     std::any user_data_;
 
 private:
@@ -111,23 +117,31 @@ using connection_ptr = std::shared_ptr<connection>;
 /// What the upgrade hook sees: the whole request (method, target, query, headers,
 /// cookies) and the peer's address.
 struct upgrade_request {
+    /// The upgrade request.
     http::request const& request;
+    /// The peer's address and port.
     asio::ip::tcp::endpoint remote;
 };
 
 /// The upgrade hook's answer: accept (optionally attaching user data), or refuse with an
 /// HTTP status and body.
 struct upgrade_decision {
+    /// True: the upgrade goes ahead.
     bool accepted = true;
+    /// Attached to the connection (connection::user_data()); a std::string is the identity the hub
+    /// endpoints use.
     std::any user_data;
+    /// The response sent instead of 101 when refused.
     http::response refusal;
 
+    /// Accepts, attaching `data` to the connection.
     static upgrade_decision accept(std::any data = {})
     {
         upgrade_decision d;
         d.user_data = std::move(data);
         return d;
     }
+    /// Refuses with status `code` and `body` (the reason phrase if empty).
     static upgrade_decision refuse(http::status code, std::string_view body = {})
     {
         upgrade_decision d;
@@ -139,8 +153,11 @@ struct upgrade_decision {
 
 /// A received message.  `data` is valid only during the callback.
 struct message_view {
+    /// Text or binary.
     message_type type;
+    /// The payload, whole (reassembled from its frames).
     std::string_view data;
+    /// True for a text message (valid UTF-8).
     bool is_text() const noexcept { return type == message_type::text; }
 };
 

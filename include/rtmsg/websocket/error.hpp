@@ -126,16 +126,25 @@ inline std::error_condition make_error_condition(condition c) noexcept
 
 /// Close status codes (RFC 6455 §7.4.1).
 namespace close_code {
+/// 1000: normal closure.
 inline constexpr std::uint16_t normal = 1000;
+/// 1001: going away (server shutting down, page navigated away).
 inline constexpr std::uint16_t going_away = 1001;
+/// 1002: protocol error.
 inline constexpr std::uint16_t protocol_error = 1002;
+/// 1003: a data type the endpoint cannot accept.
 inline constexpr std::uint16_t unsupported_data = 1003;
 inline constexpr std::uint16_t no_status = 1005;  ///< never sent: "the close frame had no code"
 inline constexpr std::uint16_t abnormal = 1006;   ///< never sent: "no close frame at all"
+/** 1007: a text message that is not UTF-8. */
 inline constexpr std::uint16_t invalid_payload = 1007;
+/// 1008: policy violation (abuse, a slow consumer, a push-only endpoint).
 inline constexpr std::uint16_t policy_violation = 1008;
+/// 1009: message too big.
 inline constexpr std::uint16_t message_too_big = 1009;
+/// 1010: the client needed an extension the server did not offer.
 inline constexpr std::uint16_t mandatory_extension = 1010;
+/// 1011: the server hit an unexpected condition.
 inline constexpr std::uint16_t internal_error = 1011;
 } // namespace close_code
 

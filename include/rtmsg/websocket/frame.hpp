@@ -126,17 +126,25 @@ enum class read_event : std::uint8_t {
 */
 class message_reader {
 public:
+    /// A reader for `role` (a server expects masked frames) that fails messages over
+    /// `max_message_size` bytes.
     explicit message_reader(role_type role = role_type::server, std::uint64_t max_message_size = 16u << 20) noexcept
         : max_message_(max_message_size), role_(role)
     {
     }
 
+    /// Changes the largest message accepted.
     void max_message_size(std::uint64_t n) noexcept { max_message_ = n; }
+    /// The largest message accepted.
     std::uint64_t max_message_size() const noexcept { return max_message_; }
 
+    /// What one call to read() did.
     struct result {
+        /// Bytes of the input used.
         std::size_t consumed = 0;
+        /// What happened: more input needed, a data message completed, a ping, a pong or a close.
         read_event event = read_event::need_more;
+        /// The protocol error, when there was one.
         std::error_code ec;
     };
 

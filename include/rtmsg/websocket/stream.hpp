@@ -69,31 +69,40 @@ enum class send_status {
 template <async_stream NextLayer>
 class stream {
 public:
+    /// The stream underneath (a TCP socket, a TLS stream, a test stream).
     using next_layer_type = NextLayer;
+    /// The executor of the next layer.
     using executor_type = typename NextLayer::executor_type;
 
     /// Constructs the next layer from `args` (a socket, or an ssl::stream's socket and context).
     template <class... Args>
     explicit stream(Args&&... args);
 
+    /// Moves the stream; the moved-from object must not be used again.
     stream(stream&&) noexcept = default;
+    /// Moves the stream; the moved-from object must not be used again.
     stream& operator=(stream&&) noexcept = default;
     /// Closes the connection at once if it is still open; pending operations complete with
     /// operation_aborted.
     ~stream();
 
+    /// The executor of the next layer: completions run there.
     executor_type get_executor() const noexcept;
+    /// The stream underneath.
     next_layer_type& next_layer() noexcept;
+    /// The stream underneath.
     next_layer_type const& next_layer() const noexcept;
 
     /// Changes the settings; call before the handshake.
     void set_options(options const& opt);
     /// The same, sharing `opt` with other streams instead of copying it (null: the defaults).
     void set_options(std::shared_ptr<options const> opt);
+    /// The current settings.
     options const& get_options() const noexcept;
 
     /// Client or server: the server expects masked frames and sends unmasked ones.
     void set_role(role_type role) noexcept;
+    /// Client or server.
     role_type role() const noexcept;
 
     /// True from construction until the connection is closed or failed.
@@ -172,6 +181,7 @@ public:
 
     /// The type of the last message read.
     message_type got_type() const noexcept;
+    /// True if the last message read was text.
     bool got_text() const noexcept { return got_type() == message_type::text; }
 
     /** Sends one message as a single frame.  The bytes are not copied: `payload` must stay
