@@ -96,9 +96,9 @@ struct secured_app {
             claims c;
             if (auto e = verify_hs256(token, key, c); e != jwt_error::none) return unauthorized(to_string(e));
             p->set(c);
-            // A std::string in user data becomes the identity (presence and the
-            // hooks' peer_info).
-            return rtmsg::websocket::upgrade_decision::accept(c.subject);
+            // The token's subject is the identity: presence, the hooks' peer_info, and
+            // the attested sender of what this client publishes.
+            return rtmsg::websocket::upgrade_decision::accept_as(c.subject);
         };
         server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub, std::move(b)));
     }

@@ -131,7 +131,7 @@ int main(int argc, char** argv)
     events.topic = "broadcast";
     server.routes().sse("/sse", rtmsg::sse_endpoint(hub, events));
     server.routes().post("/publish", [&](rtmsg::http::request const& req, rtmsg::http::response& res) {
-        auto r = hub.publish("broadcast", req.body);
+        auto r = hub.publish("broadcast", req.body, rtmsg::codec::data_kind::text); // the contract: one text message
         res.code = r.ec ? rtmsg::http::status::bad_request : rtmsg::http::status::no_content;
     });
     // Beyond the contract: the rtmsg wire protocol (docs/protocol.md) and, with --www, static files.
@@ -144,7 +144,7 @@ int main(int argc, char** argv)
         if (user->empty() || user->size() > 64)
             return rtmsg::websocket::upgrade_decision::refuse(rtmsg::http::status::bad_request,
                                                               "user must be 1 to 64 bytes");
-        return rtmsg::websocket::upgrade_decision::accept(std::move(*user));
+        return rtmsg::websocket::upgrade_decision::accept_as(std::move(*user));
     };
     server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub, proto));
     if (!a.www.empty()) server.routes().static_files("/", a.www);

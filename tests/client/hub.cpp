@@ -29,7 +29,7 @@ struct proto_server {
     {
         rtmsg::websocket::behavior base;
         base.on_upgrade = [](rtmsg::websocket::upgrade_request const& u) {
-            return rtmsg::websocket::upgrade_decision::accept(std::string(u.request.headers.find("X-User").value_or("")));
+            return rtmsg::websocket::upgrade_decision::accept_as(std::string(u.request.headers.find("X-User").value_or("")));
         };
         base.options.ping_interval = 100ms;
         srv.server.routes().websocket("/ws", rtmsg::protocol_endpoint(h, base));
@@ -127,7 +127,7 @@ void protocol_round_trip()
     rtmsg::hub_publish_options bin;
     bin.kind = rtmsg::codec::data_kind::binary;
     CHECK(!wait(ioc, [&](auto h) { b.async_publish("chat.lobby", std::string("\x00\xff", 2), bin, std::move(h)); }));
-    hub.publish("prices.sol", "from C++");
+    hub.publish("prices.sol", "from C++", rtmsg::codec::data_kind::text);
     REQUIRE(run_until(ioc, [&] { return in.count("prices.sol") == 1 && in.count("chat.lobby") == 1; }));
     CHECK(in.by_topic["prices.btc"] == std::vector<std::string>{R"(1:{"bid":1.5})"});
     CHECK(in.by_topic["prices.eth"] == std::vector<std::string>{"1:plain \xc3\xa9"});
@@ -210,7 +210,7 @@ TEST_CASE("hub client: the same with the binary codec", "[client][hub]")
 TEST_CASE("hub client: history, and completion with asio::use_future", "[client][hub]")
 {
     rtmsg::hub hub;
-    for (int i = 1; i <= 5; ++i) hub.publish("news", "n" + std::to_string(i));
+    for (int i = 1; i <= 5; ++i) hub.publish("news", "n" + std::to_string(i), rtmsg::codec::data_kind::text);
     proto_server s(hub);
     asio::io_context ioc;
     auto guard = asio::make_work_guard(ioc);
@@ -310,8 +310,8 @@ TEST_CASE("hub client: the server restarts mid-stream, and the client resumes wi
     std::thread publisher([&] {
         while (!stop) {
             int const i = ++published;
-            hub.publish("ticks", std::to_string(i));
-            hub.publish("prices.a", std::to_string(i));
+            hub.publish("ticks", std::to_string(i), rtmsg::codec::data_kind::text);
+            hub.publish("prices.a", std::to_string(i), rtmsg::codec::data_kind::text);
             std::this_thread::sleep_for(2ms);
         }
     });
@@ -358,7 +358,7 @@ TEST_CASE("hub client: a server that stops answering is noticed within the keepa
     inbox in;
     c.start();
     REQUIRE(!wait(ioc, [&](auto h) { c.async_subscribe("ticks", in.handler(), {}, std::move(h)); }));
-    hub.publish("ticks", "1");
+    hub.publish("ticks", "1", rtmsg::codec::data_kind::text);
     REQUIRE(run_until(ioc, [&] { return in.count("ticks") == 1; }));
     // The server hangs: its only I/O thread is blocked, so nothing is read or written, not
     // even pongs.  The TCP connection stays up: only the keepalive can tell.
@@ -371,7 +371,7 @@ TEST_CASE("hub client: a server that stops answering is noticed within the keepa
     // posted could otherwise still deliver them on the first connection.
     while (!hung) std::this_thread::sleep_for(1ms);
     auto const hung_at = std::chrono::steady_clock::now();
-    for (int i = 2; i <= 5; ++i) hub.publish("ticks", std::to_string(i));
+    for (int i = 2; i <= 5; ++i) hub.publish("ticks", std::to_string(i), rtmsg::codec::data_kind::text);
     REQUIRE(run_until(ioc, [&] { return c.state() != hub_client_state::open; }, 3s));
     auto const noticed = std::chrono::steady_clock::now() - hung_at;
     // Noticed by the idle timeout (400 ms, checked every 25 ms), not by anything else.
@@ -400,10 +400,10 @@ TEST_CASE("hub client: messages the server no longer retains are reported as a g
     inbox in;
     c.start();
     REQUIRE(!wait(ioc, [&](auto h) { c.async_subscribe("t", in.handler(), {}, std::move(h)); }));
-    hub.publish("t", "1");
+    hub.publish("t", "1", rtmsg::codec::data_kind::text);
     REQUIRE(run_until(ioc, [&] { return in.count("t") == 1; }));
     server.reset();
-    for (int i = 2; i <= 10; ++i) hub.publish("t", std::to_string(i)); // only 8, 9, 10 are retained
+    for (int i = 2; i <= 10; ++i) hub.publish("t", std::to_string(i), rtmsg::codec::data_kind::text); // only 8, 9, 10 are retained
     server = std::make_unique<proto_server>(hub, port);
     server->pump = &ioc;
     REQUIRE(run_until(ioc, [&] { return in.count("t") == 4; }));

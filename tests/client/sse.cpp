@@ -180,14 +180,14 @@ TEST_CASE("sse client: resumes from our hub's SSE endpoint after the server rest
         done = true;
     });
     REQUIRE(run_until(ioc, [&] { return hub.metrics().subscriptions >= 1 || done; }));
-    hub.publish("news", "n1");
+    hub.publish("news", "n1", rtmsg::codec::data_kind::text);
     REQUIRE(run_until(ioc, [&] { return done; }));
     CHECK((ev.data == "n1" && ev.id == "1"));
     // The server goes away; messages published meanwhile are retained by the hub.
     stop_server(*first, hub, &ioc);
     first.reset();
-    hub.publish("news", "n2");
-    hub.publish("news", "n3");
+    hub.publish("news", "n2", rtmsg::codec::data_kind::text);
+    hub.publish("news", "n3", rtmsg::codec::data_kind::text);
     net_test::running_server second;
     second.server.routes().sse("/sse", rtmsg::sse_endpoint(hub, eo));
     second.server.listen({asio::ip::make_address("127.0.0.1"), port});
@@ -195,7 +195,7 @@ TEST_CASE("sse client: resumes from our hub's SSE endpoint after the server rest
     auto evs = read_events(ioc, c, 2);
     CHECK((evs[0].data == "n2" && evs[0].id == "2"));
     CHECK((evs[1].data == "n3" && evs[1].id == "3"));
-    hub.publish("news", "n4");
+    hub.publish("news", "n4", rtmsg::codec::data_kind::text);
     evs = read_events(ioc, c, 1);
     CHECK((evs[0].data == "n4" && evs[0].id == "4"));
     CHECK(c.connections() == 2);

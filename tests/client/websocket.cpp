@@ -221,7 +221,7 @@ TEST_CASE("client: a refused upgrade reports the server's status", "[client][web
     ws::behavior b = echo_behavior();
     b.on_upgrade = [](ws::upgrade_request const& u) {
         if (u.request.headers.find("Authorization").value_or("") == "Bearer ok")
-            return ws::upgrade_decision::accept(std::string("alice"));
+            return ws::upgrade_decision::accept_as("alice");
         return ws::upgrade_decision::refuse(rtmsg::http::status::unauthorized);
     };
     srv.server.routes().websocket("/auth", b);

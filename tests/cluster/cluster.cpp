@@ -133,7 +133,8 @@ struct node {
     {
         rtmsg::websocket::behavior base;
         base.on_upgrade = [](rtmsg::websocket::upgrade_request const& u) {
-            return rtmsg::websocket::upgrade_decision::accept(std::string(u.request.headers.find("X-User").value_or("")));
+            return rtmsg::websocket::upgrade_decision::accept_as(std::string(u.request.headers.find("X-User").value_or("")),
+                                                                 std::string(u.request.headers.find("X-Info").value_or("")));
         };
         srv.server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub, base));
         bridge.emplace(srv.ioc.get_executor(), hub, ro);
@@ -189,6 +190,7 @@ rtmsg::hub_client_options fast(std::string const& user = {})
 struct inbox {
     std::vector<std::uint64_t> offsets;
     std::vector<std::string> data;
+    std::vector<std::string> senders; ///< "server", or "peer:ID:INFO", as the server attested them
     std::set<std::uint64_t> epochs;
     std::vector<std::pair<std::uint64_t, std::uint64_t>> gaps;
     std::function<void(hub_client_message const&)> handler()
@@ -196,6 +198,10 @@ struct inbox {
         return [this](hub_client_message const& m) {
             offsets.push_back(m.offset);
             data.emplace_back(m.data);
+            senders.push_back(m.from == rtmsg::codec::origin::server ? std::string("server")
+                              : m.from == rtmsg::codec::origin::peer
+                                  ? "peer:" + std::string(m.from_id) + ":" + std::string(m.from_info)
+                                  : std::string("unknown"));
             epochs.insert(m.epoch);
         };
     }
@@ -276,7 +282,9 @@ TEST_CASE("cluster: a publish on one node reaches subscribers on every node once
     node a(r.port(), prefix), b(r.port(), prefix), c(r.port(), prefix);
     REQUIRE(wait_connected({&a, &b, &c}));
     asio::io_context ioc;
-    client pub(ioc.get_executor(), a.url(), fast()), sa(ioc.get_executor(), a.url(), fast()),
+    auto paula = fast("paula");
+    paula.ws.headers.add("X-Info", R"({"team":"red"})");
+    client pub(ioc.get_executor(), a.url(), paula), sa(ioc.get_executor(), a.url(), fast()),
         sb(ioc.get_executor(), b.url(), fast()), sc(ioc.get_executor(), c.url(), fast()),
         pc(ioc.get_executor(), c.url(), fast());
     for (auto* cl : {&pub, &sa, &sb, &sc, &pc}) cl->start();
@@ -296,6 +304,8 @@ TEST_CASE("cluster: a publish on one node reaches subscribers on every node once
         CHECK(in->data.front() == "p1");
         CHECK(in->data.back() == "p200");
         CHECK(in->epochs.size() == 1);
+        // The attested sender travels with the message through Redis to every node.
+        CHECK(in->senders.front() == R"(peer:paula:{"team":"red"})");
     }
     CHECK(ia.epochs == ib.epochs);
     CHECK(ib.epochs == ic.epochs);
@@ -313,8 +323,11 @@ TEST_CASE("cluster: a publish on one node reaches subscribers on every node once
     REQUIRE(run_until(ioc, [&] { return e.has_value() && ia.offsets.size() == 202 && ic.offsets.size() == 202; }));
     run_until(ioc, [] { return false; }, 200ms);
     CHECK(ia.data.back() == "quiet");
+    CHECK(ia.senders.back() == "peer::"); // an anonymous client of node B
     CHECK(ib.offsets.size() == 201); // its own publish did not come back
     CHECK(ib.data.back() == "from C++");
+    CHECK(ib.senders.back() == "server");
+    CHECK(ia.senders[200] == "server");
 }
 
 TEST_CASE("cluster: a client moves to another node and resumes with no gap and no duplicate", "[cluster]")

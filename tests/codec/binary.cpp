@@ -97,6 +97,39 @@ TEST_CASE("binary: the bytes of a message are as documented", "[codec][binary]")
     m.topic = "r";
     m.members = {"ab", ""};
     CHECK(encode(m) == "\x01\x16" "\x02\x01r" "\x10\x02" "\x02" "ab" "\x00"s);
+
+    // The attested sender: `from` (17) and `info` (18), or `server` (19).
+    e.from = rtmsg::codec::origin::peer;
+    e.from_id = "al";
+    e.from_info = "{}";
+    CHECK(encode(e) == "\x01\x10" "\x02\x04" "chat" "\x04\x07" R"({"a":1})" "\x05\xAC\x02" "\x07\x01" "\x11\x02" "al" "\x12\x02" "{}"s);
+    e.from = rtmsg::codec::origin::server;
+    CHECK(encode(e) == "\x01\x10" "\x02\x04" "chat" "\x04\x07" R"({"a":1})" "\x05\xAC\x02" "\x07\x01" "\x13\x01"s);
+}
+
+TEST_CASE("binary: the attested sender decodes, and only in one consistent form", "[codec][binary]")
+{
+    std::string const head = "\x01\x10" "\x02\x01t" "\x04\x01" "1" "\x05\x01"s;
+    rtmsg::codec::binary c;
+    envelope e;
+    REQUIRE_FALSE(c.decode(head + "\x13\x01"s, e));
+    CHECK(e.from == rtmsg::codec::origin::server);
+    std::string const peer = head + "\x12\x01" "1" "\x11\x01" "b"s; // any order; the views point into it
+    REQUIRE_FALSE(c.decode(peer, e));
+    CHECK(e.from == rtmsg::codec::origin::peer);
+    CHECK(e.from_id == "b");
+    CHECK(e.from_info == "1");
+    REQUIRE_FALSE(c.decode(head, e));
+    CHECK(e.from == rtmsg::codec::origin::unknown);
+    CHECK(c.decode(head + "\x13\x00"s, e) == error::bad_field);                  // server: 1 only
+    CHECK(c.decode(head + "\x13\x01" "\x11\x01" "b"s, e) == error::bad_field);  // server and a peer
+    CHECK(c.decode(head + "\x12\x01" "1"s, e) == error::bad_field);              // info without from
+    CHECK(c.decode(head + "\x11\x01" "\xFF"s, e) == error::bad_field);           // not UTF-8
+    CHECK(c.decode(head + "\x11\x05" "b"s, e) == error::malformed);              // truncated
+    // A client's publication cannot carry a sender: checked, then ignored.
+    REQUIRE_FALSE(c.decode("\x01\x03" "\x02\x01t" "\x04\x01" "1" "\x11\x03" "bob"s, e));
+    CHECK(e.op == op::publish);
+    CHECK(e.from == rtmsg::codec::origin::unknown);
 }
 
 TEST_CASE("binary: every truncation of a valid message is safe", "[codec][binary]")
@@ -173,7 +206,7 @@ TEST_CASE("binary: lengths and counts that point past the end are malformed", "[
 
 TEST_CASE("binary: unknown tags, duplicate tags, bad bools and kinds are bad_field", "[codec][binary]")
 {
-    for (char unknown : {'\x00', '\x11', '\x7F', '\xFF'}) CHECK(decode_error(msg(op::subscribe, topic_t + unknown + "\x00"s)) == error::bad_field);
+    for (char unknown : {'\x00', '\x14', '\x7F', '\xFF'}) CHECK(decode_error(msg(op::subscribe, topic_t + unknown + "\x00"s)) == error::bad_field);
     CHECK(decode_error(msg(op::subscribe, topic_t + topic_t)) == error::bad_field);
     CHECK(decode_error(msg(op::subscribe, topic_t + "\x01\x01\x01\x02")) == error::bad_field);
     for (char b : {'\x02', '\x80', '\xFF'}) {

@@ -106,7 +106,8 @@ TEST_CASE("json: encode writes only the fields the operation uses, in a fixed or
     CHECK(msg(op::unsubscribe) == R"({"op":"unsub",)" + id + R"(,"topic":"chat.room-1"})");
     CHECK(msg(op::publish) == R"({"op":"pub",)" + id + R"(,"topic":"chat.room-1",)" + data + R"(,"ack":true,"echo":false})");
     CHECK(msg(op::presence) == R"({"op":"presence",)" + id + R"(,"topic":"chat.room-1"})");
-    CHECK(msg(op::message) == R"({"op":"msg","topic":"chat.room-1",)" + data + R"(,"offset":42,"epoch":"9007199254740993"})");
+    CHECK(msg(op::message) == R"({"op":"msg","topic":"chat.room-1",)" + data +
+                                  R"(,"offset":42,"epoch":"9007199254740993","from":{"id":"al\"iceé","info":{"name":"Alice","colors":[1,2]}}})");
     CHECK(msg(op::ack) == R"({"op":"ack",)" + id + R"(,"topic":"chat.room-1","offset":42,"epoch":"9007199254740993"})");
     CHECK(msg(op::error) == R"({"op":"error",)" + id + R"(,"topic":"chat.room-1","code":429,"message":"rate limited"})");
     CHECK(msg(op::join) == R"({"op":"join","topic":"chat.room-1","who":"alice"})");
@@ -627,4 +628,61 @@ TEST_CASE("json: random bytes and mutated messages never crash, and what is acce
     }
     CHECK(accepted > 100); // the mutations reach the code behind the syntax checks
     CHECK(rejected > 1000);
+}
+
+TEST_CASE("json: the attested sender of a message, `from`", "[codec][json]")
+{
+    envelope m;
+    m.op = op::message;
+    m.topic = "t";
+    m.data = "1";
+    m.offset = 3;
+    m.from = rtmsg::codec::origin::server;
+    CHECK(encode(m) == R"({"op":"msg","topic":"t","data":1,"offset":3,"from":{"server":true}})");
+    m.from = rtmsg::codec::origin::peer;
+    m.from_id = "bob";
+    CHECK(encode(m) == R"({"op":"msg","topic":"t","data":1,"offset":3,"from":{"id":"bob"}})");
+    m.from_info = R"( "Bob" )";
+    CHECK(encode(m) == R"({"op":"msg","topic":"t","data":1,"offset":3,"from":{"id":"bob","info": "Bob" }})");
+    m.from_id = "";
+    m.from_info = {};
+    CHECK(encode(m) == R"({"op":"msg","topic":"t","data":1,"offset":3,"from":{"id":""}})"); // anonymous
+    m.from = rtmsg::codec::origin::unknown;
+    CHECK(encode(m) == R"({"op":"msg","topic":"t","data":1,"offset":3})");
+
+    // Info that is not one JSON value never reaches a client.
+    m.from = rtmsg::codec::origin::peer;
+    m.from_info = R"({"name":)";
+    rtmsg::codec::json c;
+    std::string out;
+    CHECK(c.encode(m, out) == error::bad_field);
+    CHECK(out.empty());
+
+    // Decoding (a client library's side).
+    envelope e;
+    REQUIRE_FALSE(decode(c, R"({"op":"msg","topic":"t","data":1,"offset":3,"from":{"server":true}})", e));
+    CHECK(e.from == rtmsg::codec::origin::server);
+    REQUIRE_FALSE(decode(c, R"({"op":"msg","topic":"t","data":1,"offset":3,"from":{"info":{"a":[1, 2]} ,"id":"x","extra":0}})", e));
+    CHECK(e.from == rtmsg::codec::origin::peer);
+    CHECK(e.from_id == "x");
+    CHECK(e.from_info == R"({"a":[1, 2]})");
+    REQUIRE_FALSE(decode(c, R"({"op":"msg","topic":"t","data":1,"offset":3})", e));
+    CHECK(e.from == rtmsg::codec::origin::unknown);
+    for (auto bad : {R"({"op":"msg","topic":"t","data":1,"offset":3,"from":"alice"})",
+                     R"({"op":"msg","topic":"t","data":1,"offset":3,"from":{}})",
+                     R"({"op":"msg","topic":"t","data":1,"offset":3,"from":{"server":false}})",
+                     R"({"op":"msg","topic":"t","data":1,"offset":3,"from":{"server":true,"id":"a"}})",
+                     R"({"op":"msg","topic":"t","data":1,"offset":3,"from":{"id":"a","id":"b"}})",
+                     R"({"op":"msg","topic":"t","data":1,"offset":3,"from":{"info":1}})",
+                     R"({"op":"msg","topic":"t","data":1,"offset":3,"from":{"id":7}})"}) {
+        CAPTURE(bad);
+        CHECK(decode_error(bad) == error::bad_field);
+    }
+    CHECK(decode_error(R"({"op":"msg","topic":"t","data":1,"offset":3,"from":{"id":"a","info":[1,}})") == error::malformed);
+
+    // A client cannot name a sender: `from` in a publication is checked, then ignored.
+    REQUIRE_FALSE(decode(c, R"({"op":"pub","topic":"t","data":1,"from":{"id":"bob"}})", e));
+    CHECK(e.op == op::publish);
+    CHECK(e.from == rtmsg::codec::origin::unknown);
+    CHECK(e.from_id.empty());
 }

@@ -71,6 +71,16 @@ std::string map_of(Kv... kv)
 std::pair<std::string_view, std::string> kv(std::string_view k, std::string packed) { return {k, std::move(packed)}; }
 std::string str(std::string_view s) { return static_cast<char>(0xA0 | s.size()) + std::string(s); }
 
+// The codec concept lets a host's codec leave out the attested sender (`from`): this one
+// does, so its round trips are compared without it.
+envelope without_sender(envelope e)
+{
+    e.from = rtmsg::codec::origin::unknown;
+    e.from_id = {};
+    e.from_info = {};
+    return e;
+}
+
 } // namespace
 
 TEST_CASE("msgpack: a codec from outside the library round-trips every operation", "[codec][msgpack]")
@@ -79,7 +89,7 @@ TEST_CASE("msgpack: a codec from outside the library round-trips every operation
     auto const kind = GENERATE(data_kind::json, data_kind::text, data_kind::binary);
     CAPTURE(rtmsg::codec::op_name(o), int(kind));
     example::msgpack_codec c;
-    envelope const in = full_envelope(o, kind);
+    envelope const in = without_sender(full_envelope(o, kind));
     std::string bytes;
     envelope out;
     REQUIRE_FALSE(transcode(c, in, bytes, out));
@@ -96,11 +106,11 @@ TEST_CASE("msgpack: an envelope survives json -> msgpack -> binary -> json", "[c
     rtmsg::codec::binary b;
     std::string b1, b2, b3, b4;
     envelope e1, e2, e3, e4;
-    REQUIRE_FALSE(transcode(j, full_envelope(o, kind), b1, e1));
+    REQUIRE_FALSE(transcode(j, without_sender(full_envelope(o, kind)), b1, e1));
     REQUIRE_FALSE(transcode(m, e1, b2, e2));
     REQUIRE_FALSE(transcode(b, e2, b3, e3));
     REQUIRE_FALSE(transcode(j, e3, b4, e4));
-    CHECK(same(e4, project(full_envelope(o, kind))));
+    CHECK(same(e4, project(without_sender(full_envelope(o, kind)))));
     CHECK(b4 == b1);
 }
 

@@ -87,6 +87,9 @@ inline envelope full_envelope(op o, data_kind kind = data_kind::json)
     e.text = "rate limited";
     e.who = "alice";
     e.members = {"alice", "bob", "\xC3\xA7"};
+    e.from = rtmsg::codec::origin::peer;
+    e.from_id = "al\"ice\xC3\xA9";
+    e.from_info = R"({"name":"Alice","colors":[1,2]})";
     return e;
 }
 
@@ -125,6 +128,9 @@ inline envelope project(envelope const& e)
         p.data = e.data;
         p.offset = e.offset;
         p.epoch = e.epoch;
+        p.from = e.from;
+        p.from_id = e.from_id;
+        p.from_info = e.from_info;
         break;
     case op::ack:
         p.id = e.id;
@@ -163,7 +169,8 @@ inline bool same(envelope const& a, envelope const& b)
     return a.op == b.op && a.id == b.id && a.topic == b.topic && a.data == b.data && a.kind == b.kind &&
            a.offset == b.offset && a.to == b.to && a.epoch == b.epoch && a.has_since == b.has_since &&
            a.history == b.history && a.presence == b.presence && a.ack == b.ack && a.echo == b.echo &&
-           a.code == b.code && a.text == b.text && a.who == b.who && a.members == b.members;
+           a.code == b.code && a.text == b.text && a.who == b.who && a.members == b.members && a.from == b.from &&
+           a.from_id == b.from_id && a.from_info == b.from_info;
 }
 
 /// Printable bytes for failure messages.

@@ -29,7 +29,7 @@ public:
     {
         set_subprotocol(std::move(subprotocol));
         target_ = "/ws";
-        if (!identity.empty()) user_data_ = std::move(identity);
+        peer_ = rtmsg::make_peer_identity(std::move(identity));
     }
 
     websocket::send_status send(websocket::message_type, std::string_view) override

@@ -268,7 +268,7 @@ TEST_CASE("websocket: handshake refusals are well-formed HTTP errors", "[websock
     b.on_upgrade = [](rtmsg::websocket::upgrade_request const& u) {
         if (u.request.query_param("token") == std::optional<std::string>("secret") ||
             u.request.cookie("session") == std::optional<std::string>("s1"))
-            return rtmsg::websocket::upgrade_decision::accept(std::string("alice"));
+            return rtmsg::websocket::upgrade_decision::accept_as("alice");
         return rtmsg::websocket::upgrade_decision::refuse(rtmsg::http::status::unauthorized, "bad token");
     };
     s.server.routes().websocket("/ws", b);
@@ -300,10 +300,10 @@ TEST_CASE("websocket: user data from the upgrade hook and the chosen subprotocol
     running_server s;
     std::promise<std::string> seen;
     rtmsg::websocket::behavior b;
-    b.on_upgrade = [](auto const&) { return rtmsg::websocket::upgrade_decision::accept(std::string("bob")); };
+    b.on_upgrade = [](auto const&) { return rtmsg::websocket::upgrade_decision::accept_as("bob"); };
     b.select_subprotocol = [](auto const& offered) { return offered.size() > 1 ? std::string(offered[1]) : ""; };
     b.on_open = [&](auto const& c) {
-        seen.set_value(std::any_cast<std::string>(c->user_data()) + "/" + c->subprotocol() + "/" + c->target());
+        seen.set_value(std::string(c->identity()) + "/" + c->subprotocol() + "/" + c->target());
     };
     s.server.routes().websocket("/ws", b);
     s.start();

@@ -177,7 +177,11 @@ TEST_CASE("docs: protocol_endpoint over rtmsg.json sends what docs/protocol.md s
 {
     running_server s;
     rtmsg::hub hub;
-    s.server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub));
+    rtmsg::websocket::behavior base; // the server's upgrade hook says who the client is
+    base.on_upgrade = [](rtmsg::websocket::upgrade_request const&) {
+        return rtmsg::websocket::upgrade_decision::accept_as("alice", R"({"name":"Alice"})");
+    };
+    s.server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub, base));
     s.start();
     hub.publish("chat.lobby", R"({"text":"earlier"})", rtmsg::codec::data_kind::json);
     ws_transcript t(s.port, "/ws", "rtmsg.json");
@@ -186,8 +190,8 @@ TEST_CASE("docs: protocol_endpoint over rtmsg.json sends what docs/protocol.md s
     t.receive(2);
     t.send_text(R"({"op":"pub","id":2,"topic":"chat.lobby","data":{"text":"hi"},"ack":true})");
     t.receive(2);
-    t.host(R"x(hub.publish("chat.lobby", "plain text"))x");
-    hub.publish("chat.lobby", "plain text");
+    t.host(R"x(hub.publish("chat.lobby", "plain text", rtmsg::codec::data_kind::text))x");
+    hub.publish("chat.lobby", "plain text", rtmsg::codec::data_kind::text);
     t.receive();
     t.send_text(R"({"op":"pub","id":3,"topic":"chat..lobby","data":1})");
     t.receive();
@@ -228,8 +232,8 @@ TEST_CASE("docs: raw_endpoint sends what docs/protocol.md shows", "[hub][docs]")
     wait_for([&] { return hub.metrics().subscriptions == 1; });
     t.host(R"x(hub.publish("ticks", R"({"n":6})", rtmsg::codec::data_kind::json))x");
     hub.publish("ticks", R"({"n":6})", rtmsg::codec::data_kind::json);
-    t.host(R"x(hub.publish("ticks", "six"))x");
-    hub.publish("ticks", "six");
+    t.host(R"x(hub.publish("ticks", "six", rtmsg::codec::data_kind::text))x");
+    hub.publish("ticks", "six", rtmsg::codec::data_kind::text);
     t.host(R"x(hub.publish("ticks", std::string("\x00\x06", 2), rtmsg::codec::data_kind::binary))x");
     hub.publish("ticks", std::string("\x00\x06", 2), rtmsg::codec::data_kind::binary);
     t.receive(3);
@@ -254,7 +258,7 @@ TEST_CASE("docs: a one-topic sse_endpoint sends what docs/protocol.md shows", "[
     CHECK(t.head.find("Content-Type: text/event-stream") != std::string::npos);
     wait_for([&] { return hub.metrics().subscriptions == 1; });
     hub.publish("news", R"({"title":"hello"})", rtmsg::codec::data_kind::json);
-    hub.publish("news", "line one\nline two");
+    hub.publish("news", "line one\nline two", rtmsg::codec::data_kind::text);
     hub.publish("news", "AB", rtmsg::codec::data_kind::binary);
     {
         auto const actual = normalise(t.read_events(3), hub, {"news"});
@@ -277,8 +281,8 @@ TEST_CASE("docs: a pattern sse_endpoint sends what docs/protocol.md shows", "[hu
     sse_transcript t(s.port, get("/events?topic=prices.*"));
     wait_for([&] { return hub.metrics().subscriptions == 1; });
     hub.publish("prices.AAPL", R"({"bid":189.2})", rtmsg::codec::data_kind::json);
-    hub.publish("news.x", "not matched");
-    hub.publish("prices.MSFT", "402.1");
+    hub.publish("news.x", "not matched", rtmsg::codec::data_kind::text);
+    hub.publish("prices.MSFT", "402.1", rtmsg::codec::data_kind::text);
     {
         auto const actual = normalise(t.read_events(2), hub, {"prices.AAPL", "prices.MSFT", "news.x"});
         CHECK(actual == documented("sse-pattern", actual));

@@ -99,7 +99,7 @@ TEST_CASE("hub: fan-out to 1,000 WebSocket subscribers delivers every message on
     // Every subscription is in place once the hub counts them all.
     for (int i = 0; i < 500 && hub.metrics().subscriptions < subscribers; ++i) std::this_thread::sleep_for(10ms);
     REQUIRE(hub.metrics().subscriptions == subscribers);
-    for (int m = 0; m < messages; ++m) hub.publish("broadcast", "m" + std::to_string(m));
+    for (int m = 0; m < messages; ++m) hub.publish("broadcast", "m" + std::to_string(m), rtmsg::codec::data_kind::text);
     for (auto& c : clients)
         for (int m = 0; m < messages; ++m) {
             auto f = read_frame(c->socket, c->buf);
@@ -146,7 +146,7 @@ TEST_CASE("hub: a stalled subscriber does not delay others and its memory stays 
     // Publish as fast as the fast subscriber reads (never more than 64 ahead of it).
     for (int i = 0; i < n; ++i) {
         while (i - received.load() > 64) std::this_thread::yield();
-        hub.publish("t", payload(i));
+        hub.publish("t", payload(i), rtmsg::codec::data_kind::text);
     }
     reader.join();
     CHECK(in_order);
@@ -172,7 +172,7 @@ TEST_CASE("hub: an SSE client resumes with Last-Event-ID with no gap and no dupl
         c.send(get("/sse", "Accept: text/event-stream\r\n"));
         sse_reader r(c);
         for (int i = 0; i < 500 && hub.metrics().subscriptions < 1; ++i) std::this_thread::sleep_for(10ms);
-        for (int i = 1; i <= 3; ++i) hub.publish("news", "n" + std::to_string(i));
+        for (int i = 1; i <= 3; ++i) hub.publish("news", "n" + std::to_string(i), rtmsg::codec::data_kind::text);
         for (int i = 1; i <= 3; ++i) {
             auto ev = r.next();
             CHECK(ev.data == "n" + std::to_string(i));
@@ -182,14 +182,14 @@ TEST_CASE("hub: an SSE client resumes with Last-Event-ID with no gap and no dupl
     }
     for (int i = 0; i < 500 && hub.metrics().connections > 0; ++i) std::this_thread::sleep_for(10ms);
     CHECK(hub.metrics().connections == 0); // the disconnect was noticed
-    for (int i = 4; i <= 5; ++i) hub.publish("news", "n" + std::to_string(i));
+    for (int i = 4; i <= 5; ++i) hub.publish("news", "n" + std::to_string(i), rtmsg::codec::data_kind::text);
     client c(s.port);
     c.send(get("/sse", "Accept: text/event-stream\r\nLast-Event-ID: " + last_id + "\r\n"));
     sse_reader r(c);
     CHECK(r.next().data == "n4");
     CHECK(r.next().data == "n5");
     for (int i = 0; i < 500 && hub.metrics().subscriptions < 1; ++i) std::this_thread::sleep_for(10ms);
-    hub.publish("news", "n6");
+    hub.publish("news", "n6", rtmsg::codec::data_kind::text);
     auto ev = r.next();
     CHECK(ev.data == "n6");
     CHECK(ev.id == "6");
@@ -220,8 +220,8 @@ TEST_CASE("hub: SSE payloads cannot inject fields or events", "[hub][endpoint][s
         "data: nested",
         ": comment-looking",
     };
-    for (auto const& a : attacks) hub.publish("t", a);
-    hub.publish("t", "end");
+    for (auto const& a : attacks) hub.publish("t", a, rtmsg::codec::data_kind::text);
+    hub.publish("t", "end", rtmsg::codec::data_kind::text);
     std::uint64_t offset = 0;
     for (auto const& a : attacks) {
         auto ev = r.next();
@@ -270,7 +270,7 @@ TEST_CASE("hub: a raw endpoint is push-only unless client publishing is allowed,
     rtmsg::websocket::behavior named; // ?name=... is the identity
     named.on_upgrade = [](rtmsg::websocket::upgrade_request const& u) {
         auto d = rtmsg::websocket::upgrade_decision::accept();
-        d.user_data = std::string(u.request.query_param("name").value_or(""));
+        d.identity = u.request.query_param("name").value_or("");
         return d;
     };
     running_server s;
@@ -321,9 +321,63 @@ TEST_CASE("hub: a raw endpoint is push-only unless client publishing is allowed,
     }
     CHECK(hub.position("feed").second == 1);
     // The server goes on serving the push-only readers.
-    hub.publish("feed", "from the server");
+    hub.publish("feed", "from the server", rtmsg::codec::data_kind::text);
     auto f = read_frame(reader.socket, reader.buf);
     CHECK(f.second == "from the server");
+}
+
+TEST_CASE("hub: a raw endpoint's publications pass the publish hook and the per-identity limit, and carry the sender",
+          "[hub][endpoint]")
+{
+    rtmsg::hub_options o;
+    o.on_publish = [](rtmsg::peer_info const& p, rtmsg::publish_request const& r) {
+        if (r.data == "spam") return rtmsg::publish_verdict::reject(rtmsg::hub_error::not_allowed, "no spam, " + std::string(p.identity));
+        if (r.data == "shout") return rtmsg::publish_verdict::replace("SHOUT", rtmsg::codec::data_kind::text);
+        return rtmsg::publish_verdict::accept();
+    };
+    o.publish_messages_per_identity = {1, 2};
+    rtmsg::hub hub(o);
+    rtmsg::websocket::behavior named;
+    named.on_upgrade = [](rtmsg::websocket::upgrade_request const& u) {
+        return rtmsg::websocket::upgrade_decision::accept_as(u.request.query_param("name").value_or("anon"));
+    };
+    running_server s;
+    s.server.routes().websocket("/open", rtmsg::raw_endpoint(hub, "feed", named, {.client_publish = true}));
+    s.server.routes().sse("/events", rtmsg::sse_endpoint(hub, {.topic = "*", .stream = {}, .authenticate = {}}));
+    s.start();
+    auto close_code_of = [](client& c) {
+        std::pair<int, std::string> f;
+        do f = read_frame(c.socket, c.buf);
+        while (f.first != 8);
+        REQUIRE(f.second.size() >= 2);
+        return std::pair{(static_cast<unsigned char>(f.second[0]) << 8) | static_cast<unsigned char>(f.second[1]),
+                         f.second.substr(2)};
+    };
+    client alice(s.port), spammer(s.port), events(s.port);
+    alice.send(upgrade_bytes("/open?name=alice"));
+    spammer.send(upgrade_bytes("/open?name=sam"));
+    for (auto* c : {&alice, &spammer}) REQUIRE(c->response().starts_with("HTTP/1.1 101"));
+    events.send(get("/events"));
+    sse_reader r(events);
+    for (int i = 0; i < 500 && hub.metrics().subscriptions < 3; ++i) std::this_thread::sleep_for(10ms);
+
+    spammer.send(ws_test::client_frame(ws_test::op_text, "spam"));
+    auto [code, reason] = close_code_of(spammer);
+    CHECK(code == 1008);
+    CHECK(reason == "no spam, sam");
+    alice.send(ws_test::client_frame(ws_test::op_text, "shout"));
+    CHECK(read_frame(alice.socket, alice.buf).second == "SHOUT");
+    auto e = r.next();
+    CHECK(e.data == R"({"op":"msg","topic":"feed","kind":"text","data":"SHOUT","offset":1,"epoch":")" +
+                        std::to_string(hub.position("feed").first) + R"(","from":{"id":"alice"}})");
+    // alice's second message is within her burst of 2; her third is over her per-user limit.
+    alice.send(ws_test::client_frame(ws_test::op_text, "two"));
+    CHECK(read_frame(alice.socket, alice.buf).second == "two");
+    alice.send(ws_test::client_frame(ws_test::op_text, "three"));
+    std::tie(code, reason) = close_code_of(alice);
+    CHECK(code == 1008);
+    CHECK(reason == "rate limit exceeded for this user; slow down");
+    CHECK(hub.position("feed").second == 2);
 }
 
 TEST_CASE("hub: messages that arrive in one read are published together, each publisher's in order",
@@ -377,9 +431,9 @@ TEST_CASE("hub: an SSE pattern stream carries the topic and resumes by sequence"
         bad.send(get("/events?topic=a..b"));
         CHECK(bad.response().starts_with("HTTP/1.1 400"));
     }
-    hub.publish("prices.AAPL", "1");
-    hub.publish("news.x", "skip");
-    hub.publish("prices.MSFT", "2");
+    hub.publish("prices.AAPL", "1", rtmsg::codec::data_kind::text);
+    hub.publish("news.x", "skip", rtmsg::codec::data_kind::text);
+    hub.publish("prices.MSFT", "2", rtmsg::codec::data_kind::text);
     client c(s.port);
     c.send(get("/events?topic=prices.*&lastEventId=0"));
     sse_reader r(c);
@@ -387,6 +441,7 @@ TEST_CASE("hub: an SSE pattern stream carries the topic and resumes by sequence"
     CHECK(e1.id == "1");
     CHECK(e1.data.find(R"("topic":"prices.AAPL")") != std::string::npos);
     CHECK(e1.data.find(R"("kind":"text","data":"1")") != std::string::npos);
+    CHECK(e1.data.ends_with(R"("from":{"server":true}})")); // the attested sender: the server itself
     auto e2 = r.next();
     CHECK(e2.id == "3");
     CHECK(e2.data.find(R"("topic":"prices.MSFT")") != std::string::npos);
@@ -407,7 +462,7 @@ TEST_CASE("hub: an SSE id from an earlier run of the server gets every retained 
     s.server.routes().sse("/sse", rtmsg::sse_endpoint(hub, eo));
     s.server.routes().sse("/events", rtmsg::sse_endpoint(hub));
     s.start();
-    for (int i = 1; i <= 3; ++i) hub.publish("news", "n" + std::to_string(i));
+    for (int i = 1; i <= 3; ++i) hub.publish("news", "n" + std::to_string(i), rtmsg::codec::data_kind::text);
     client c(s.port);
     c.send(get("/sse", "Accept: text/event-stream\r\nLast-Event-ID: 41\r\n"));
     sse_reader r(c);
@@ -417,8 +472,8 @@ TEST_CASE("hub: an SSE id from an earlier run of the server gets every retained 
         CHECK(ev.id == std::to_string(i));
     }
     // A pattern stream's ids are the hub's sequence numbers (4 and 5 here).
-    hub.publish("x.a", "a1");
-    hub.publish("x.b", "b1");
+    hub.publish("x.a", "a1", rtmsg::codec::data_kind::text);
+    hub.publish("x.b", "b1", rtmsg::codec::data_kind::text);
     client p(s.port);
     p.send(get("/events?topic=x.*", "Last-Event-ID: 9000\r\n"));
     sse_reader rp(p);
@@ -478,11 +533,11 @@ TEST_CASE("hub: a hub that outlives its server and io_context drops the subscrib
         REQUIRE(hub.metrics().subscriptions == 2);
     }
     // The io_context is destroyed: publishing must neither post to its executors nor deliver.
-    auto const r = hub.publish("t", "after the server");
+    auto const r = hub.publish("t", "after the server", rtmsg::codec::data_kind::text);
     CHECK(!r.ec);
     CHECK(r.subscribers == 0);
     CHECK(hub.metrics().subscriptions == 0);
-    CHECK(hub.publish("t", "again").subscribers == 0);
+    CHECK(hub.publish("t", "again", rtmsg::codec::data_kind::text).subscribers == 0);
 }
 
 TEST_CASE("hub: stop() hands over each subscriber's whole backlog, then 1001 or the end of the stream",
@@ -515,7 +570,7 @@ TEST_CASE("hub: stop() hands over each subscriber's whole backlog, then 1001 or 
         p.resize(4096, '.');
         return p;
     };
-    for (int i = 0; i < n; ++i) hub.publish("t", payload(i));
+    for (int i = 0; i < n; ++i) hub.publish("t", payload(i), rtmsg::codec::data_kind::text);
     s.server.stop();
     for (int i = 0; i < n; ++i) {
         auto f = read_frame(ws.socket, ws.buf);

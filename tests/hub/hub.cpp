@@ -46,7 +46,7 @@ int raw_format(rtmsg::hub& h)
 std::shared_ptr<test_outbox> make_box(rtmsg::hub& h, std::uint64_t id = 1, std::string who = {},
                                       rtmsg::queue_limits limits = {})
 {
-    return std::make_shared<test_outbox>(raw_format(h), limits, id, std::move(who));
+    return std::make_shared<test_outbox>(raw_format(h), limits, id, rtmsg::make_peer_identity(std::move(who)));
 }
 
 std::vector<std::string> payloads(test_outbox& box)
@@ -100,30 +100,30 @@ TEST_CASE("hub: in-process subscribers get every message of their topic or patte
     auto s1 = h.subscribe("prices.AAPL", [&](rtmsg::message const& m) { exact.push_back(m.payload); });
     auto s2 = h.subscribe("prices.*", [&](rtmsg::message const& m) { wild.push_back(m.topic); });
     auto s3 = h.subscribe("prices.>", [&](rtmsg::message const& m) { deep.push_back(m.topic); });
-    h.publish("prices.AAPL", "1");
-    h.publish("prices.MSFT", "2");
-    h.publish("prices.us.IBM", "3");
-    h.publish("other", "4");
+    h.publish("prices.AAPL", "1", rtmsg::codec::data_kind::text);
+    h.publish("prices.MSFT", "2", rtmsg::codec::data_kind::text);
+    h.publish("prices.us.IBM", "3", rtmsg::codec::data_kind::text);
+    h.publish("other", "4", rtmsg::codec::data_kind::text);
     CHECK(exact == std::vector<std::string>{"1"});
     CHECK(wild == std::vector<std::string>{"prices.AAPL", "prices.MSFT"});
     CHECK(deep == std::vector<std::string>{"prices.AAPL", "prices.MSFT", "prices.us.IBM"});
     s2.unsubscribe();
-    h.publish("prices.AAPL", "5");
+    h.publish("prices.AAPL", "5", rtmsg::codec::data_kind::text);
     CHECK(wild.size() == 2);
     CHECK(exact.size() == 2);
     std::error_code ec;
     h.subscribe("bad..topic", [](auto const&) {}, ec);
     CHECK(ec == rtmsg::hub_error::invalid_topic);
-    CHECK(h.publish("prices.*", "x").ec == rtmsg::hub_error::wildcard_publish);
-    CHECK(h.publish("no spaces", "x").ec == rtmsg::hub_error::invalid_topic);
+    CHECK(h.publish("prices.*", "x", rtmsg::codec::data_kind::text).ec == rtmsg::hub_error::wildcard_publish);
+    CHECK(h.publish("no spaces", "x", rtmsg::codec::data_kind::text).ec == rtmsg::hub_error::invalid_topic);
 }
 
 TEST_CASE("hub: offsets increase by one per topic and the epoch is stable", "[hub]")
 {
     rtmsg::hub h;
-    auto a = h.publish("a", "x");
-    auto b = h.publish("a", "y");
-    auto c = h.publish("b", "z");
+    auto a = h.publish("a", "x", rtmsg::codec::data_kind::text);
+    auto b = h.publish("a", "y", rtmsg::codec::data_kind::text);
+    auto c = h.publish("b", "z", rtmsg::codec::data_kind::text);
     CHECK(a.offset == 1);
     CHECK(b.offset == 2);
     CHECK(c.offset == 1);
@@ -143,10 +143,10 @@ TEST_CASE("hub: one message is framed once and shared by every subscriber", "[hu
     });
     std::vector<std::shared_ptr<test_outbox>> boxes;
     for (int i = 0; i < 100; ++i) {
-        boxes.push_back(std::make_shared<test_outbox>(f, rtmsg::queue_limits{}, i + 1, ""));
+        boxes.push_back(std::make_shared<test_outbox>(f, rtmsg::queue_limits{}, i + 1, nullptr));
         REQUIRE(!h.core()->subscribe(boxes.back(), "t", {}, nullptr));
     }
-    auto r = h.publish("t", "payload");
+    auto r = h.publish("t", "payload", rtmsg::codec::data_kind::text);
     CHECK(r.subscribers == 100);
     CHECK(encodes == 1);
     std::string const* first = nullptr;
@@ -167,8 +167,8 @@ TEST_CASE("hub: a subscriber matched by a topic and a pattern gets a message onc
     REQUIRE(!h.core()->subscribe(box, "a.b", {}, nullptr));
     REQUIRE(!h.core()->subscribe(box, "a.*", {}, nullptr));
     REQUIRE(!h.core()->subscribe(box, "a.>", {}, nullptr));
-    h.publish("a.b", "once");
-    h.publish("a.c", "also once");
+    h.publish("a.b", "once", rtmsg::codec::data_kind::text);
+    h.publish("a.c", "also once", rtmsg::codec::data_kind::text);
     CHECK(payloads(*box) == std::vector<std::string>{"once", "also once"});
     CHECK(h.core()->subscribe(box, "a.b", {}, nullptr) == rtmsg::hub_error::bad_request); // twice
     CHECK(!h.core()->unsubscribe(*box, "a.b"));
@@ -181,10 +181,10 @@ TEST_CASE("hub: publishing with echo off skips the sender", "[hub]")
     auto sender = make_box(h, 7), other = make_box(h, 8);
     REQUIRE(!h.core()->subscribe(sender, "t", {}, nullptr));
     REQUIRE(!h.core()->subscribe(other, "t", {}, nullptr));
-    h.core()->publish("t", "x", rtmsg::codec::data_kind::text, 7, false);
+    h.core()->publish("t", "x", rtmsg::codec::data_kind::text, 7, nullptr, false);
     CHECK(payloads(*sender).empty());
     CHECK(payloads(*other) == std::vector<std::string>{"x"});
-    h.core()->publish("t", "y", rtmsg::codec::data_kind::text, 7, true);
+    h.core()->publish("t", "y", rtmsg::codec::data_kind::text, 7, nullptr, true);
     CHECK(payloads(*sender) == std::vector<std::string>{"y"});
 }
 
@@ -202,7 +202,7 @@ TEST_CASE("hub: slow-consumer policies bound the queue and count drops", "[hub][
         rtmsg::hub h(o);
         auto box = make_box(h, 1, "", limits);
         REQUIRE(!h.core()->subscribe(box, "t.>", {}, nullptr));
-        for (auto const& [topic, payload] : pubs) h.publish(topic, payload);
+        for (auto const& [topic, payload] : pubs) h.publish(topic, payload, rtmsg::codec::data_kind::text);
         kicks = box->kicks;
         auto r = payloads(*box);
         CHECK(box->dropped() == h.metrics().dropped);
@@ -247,7 +247,7 @@ TEST_CASE("hub: publish_many queues exactly what publishing one by one does", "[
         REQUIRE(!h.core()->subscribe(sender, "a.b", {}, nullptr));
         outcome r;
         auto sub = h.subscribe("a.>", [&](rtmsg::message const& m) { r.callback.push_back(m.payload); });
-        h.publish("a.b", "before"); // the batch continues the topic's offsets
+        h.publish("a.b", "before", rtmsg::codec::data_kind::text); // the batch continues the topic's offsets
         std::vector<std::string> const pay{"1", "2", "3", "4", "5"};
         if (batch) {
             std::vector<std::shared_ptr<rtmsg::message>> msgs;
@@ -262,7 +262,7 @@ TEST_CASE("hub: publish_many queues exactly what publishing one by one does", "[
             CHECK(h.core()->publish_many("a.*", msgs, echo) == rtmsg::hub_error::wildcard_publish);
         }
         else
-            for (auto const& x : pay) h.core()->publish("a.b", x, rtmsg::codec::data_kind::text, 7, echo);
+            for (auto const& x : pay) h.core()->publish("a.b", x, rtmsg::codec::data_kind::text, 7, nullptr, echo);
         r.twice = payloads(*twice);
         r.limited = payloads(*limited);
         r.sender = payloads(*sender);
@@ -308,7 +308,7 @@ TEST_CASE("hub: the byte bound holds whatever is published", "[hub][policy]")
     auto box = make_box(h, 1, "", limits);
     REQUIRE(!h.core()->subscribe(box, "t", {}, nullptr));
     for (int i = 0; i < 1000; ++i) {
-        h.publish("t", std::string(1000, 'x'));
+        h.publish("t", std::string(1000, 'x'), rtmsg::codec::data_kind::text);
         CHECK(box->backlog().second <= limits.max_bytes);
     }
     CHECK(box->backlog().first == 10);
@@ -318,7 +318,7 @@ TEST_CASE("hub: the byte bound holds whatever is published", "[hub][policy]")
 TEST_CASE("hub: resuming since an offset replays exactly the missed messages, then live ones", "[hub][history]")
 {
     rtmsg::hub h;
-    for (int i = 1; i <= 10; ++i) h.publish("t", std::to_string(i));
+    for (int i = 1; i <= 10; ++i) h.publish("t", std::to_string(i), rtmsg::codec::data_kind::text);
     auto const [epoch, last] = h.position("t");
     REQUIRE(last == 10);
     auto box = make_box(h);
@@ -330,7 +330,7 @@ TEST_CASE("hub: resuming since an offset replays exactly the missed messages, th
     REQUIRE(!h.core()->subscribe(box, "t", so, [&](auto const& hd) { head = hd; }));
     CHECK(head.last_offset == 10);
     CHECK(head.gap_from == 0);
-    h.publish("t", "11");
+    h.publish("t", "11", rtmsg::codec::data_kind::text);
     CHECK(payloads(*box) == std::vector<std::string>{"8", "9", "10", "11"});
 }
 
@@ -339,7 +339,7 @@ TEST_CASE("hub: a resume beyond the retained history reports the gap", "[hub][hi
     rtmsg::hub_options o;
     o.default_topic.history_count = 3;
     rtmsg::hub h(o);
-    for (int i = 1; i <= 10; ++i) h.publish("t", std::to_string(i));
+    for (int i = 1; i <= 10; ++i) h.publish("t", std::to_string(i), rtmsg::codec::data_kind::text);
     auto box = make_box(h);
     rtmsg::subscribe_options so;
     so.has_since = true;
@@ -366,7 +366,7 @@ TEST_CASE("hub: a resume from an offset the topic never reached starts over", "[
     rtmsg::hub_options o;
     o.default_topic.history_count = 3;
     rtmsg::hub h(o);
-    for (int i = 1; i <= 5; ++i) h.publish("t", std::to_string(i));
+    for (int i = 1; i <= 5; ++i) h.publish("t", std::to_string(i), rtmsg::codec::data_kind::text);
     auto box = make_box(h);
     rtmsg::subscribe_options so;
     so.has_since = true;
@@ -383,7 +383,7 @@ TEST_CASE("hub: a resume from an offset the topic never reached starts over", "[
     so.epoch = h.position("t").first;
     REQUIRE(!h.core()->subscribe(box2, "t", so, nullptr));
     CHECK(payloads(*box2).empty());
-    h.publish("t", "6");
+    h.publish("t", "6", rtmsg::codec::data_kind::text);
     CHECK(payloads(*box2) == std::vector<std::string>{"6"});
 }
 
@@ -393,9 +393,9 @@ TEST_CASE("hub: history by count and by age", "[hub][history]")
     o.default_topic.history_count = 100;
     o.default_topic.history_age = std::chrono::milliseconds(50);
     rtmsg::hub h(o);
-    h.publish("t", "old");
+    h.publish("t", "old", rtmsg::codec::data_kind::text);
     std::this_thread::sleep_for(std::chrono::milliseconds(80));
-    h.publish("t", "new");
+    h.publish("t", "new", rtmsg::codec::data_kind::text);
     auto box = make_box(h);
     rtmsg::subscribe_options so;
     so.history = 10;
@@ -450,7 +450,7 @@ TEST_CASE("hub: concurrent publishers, subscribers and unsubscribers", "[hub][th
     std::vector<std::thread> threads;
     for (int p = 0; p < 3; ++p)
         threads.emplace_back([&, p] {
-            for (int i = 0; i < 2000; ++i) h.publish("load." + std::to_string(i % 5), std::to_string(p));
+            for (int i = 0; i < 2000; ++i) h.publish("load." + std::to_string(i % 5), std::to_string(p), rtmsg::codec::data_kind::text);
         });
     threads.emplace_back([&] {
         int n = 0;
@@ -506,7 +506,7 @@ TEST_CASE("hub: publishers to their own topics lose nothing while patterns come 
         publishers.emplace_back([&, k] {
             while (toggles == 0) std::this_thread::yield();
             for (int i = 0; i < per_topic; ++i) {
-                auto const r = h.publish("p." + std::to_string(k), std::to_string(i));
+                auto const r = h.publish("p." + std::to_string(k), std::to_string(i), rtmsg::codec::data_kind::text);
                 if (r.ec || r.offset != static_cast<std::uint64_t>(i + 1)) FAIL_CHECK("publish " << i << " to p." << k);
             }
         });
@@ -540,23 +540,23 @@ TEST_CASE("hub: a subscriber found dead on a topic's own lock is dropped", "[hub
         void kick() override {}
         bool alive() const noexcept override { return !dead; }
     };
-    auto box = std::make_shared<dying_outbox>(raw_format(h), rtmsg::queue_limits{}, 7, std::string());
+    auto box = std::make_shared<dying_outbox>(raw_format(h), rtmsg::queue_limits{}, 7, nullptr);
     REQUIRE(!h.core()->subscribe(box, "solo", {}, nullptr));
     REQUIRE(!h.core()->subscribe(box, "other", {}, nullptr));
     CHECK(h.metrics().subscriptions == 2);
-    CHECK(h.publish("solo", "a").subscribers == 1);
+    CHECK(h.publish("solo", "a", rtmsg::codec::data_kind::text).subscribers == 1);
     box->dead = true;
-    CHECK(h.publish("solo", "b").subscribers == 0);
+    CHECK(h.publish("solo", "b", rtmsg::codec::data_kind::text).subscribers == 0);
     // Dropped from every topic, not only the one published to.
     CHECK(h.metrics().subscriptions == 0);
-    CHECK(h.publish("other", "c").subscribers == 0);
+    CHECK(h.publish("other", "c", rtmsg::codec::data_kind::text).subscribers == 0);
 }
 
 TEST_CASE("hub: a subscriber sees its acknowledgement then history then its own join", "[hub][presence]")
 {
     rtmsg::hub h;
-    h.publish("room", "m1");
-    h.publish("room", "m2");
+    h.publish("room", "m1", rtmsg::codec::data_kind::text);
+    h.publish("room", "m2", rtmsg::codec::data_kind::text);
     auto watcher = make_box(h, 1, "watcher");
     rtmsg::subscribe_options so;
     so.presence = true;

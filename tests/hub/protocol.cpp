@@ -15,10 +15,10 @@ using namespace std::chrono_literals;
 /// A protocol client speaking codec C over a raw socket.
 template <class C>
 struct proto_client {
-    explicit proto_client(unsigned short port, std::string_view extra = {}) : c(port)
+    explicit proto_client(unsigned short port, std::string_view extra = {}, std::string_view target = "/ws") : c(port)
     {
         std::string protocol = "Sec-WebSocket-Protocol: " + std::string(C::name) + "\r\n";
-        c.send(upgrade_bytes("/ws", protocol + std::string(extra)));
+        c.send(upgrade_bytes(target, protocol + std::string(extra)));
         head = c.response();
     }
     void send(rtmsg::codec::envelope const& e)
@@ -85,7 +85,7 @@ TEST_CASE("protocol: subscribe, publish with acknowledgement, delivery", "[hub][
     CHECK(m.kind == rtmsg::codec::data_kind::json);
     CHECK(m.data == R"({"text":"hi \u00e9"})");
     // C++ publishers reach protocol clients too.
-    hub.publish("chat.lobby", "plain text");
+    hub.publish("chat.lobby", "plain text", rtmsg::codec::data_kind::text);
     m = a.next();
     CHECK(m.kind == rtmsg::codec::data_kind::text);
     CHECK(m.data == "plain text");
@@ -165,7 +165,7 @@ TEST_CASE("protocol: resume since an offset, and a gap notice when history is go
     rtmsg::hub hub(o);
     s.server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub));
     s.start();
-    for (int i = 1; i <= 10; ++i) hub.publish("t", std::to_string(i));
+    for (int i = 1; i <= 10; ++i) hub.publish("t", std::to_string(i), rtmsg::codec::data_kind::text);
     auto const epoch = hub.position("t").first;
     json_client a(s.port);
     a.send_raw(R"({"op":"sub","id":1,"topic":"t","since":7,"epoch":")" + std::to_string(epoch) + R"("})");
@@ -180,7 +180,7 @@ TEST_CASE("protocol: resume since an offset, and a gap notice when history is go
     CHECK(gap.offset == 3);
     CHECK(gap.to == 5);
     for (int i = 6; i <= 10; ++i) CHECK(b.next().offset == std::uint64_t(i));
-    hub.publish("t", "11");
+    hub.publish("t", "11", rtmsg::codec::data_kind::text);
     CHECK(b.next().offset == 11); // live, with no gap and no duplicate at the seam
 }
 
@@ -190,7 +190,7 @@ TEST_CASE("protocol: presence, echo off, and the binary codec by subprotocol", "
     rtmsg::hub hub;
     rtmsg::websocket::behavior base;
     base.on_upgrade = [](rtmsg::websocket::upgrade_request const& u) {
-        return rtmsg::websocket::upgrade_decision::accept(u.request.query_param("user").value_or(""));
+        return rtmsg::websocket::upgrade_decision::accept_as(u.request.query_param("user").value_or(""));
     };
     s.server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub, base));
     s.start();
@@ -300,4 +300,160 @@ TEST_CASE("protocol: registering more wire formats than a hub can serve is a che
     CHECK(m.op == rtmsg::codec::op::message);
     CHECK(m.data == R"({"n":1})");
     CHECK(b.next().data == R"({"n":1})");
+}
+
+namespace {
+/// A protocol endpoint whose clients are `?user=NAME` (anonymous without), with `?info=` as their client information.
+rtmsg::websocket::behavior named_users()
+{
+    rtmsg::websocket::behavior base;
+    base.on_upgrade = [](rtmsg::websocket::upgrade_request const& u) {
+        auto user = u.request.query_param("user");
+        if (!user) return rtmsg::websocket::upgrade_decision::accept();
+        return rtmsg::websocket::upgrade_decision::accept_as(*user, u.request.query_param("info").value_or(""));
+    };
+    return base;
+}
+} // namespace
+
+TEST_CASE("protocol: every message carries its attested sender, which no client can forge", "[hub][protocol]")
+{
+    running_server s;
+    rtmsg::hub hub;
+    s.server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub, named_users()));
+    s.start();
+    json_client reader(s.port);
+    proto_client<rtmsg::codec::binary> bin_reader(s.port);
+    json_client alice(s.port, {}, "/ws?user=alice&info=%7B%22name%22%3A%22Alice%22%7D");
+    json_client anon(s.port);
+    reader.send(sub("room", 1));
+    REQUIRE(reader.next().op == rtmsg::codec::op::ack);
+    bin_reader.send(sub("room", 1));
+    REQUIRE(bin_reader.next().op == rtmsg::codec::op::ack);
+
+    // alice claims to be bob, at the top level and inside her data: the server says alice.
+    alice.send_raw(R"({"op":"pub","topic":"room","data":{"from":"bob","text":"I am bob"},"from":{"id":"bob"}})");
+    for (auto* r : {&reader.last, &bin_reader.last}) (void)r;
+    auto m = reader.next();
+    CHECK(m.op == rtmsg::codec::op::message);
+    CHECK(m.from == rtmsg::codec::origin::peer);
+    CHECK(m.from_id == "alice");
+    CHECK(m.from_info == R"({"name":"Alice"})");
+    CHECK(reader.last.find(R"("from":{"id":"alice","info":{"name":"Alice"}})") != std::string::npos);
+    auto b = bin_reader.next();
+    CHECK(b.from == rtmsg::codec::origin::peer);
+    CHECK(b.from_id == "alice");
+    CHECK(b.from_info == R"({"name":"Alice"})");
+
+    // An anonymous client is a peer with an empty identity; the server's own publish says so.
+    anon.send_raw(R"({"op":"pub","topic":"room","data":2})");
+    m = reader.next();
+    CHECK(m.from == rtmsg::codec::origin::peer);
+    CHECK(m.from_id.empty());
+    CHECK(m.from_info.empty());
+    hub.publish("room", "3", rtmsg::codec::data_kind::json);
+    m = reader.next();
+    CHECK(m.from == rtmsg::codec::origin::server);
+    CHECK(bin_reader.next().from == rtmsg::codec::origin::peer);
+    CHECK(bin_reader.next().from == rtmsg::codec::origin::server);
+
+    // History replays keep the sender.
+    json_client late(s.port);
+    rtmsg::codec::envelope h = sub("room", 2);
+    h.history = 3;
+    late.send(h);
+    REQUIRE(late.next().op == rtmsg::codec::op::ack);
+    m = late.next();
+    CHECK(m.from_id == "alice");
+    CHECK(late.next().from == rtmsg::codec::origin::peer);
+    CHECK(late.next().from == rtmsg::codec::origin::server);
+}
+
+TEST_CASE("protocol: the publish hook accepts, refuses in the client's own codec, or replaces", "[hub][protocol]")
+{
+    running_server s;
+    rtmsg::hub_options o;
+    std::vector<std::string> seen;
+    std::mutex seen_m;
+    o.on_publish = [&](rtmsg::peer_info const& peer, rtmsg::publish_request const& p) {
+        {
+            std::lock_guard<std::mutex> lock(seen_m);
+            seen.push_back(std::string(peer.identity) + ":" + std::string(p.topic) + ":" + std::string(p.data));
+        }
+        if (p.topic == "closed") return rtmsg::publish_verdict::reject(rtmsg::hub_error::not_allowed, "the room is closed");
+        if (p.topic == "slow") return rtmsg::publish_verdict::reject(rtmsg::hub_error::rate_limited);
+        if (p.data == "\"swear\"") return rtmsg::publish_verdict::replace(R"("****")");
+        if (p.data == "\"broken\"") return rtmsg::publish_verdict::replace("{not json");
+        return rtmsg::publish_verdict::accept();
+    };
+    rtmsg::hub hub(o);
+    s.server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub, named_users()));
+    s.start();
+    json_client j(s.port, {}, "/ws?user=jo");
+    proto_client<rtmsg::codec::binary> b(s.port, {}, "/ws?user=bi");
+    j.send(sub("room", 1));
+    REQUIRE(j.next().op == rtmsg::codec::op::ack);
+
+    // Refused: an error in JSON for the JSON client ...
+    j.send_raw(R"({"op":"pub","id":5,"topic":"closed","data":1})");
+    auto e = j.next();
+    CHECK(e.op == rtmsg::codec::op::error);
+    CHECK(e.id == 5);
+    CHECK(e.code == 403);
+    CHECK(e.text == "the room is closed");
+    // ... and in the binary codec for the binary client (the hook never encodes anything).
+    rtmsg::codec::envelope p;
+    p.op = rtmsg::codec::op::publish;
+    p.id = 6;
+    p.topic = "slow";
+    p.data = "1";
+    b.send(p);
+    auto be = b.next();
+    CHECK(be.op == rtmsg::codec::op::error);
+    CHECK(be.id == 6);
+    CHECK(be.code == 429);
+    CHECK(be.text == "rate limit exceeded; slow down");
+
+    // Replaced: subscribers get the hook's payload.
+    j.send_raw(R"({"op":"pub","id":7,"topic":"room","data":"swear","ack":true})");
+    auto m = j.next(); // queued while publishing, before the ack
+    CHECK(m.op == rtmsg::codec::op::message);
+    CHECK(m.data == R"("****")");
+    CHECK(m.from_id == "jo");
+    CHECK(j.next().op == rtmsg::codec::op::ack);
+    // A replacement that is not JSON is the server's fault: 500, nothing published.
+    j.send_raw(R"({"op":"pub","id":8,"topic":"room","data":"broken"})");
+    e = j.next();
+    CHECK(e.code == 500);
+    CHECK(e.id == 8);
+    CHECK(hub.position("room").second == 1);
+    std::lock_guard<std::mutex> lock(seen_m);
+    CHECK(seen == std::vector<std::string>{"jo:closed:1", "bi:slow:1", "jo:room:\"swear\"", "jo:room:\"broken\""});
+}
+
+TEST_CASE("protocol: the per-identity rate limit counts every connection of one user", "[hub][protocol]")
+{
+    running_server s;
+    rtmsg::hub_options o;
+    o.publish_messages_per_identity = {1, 3}; // a burst of 3 per user, then one per second
+    rtmsg::hub hub(o);
+    s.server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub, named_users()));
+    s.start();
+    json_client tab1(s.port, {}, "/ws?user=alice"), tab2(s.port, {}, "/ws?user=alice"),
+        bob(s.port, {}, "/ws?user=bob"), anon(s.port);
+    auto pub = [](json_client& c, int id) {
+        c.send_raw(R"({"op":"pub","id":)" + std::to_string(id) + R"(,"topic":"t","data":1,"ack":true})");
+        return c.next();
+    };
+    CHECK(pub(tab1, 1).op == rtmsg::codec::op::ack);
+    CHECK(pub(tab2, 2).op == rtmsg::codec::op::ack);
+    CHECK(pub(tab1, 3).op == rtmsg::codec::op::ack);
+    auto e = pub(tab2, 4); // alice's fourth, from her other tab
+    CHECK(e.op == rtmsg::codec::op::error);
+    CHECK(e.code == 429);
+    CHECK(e.text == "rate limit exceeded for this user; slow down");
+    CHECK(pub(tab1, 5).code == 429);
+    // Other users, and anonymous connections (limited per connection only), are not affected.
+    for (int i = 0; i < 3; ++i) CHECK(pub(bob, 10 + i).op == rtmsg::codec::op::ack);
+    for (int i = 0; i < 5; ++i) CHECK(pub(anon, 20 + i).op == rtmsg::codec::op::ack);
 }

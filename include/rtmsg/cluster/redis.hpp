@@ -5,6 +5,7 @@
 // (<rtmsg/client/socket.hpp>), plain or TLS: link rtmsg::ssl as well, or define RTMSG_NO_TLS
 // to build without OpenSSL (then only plain TCP).  The design and its guarantees: docs/cluster.md.
 #include <rtmsg/cluster/detail/redis_connection.hpp>
+#include <rtmsg/detail/base64.hpp>
 #include <rtmsg/detail/sha1.hpp>
 #include <rtmsg/hub/hub.hpp>
 
@@ -482,11 +483,13 @@ private:
         });
     }
 
-    /// "kind node conn echo" (the header the publishing node wrote).
+    /// "kind node conn echo [S | P ID INFO]" (the header the publishing node wrote): the
+    /// sender is S (the server) or P with the peer's identity and information in base64
+    /// ("-" when empty); a header without it (an older node) leaves the sender unknown.
     bool parse_header(std::string_view h, rtmsg::detail::cluster_message& m) const
     {
-        std::string_view f[4];
-        for (int i = 0; i < 4; ++i) {
+        std::string_view f[7];
+        for (int i = 0; i < 7; ++i) {
             auto const sp = h.find(' ');
             f[i] = h.substr(0, sp);
             h = sp == std::string_view::npos ? std::string_view{} : h.substr(sp + 1);
@@ -497,7 +500,37 @@ private:
         m.kind = static_cast<codec::data_kind>(kind);
         m.publisher = f[1] == opt_.node_id ? conn : 0;
         m.echo = f[3] != "0";
+        m.origin = codec::origin::unknown;
+        m.from = nullptr;
+        if (f[4] == "S") m.origin = codec::origin::server;
+        else if (f[4] == "P") {
+            auto unbase = [](std::string_view b, std::string& out) {
+                return b == "-" || rtmsg::detail::base64_decode_append(b, out);
+            };
+            std::string id, info;
+            if (!unbase(f[5], id) || !unbase(f[6], info)) return false;
+            m.origin = codec::origin::peer;
+            m.from = make_peer_identity(std::move(id), std::move(info));
+        }
         return true;
+    }
+
+    /// The sender part of a header (see parse_header).
+    static void append_sender(std::string& header, message const& m)
+    {
+        if (m.origin == codec::origin::server) {
+            header += " S";
+            return;
+        }
+        if (m.origin != codec::origin::peer) return;
+        auto base = [&](std::string_view v) {
+            header += ' ';
+            if (v.empty()) header += '-';
+            else rtmsg::detail::base64_append(header, v);
+        };
+        header += " P";
+        base(m.from ? std::string_view(m.from->id) : std::string_view{});
+        base(m.from ? std::string_view(m.from->info) : std::string_view{});
     }
 
     /// A log entry [id, [h, header, d, payload]] of stream XREVRANGE.
@@ -601,8 +634,9 @@ private:
             if (d) d(r);
         };
         if (!up_) return fail(done);
-        auto const header = std::to_string(static_cast<int>(m.kind)) + " " + opt_.node_id + " " +
-                            std::to_string(m.publisher) + (echo ? " 1" : " 0");
+        auto header = std::to_string(static_cast<int>(m.kind)) + " " + opt_.node_id + " " +
+                      std::to_string(m.publisher) + (echo ? " 1" : " 0");
+        append_sender(header, m);
         auto const mk = meta_key(m.topic), lk = log_key(m.topic), ch = channel(m.topic);
         auto const epoch = random_epoch();
         auto const count = std::to_string(history_count(m.topic));

@@ -44,6 +44,9 @@ namespace rtmsg::codec {
     | 14  | message  | string                | `text`                                        |
     | 15  | who      | string                | `who`                                         |
     | 16  | members  | count:varint, then count strings | `members`                          |
+    | 17  | from     | string                | message: `from = origin::peer`, `from_id`     |
+    | 18  | info     | string (one JSON value) | message: `from_info` (only with `from`)     |
+    | 19  | server   | bool (1)              | message: `from = origin::server`              |
 
     The operation byte is the value of `rtmsg::codec::op` (subscribe 1 ... members 22).
     Each operation uses the same fields, and requires the same ones, as in the JSON codec
@@ -71,8 +74,8 @@ namespace rtmsg::codec {
     that is not an enumerator.  On error nothing is appended.
 
     ### IMPORTANT: Buffer lifetime
-    After a successful decode(), `topic`, `data`, `text`, `who` and `members` point into the
-    input: they are valid while the input is alive and unchanged.
+    After a successful decode(), `topic`, `data`, `text`, `who`, `members`, `from_id` and
+    `from_info` point into the input: they are valid while the input is alive and unchanged.
 
     @par Thread safety
     Distinct objects: Safe.  Shared objects: Safe (the codec has no state).
@@ -93,7 +96,7 @@ public:
     /// Field tags (append only; 0 is never a tag).
     enum class tag : std::uint8_t {
         id = 1, topic, kind, data, offset, to, epoch, since, history, presence, ack, echo,
-        code, message, who, members
+        code, message, who, members, from, info, server
     };
 
     /// Appends the binary form of `in` to `out`.  On error `out` is unchanged.
@@ -139,7 +142,8 @@ private:
             return {bit(t::id) | bit(t::topic) | bit(t::kind) | bit(t::data) | bit(t::ack) | bit(t::echo),
                     bit(t::topic) | bit(t::data)};
         case op::message:
-            return {bit(t::topic) | bit(t::kind) | bit(t::data) | bit(t::offset) | bit(t::epoch),
+            return {bit(t::topic) | bit(t::kind) | bit(t::data) | bit(t::offset) | bit(t::epoch) | bit(t::from) |
+                        bit(t::info) | bit(t::server),
                     bit(t::topic) | bit(t::data) | bit(t::offset)};
         case op::ack: return {bit(t::id) | bit(t::topic) | bit(t::offset) | bit(t::epoch), bit(t::offset)};
         case op::error: return {bit(t::id) | bit(t::topic) | bit(t::code) | bit(t::message), bit(t::code)};
@@ -213,6 +217,17 @@ private:
                 if (!utf8(m)) return error::bad_field;
                 append_string(out, m);
             }
+        }
+        if (uses(tag::from)) {
+            if (e.from == origin::peer) {
+                if (!utf8(e.from_id) || !utf8(e.from_info)) return error::bad_field;
+                put_string(tag::from, e.from_id);
+                if (!e.from_info.empty()) put_string(tag::info, e.from_info);
+            }
+            else if (e.from == origin::server)
+                put_bool(tag::server, true);
+            else if (e.from != origin::unknown)
+                return error::bad_field;
         }
         return {};
     }
@@ -292,10 +307,11 @@ private:
         e.op = o;
         std::uint64_t since = 0, history = 0, code = 0;
         std::uint32_t seen = 0;
+        bool server = false;
         while (r.left() != 0) {
             std::uint8_t t = 0;
             r.byte(t);
-            if (t == 0 || t > static_cast<std::uint8_t>(tag::members)) return error::bad_field;
+            if (t == 0 || t > static_cast<std::uint8_t>(tag::server)) return error::bad_field;
             auto const x = static_cast<tag>(t);
             if (seen & bit(x)) return error::bad_field;
             seen |= bit(x);
@@ -318,13 +334,17 @@ private:
             case tag::history: ok = r.varint(history); break;
             case tag::presence:
             case tag::ack:
-            case tag::echo: {
+            case tag::echo:
+            case tag::server: {
                 std::uint8_t b = 0;
                 if (!r.byte(b)) return error::malformed;
                 if (b > 1) return error::bad_field;
-                (x == tag::presence ? e.presence : x == tag::ack ? e.ack : e.echo) = b == 1;
+                if (x == tag::server) server = b == 1;
+                else (x == tag::presence ? e.presence : x == tag::ack ? e.ack : e.echo) = b == 1;
                 break;
             }
+            case tag::from: ok = r.bytes(e.from_id); break;
+            case tag::info: ok = r.bytes(e.from_info); break;
             case tag::code: ok = r.varint(code); break;
             case tag::message: ok = r.bytes(e.text); break;
             case tag::who: ok = r.bytes(e.who); break;
@@ -346,7 +366,13 @@ private:
         }
         if (history > std::numeric_limits<std::uint32_t>::max() || code > std::numeric_limits<std::uint16_t>::max())
             return error::bad_field;
-        if (!utf8(e.topic) || !utf8(e.text) || !utf8(e.who) || (e.kind != data_kind::binary && !utf8(e.data)))
+        if (!utf8(e.topic) || !utf8(e.text) || !utf8(e.who) || (e.kind != data_kind::binary && !utf8(e.data)) ||
+            !utf8(e.from_id) || !utf8(e.from_info))
+            return error::bad_field;
+        // The sender: `server` alone, or `from` with an optional `info`.
+        bool const has_from = (seen & bit(tag::from)) != 0;
+        if ((server && (seen & (bit(tag::from) | bit(tag::info)))) || ((seen & bit(tag::info)) && !has_from) ||
+            ((seen & bit(tag::server)) && !server))
             return error::bad_field;
         if ((seen & f.always) != f.always) return error::missing_field;
 
@@ -370,6 +396,9 @@ private:
         out.text = uses(tag::message) ? e.text : std::string_view{};
         out.who = uses(tag::who) ? e.who : std::string_view{};
         if (!uses(tag::members)) out.members.clear();
+        out.from = !uses(tag::from) ? origin::unknown : server ? origin::server : has_from ? origin::peer : origin::unknown;
+        out.from_id = out.from == origin::peer ? e.from_id : std::string_view{};
+        out.from_info = out.from == origin::peer ? e.from_info : std::string_view{};
         return {};
     }
 };

@@ -34,6 +34,13 @@ enum class op : std::uint8_t {
 /// What the bytes of `data` are.  JSON codecs embed `json` data as a JSON value.
 enum class data_kind : std::uint8_t { json = 0, text = 1, binary = 2 };
 
+/// Who published a message, as the server attests it (`from` in docs/protocol.md).
+enum class origin : std::uint8_t {
+    unknown = 0, ///< not said: not a message, or a server that does not attest senders
+    server = 1,  ///< the server itself published it (an in-process publish)
+    peer = 2,    ///< a connection published it: `from_id` (and `from_info`) say who
+};
+
 /** The wire envelope: one protocol message in either direction.
 
     Views (`topic`, `data`, `text`, `who`, `members`) point into the decoded input or into
@@ -60,6 +67,9 @@ struct envelope {
     std::string_view text;       ///< error message
     std::string_view who;        ///< join/leave: the member's identity
     std::vector<std::string_view> members; ///< members reply
+    codec::origin from = codec::origin::unknown; ///< message: who published it (set by the server only)
+    std::string_view from_id;    ///< message from a peer: its identity (empty: anonymous)
+    std::string_view from_info;  ///< message from a peer: the client information, one JSON value; empty: none
 };
 
 /** A codec for the wire envelope.  If your type fails this check, it needs:
@@ -68,7 +78,8 @@ struct envelope {
     padding` (bytes the decoder may read past the end of its input: the transport leaves that
     much slack), `using value_type = rtmsg::codec::envelope`, and
     `std::error_code encode(value_type const&, std::string& out)` (appends) and
-    `std::error_code decode(std::string_view, value_type&)` (non-const: decoders keep state). */
+    `std::error_code decode(std::string_view, value_type&)` (non-const: decoders keep state).
+    Codecs that do not know `from` may leave it out: subscribers then see origin::unknown. */
 template <class C>
 concept codec = std::default_initializable<C> &&
     requires(C& c, typename C::value_type const& in, typename C::value_type& out, std::string& bytes,

@@ -64,6 +64,7 @@ auto unescaped_key(Field& field) noexcept
     | `message`  | string                    | `text`                                          |
     | `who`      | string                    | `who`                                           |
     | `members`  | array of strings          | `members`                                       |
+    | `from`     | object: `{"id":string, "info":any}` or `{"server":true}` | `from`, `from_id`, `from_info` (msg; omitted when unknown) |
 
     @par Decoding rules
     - The whole message must be valid JSON (RFC 8259) in valid UTF-8, one object and nothing
@@ -221,7 +222,7 @@ private:
     // Keys, in encoding order; also bit positions in the per-operation masks.
     enum key : std::uint8_t {
         k_op, k_id, k_topic, k_kind, k_data, k_offset, k_to, k_epoch, k_since, k_history,
-        k_presence, k_ack, k_echo, k_code, k_message, k_who, k_members, k_unknown
+        k_presence, k_ack, k_echo, k_code, k_message, k_who, k_members, k_from, k_unknown
     };
     static constexpr std::uint32_t bit(key k) noexcept { return std::uint32_t{1} << k; }
 
@@ -244,7 +245,7 @@ private:
             return {bit(k_id) | bit(k_topic) | bit(k_kind) | bit(k_data) | bit(k_ack) | bit(k_echo),
                     bit(k_topic) | bit(k_data)};
         case op::message:
-            return {bit(k_topic) | bit(k_kind) | bit(k_data) | bit(k_offset) | bit(k_epoch),
+            return {bit(k_topic) | bit(k_kind) | bit(k_data) | bit(k_offset) | bit(k_epoch) | bit(k_from),
                     bit(k_topic) | bit(k_data) | bit(k_offset)};
         case op::ack: return {bit(k_id) | bit(k_topic) | bit(k_offset) | bit(k_epoch), bit(k_offset)};
         case op::error: return {bit(k_id) | bit(k_topic) | bit(k_code) | bit(k_message), bit(k_code)};
@@ -259,7 +260,7 @@ private:
 
     static constexpr std::string_view key_names[] = {
         "op", "id", "topic", "kind", "data", "offset", "to", "epoch", "since", "history",
-        "presence", "ack", "echo", "code", "message", "who", "members"};
+        "presence", "ack", "echo", "code", "message", "who", "members", "from"};
 
     // One comparison per key: the first letter (and the length) picks the only candidate.
     static key key_of(std::string_view k) noexcept
@@ -280,6 +281,7 @@ private:
         case 'c': candidate = k_code; break;
         case 'm': candidate = k.size() > 2 && k[2] == 's' ? k_message : k_members; break;
         case 'w': candidate = k_who; break;
+        case 'f': candidate = k_from; break;
         default: return k_unknown;
         }
         return key_names[candidate] == k ? candidate : k_unknown;
@@ -348,6 +350,28 @@ private:
                 if (!append_string(out, e.members[i])) return error::bad_field;
             }
             out += ']';
+        }
+        if (uses(k_from) && e.from != origin::unknown)
+            if (std::error_code ec = put_from(out, e)) return ec;
+        out += '}';
+        return {};
+    }
+
+    // `"from":{"server":true}` or `"from":{"id":"alice","info":{...}}`.
+    std::error_code put_from(std::string& out, envelope const& e)
+    {
+        if (e.from == origin::server) {
+            out += R"(,"from":{"server":true})";
+            return {};
+        }
+        if (e.from != origin::peer) return error::bad_field;
+        out += R"(,"from":{"id":)";
+        if (!append_string(out, e.from_id)) return error::bad_field;
+        if (!e.from_info.empty()) {
+            if (opts_.validate_data)
+                if (validate(e.from_info)) return error::bad_field;
+            out += R"(,"info":)";
+            out += e.from_info;
         }
         out += '}';
         return {};
@@ -438,7 +462,8 @@ private:
         bool op_ok = false;
         op o = op::message;
         std::uint64_t id = 0, offset = 0, to = 0, epoch = 0, since = 0, history = 0, code = 0;
-        std::string_view topic, data_raw, data_string, message, who;
+        std::string_view topic, data_raw, data_string, message, who, from_id, from_info;
+        origin from = origin::unknown;
         bool data_is_string = false;
         data_kind kind = data_kind::json;
         bool presence = false, ack = false, echo = true;
@@ -515,6 +540,11 @@ private:
         if (uses(k_message)) out.text = f.message;
         if (uses(k_who)) out.who = f.who;
         if (!uses(k_members)) out.members.clear();
+        if (uses(k_from)) {
+            out.from = f.from;
+            out.from_id = f.from_id;
+            out.from_info = f.from_info;
+        }
         return {};
     }
 
@@ -567,9 +597,67 @@ private:
             }
             return {};
         }
+        case k_from: return read_from(v, doc, f);
         case k_unknown: return check_value(v, 2);
         }
         return error::malformed;
+    }
+
+    // {"server":true}, or {"id":string} with an optional "info" (any JSON value, kept as sent).
+    // Other keys are checked and ignored, as in the envelope.
+    static std::error_code read_from(simdjson::ondemand::value& v, simdjson::ondemand::document& doc, fields& f)
+    {
+        namespace od = simdjson::ondemand;
+        od::json_type t;
+        if (v.type().get(t)) return error::malformed;
+        if (t != od::json_type::object) return wrong_type(v);
+        od::object obj;
+        if (v.get_object().get(obj)) return error::malformed;
+        bool server = false, has_id = false, has_info = false, has_server = false;
+        for (auto result : obj) {
+            od::field field;
+            std::string_view name;
+            if (std::move(result).get(field) || detail::unescaped_key(field).get(name)) return error::malformed;
+            if (name == "id") {
+                if (has_id) return error::bad_field;
+                has_id = true;
+                if (std::error_code ec = read_string(field.value(), f.from_id)) return ec;
+            } else if (name == "info") {
+                if (has_info) return error::bad_field;
+                has_info = true;
+                if (std::error_code ec = read_raw(field.value(), doc, 3, f.from_info)) return ec;
+            } else if (name == "server") {
+                if (has_server) return error::bad_field;
+                has_server = true;
+                if (std::error_code ec = read_bool(field.value(), server)) return ec;
+            } else if (std::error_code ec = check_value(field.value(), 3)) {
+                return ec;
+            }
+        }
+        if (server && !has_id && !has_info) f.from = origin::server;
+        else if (has_id && !server) f.from = origin::peer;
+        else return error::bad_field;
+        return {};
+    }
+
+    // Any JSON value, checked completely, as the slice of the input from its first to its last byte.
+    static std::error_code read_raw(simdjson::ondemand::value& v, simdjson::ondemand::document& doc, std::size_t depth,
+                                    std::string_view& raw)
+    {
+        namespace od = simdjson::ondemand;
+        std::string_view const token = v.raw_json_token();
+        od::json_type t;
+        if (v.type().get(t)) return error::malformed;
+        if (std::error_code ec = check_value(v, depth)) return ec;
+        if (t != od::json_type::object && t != od::json_type::array) {
+            raw = trim(token);
+            return {};
+        }
+        char const* const begin = token.data();
+        char const* end = nullptr;
+        if (doc.current_location().get(end) || end <= begin) return error::malformed;
+        raw = trim(std::string_view(begin, static_cast<std::size_t>(end - begin)));
+        return {};
     }
 
     static std::error_code read_data(simdjson::ondemand::value& v, simdjson::ondemand::document& doc, fields& f)

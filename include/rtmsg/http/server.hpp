@@ -333,12 +333,13 @@ public:
     }
 
     void start(http::request const& req, std::string_view leftover, std::string subprotocol,
-               asio::ip::tcp::endpoint remote, std::any user_data)
+               asio::ip::tcp::endpoint remote, websocket::upgrade_decision&& decision)
     {
         target_ = req.target;
         set_subprotocol(std::move(subprotocol));
         remote_ = remote;
-        user_data_ = std::move(user_data);
+        user_data_ = std::move(decision.user_data);
+        peer_ = decision.peer();
         ws_.set_initial_bytes(leftover);
         slot_.state().add(this);
         ws_.async_accept(req, this->subprotocol(), [self = this->shared_from_this()](std::error_code ec) {
@@ -437,7 +438,7 @@ public:
                        [self = this->shared_from_this()] { rtmsg::close_now(self->stream_.next_layer()); });
     }
 
-    void start(http::request&& req, asio::ip::tcp::endpoint remote, std::any user_data)
+    void start(http::request&& req, asio::ip::tcp::endpoint remote, websocket::upgrade_decision&& decision)
     {
         last_event_id_ = sse::last_event_id(req);
         // Kept for the stream's lifetime (unless the behavior says otherwise, see on_open
@@ -446,7 +447,8 @@ public:
         if (b_->keep_request) req.headers.shrink_to_fit();
         request_ = std::make_unique<http::request const>(std::move(req));
         remote_ = remote;
-        user_data_ = std::move(user_data);
+        user_data_ = std::move(decision.user_data);
+        peer_ = decision.peer();
         slot_.state().add(this);
         // The handler holds the connection alive until the stream ends.
         stream_.set_close_handler([self = this->shared_from_this()](std::error_code) {
@@ -646,7 +648,7 @@ private:
         upgraded_ = true;
         timer_.cancel();
         auto c = std::make_shared<ws_connection<Stream>>(std::move(stream_), std::move(slot_), r.ws);
-        c->start(req, buffer_, std::move(subprotocol), remote_, std::move(decision.user_data));
+        c->start(req, buffer_, std::move(subprotocol), remote_, std::move(decision));
     }
 
     void start_sse(router::route const& r, request& req)
@@ -658,7 +660,7 @@ private:
         upgraded_ = true;
         timer_.cancel();
         auto c = std::make_shared<sse_connection<Stream>>(std::move(stream_), std::move(slot_), r.events);
-        c->start(std::move(req), remote_, std::move(decision.user_data));
+        c->start(std::move(req), remote_, std::move(decision));
     }
 
     void reply(response res, bool keep_alive, bool head = false)

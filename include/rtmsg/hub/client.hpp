@@ -66,6 +66,11 @@ struct hub_client_message {
     std::uint64_t offset = 0;
     /// The topic's epoch: offsets are comparable only within one epoch.
     std::uint64_t epoch = 0;
+    /// Who published it, as the server attests: origin::server (an in-process publish),
+    /// origin::peer (`from_id`, `from_info`), or origin::unknown (a server that does not say).
+    codec::origin from = codec::origin::unknown;
+    std::string_view from_id;   ///< origin::peer: the publisher's identity (empty: anonymous)
+    std::string_view from_info; ///< origin::peer: the client information its server attached (JSON), or empty
 };
 
 /// The server could not resume `topic`: offsets `from` through `to` of `epoch` are lost.
@@ -518,7 +523,7 @@ public:
             if ((t == topic || topic_matches(t, topic)) && sub.on_message) targets.push_back(sub.on_message);
         if (targets.empty()) return; // unsubscribed meanwhile
         positions[topic] = {m.epoch, m.offset};
-        hub_client_message const msg{m.topic, m.data, m.kind, m.offset, m.epoch};
+        hub_client_message const msg{m.topic, m.data, m.kind, m.offset, m.epoch, m.from, m.from_id, m.from_info};
         for (auto& f : targets) f(msg);
     }
 };

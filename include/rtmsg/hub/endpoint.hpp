@@ -48,6 +48,16 @@ inline bool encode_ws_raw(message const& m, std::string& out)
     return true;
 }
 
+/// The attested sender of a message, for an envelope that `m` outlives.
+inline void set_sender(codec::envelope& e, message const& m) noexcept
+{
+    e.from = m.origin;
+    if (m.origin == codec::origin::peer && m.from) {
+        e.from_id = m.from->id;
+        e.from_info = m.from->info;
+    }
+}
+
 /// SSE format of a single-topic stream: `id:` is the topic offset, `data:` the payload.
 inline bool encode_sse_offset(message const& m, std::string& out)
 {
@@ -69,6 +79,7 @@ inline bool encode_sse_envelope(message const& m, std::string& out)
     e.kind = m.kind;
     e.offset = m.offset;
     e.epoch = m.epoch;
+    set_sender(e, m);
     thread_local codec::json c;
     thread_local std::string body;
     body.clear();
@@ -76,13 +87,6 @@ inline bool encode_sse_envelope(message const& m, std::string& out)
     auto const id = std::to_string(m.seq);
     sse::format_event(out, {body, id, {}, 0});
     return true;
-}
-
-/// The identity an authentication hook attached, if it is a string.
-inline std::string identity_of(std::any const& user_data)
-{
-    if (auto const* s = std::any_cast<std::string>(&user_data)) return *s;
-    return {};
 }
 
 using upgrade_hook = std::function<websocket::upgrade_decision(websocket::upgrade_request const&)>;
@@ -93,9 +97,17 @@ inline websocket::upgrade_decision admit_subscriber(hub_core& core, upgrade_hook
                                                     websocket::upgrade_request const& u, std::string_view topic)
 {
     auto d = auth ? auth(u) : websocket::upgrade_decision::accept();
-    if (d.accepted && core.opt.can_subscribe && !core.opt.can_subscribe(peer_info{0, identity_of(d.user_data)}, topic))
+    if (d.accepted && core.opt.can_subscribe && !core.opt.can_subscribe(peer_info{0, d.identity, d.info}, topic))
         return websocket::upgrade_decision::refuse(http::status::forbidden, "not allowed");
     return d;
+}
+
+/// Who a connection is, for the hub's authorization hooks.
+template <class Connection>
+peer_info peer_of(Connection const& c) noexcept
+{
+    auto const& p = c.peer();
+    return p ? peer_info{c.id(), p->id, p->info} : peer_info{c.id(), {}, {}};
 }
 
 inline std::optional<std::uint64_t> parse_u64(std::string_view s)
@@ -111,8 +123,8 @@ template <class Connection>
 class connection_outbox final : public outbox {
 public:
     connection_outbox(std::shared_ptr<hub_core> core, std::shared_ptr<Connection> const& c, int format,
-                      std::string identity)
-        : outbox(format, core->opt.queue, c->id(), std::move(identity)),
+                      peer_identity_ptr peer)
+        : outbox(format, core->opt.queue, c->id(), std::move(peer)),
           core_(std::move(core)),
           conn_(c)
     {
@@ -279,8 +291,10 @@ struct endpoint_registry {
 struct raw_endpoint_options {
     /** May clients publish by sending messages?  false (the default): the endpoint is
         push-only, and a message from a client closes its connection with 1008 (policy
-        violation).  true: each message is published to the topic as is, when
-        hub_options::can_publish allows it for that client (else 1008). */
+        violation).  true: each message is published to the topic, when the hub's checks let
+        it through (hub_core::admit_publish: can_publish, the per-identity rate limit, the
+        on_publish hook, which may also replace it); a refused message closes the connection
+        with 1008 and the refusal's reason, since a raw endpoint has no error message. */
     bool client_publish = false;
 };
 
@@ -291,10 +305,13 @@ struct raw_endpoint_options {
 
     Authorization: a client is refused with 403 at the upgrade when hub_options::can_subscribe
     says no for the topic, and its connection is closed with 1008 when it sends a message that
-    it may not publish (hub_options::can_publish, or a push-only endpoint).
+    it may not publish (a push-only endpoint, hub_options::can_publish, the per-identity rate
+    limit or hub_options::on_publish).  Subscribers of a raw endpoint get payloads only: the
+    attested sender (`from`) reaches protocol_endpoint and SSE pattern-stream subscribers.
 
-    `base` supplies options and hooks (on_upgrade for authentication: a std::string in the
-    user data becomes the identity for presence and authorization); its on_open / on_message /
+    `base` supplies options and hooks (on_upgrade for authentication: the identity it accepts
+    a client as, upgrade_decision::accept_as, is used for authorization and attached to what
+    the client publishes); its on_open / on_message /
     on_close are replaced, and its on_upgrade is called first.
 
     @throws std::system_error (hub_error::too_many_formats) when the hub has no room for the
@@ -310,7 +327,7 @@ inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::be
     };
     base.on_open = [core, reg, topic, format](websocket::connection_ptr const& c) {
         auto box = std::make_shared<detail::connection_outbox<websocket::connection>>(
-            core, c, format, detail::identity_of(c->user_data()));
+            core, c, format, c->peer());
         reg->add(c->id(), box);
         ++core->counters.connections;
         if (auto ec = core->subscribe(box, topic, {}, nullptr)) c->close(websocket::close_code::policy_violation, ec.message());
@@ -322,12 +339,23 @@ inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::be
         };
     }
     else base.on_message = [core, topic_ptr](websocket::connection_ptr const& c, websocket::message_view m) {
-        if (core->opt.can_publish &&
-            !core->opt.can_publish(peer_info{c->id(), detail::identity_of(c->user_data())}, *topic_ptr)) {
-            c->close(websocket::close_code::policy_violation, "not allowed to publish to this topic");
-            return;
+        auto kind = m.is_text() ? codec::data_kind::text : codec::data_kind::binary;
+        std::string_view data = m.data;
+        auto const& opt = core->opt;
+        std::optional<publish_verdict> verdict; // holds a replaced payload while it is published
+        if (opt.can_publish || opt.on_publish || opt.publish_messages_per_identity.rate > 0) {
+            verdict = core->admit_publish(detail::peer_of(*c), {*topic_ptr, data, kind}, std::chrono::steady_clock::now());
+            if (verdict->error) {
+                // No error channel here: the refusal is a close frame, with the reason.
+                c->close(websocket::close_code::policy_violation,
+                         verdict->reason.empty() ? verdict->error.message() : verdict->reason);
+                return;
+            }
+            if (verdict->data) {
+                data = *verdict->data;
+                kind = verdict->kind;
+            }
         }
-        auto const kind = m.is_text() ? codec::data_kind::text : codec::data_kind::binary;
         auto& current = detail::current_raw_batch();
         auto b = current.lock();
         if (b && (b->publisher != c->id() || b->core != core || b->topic != topic_ptr)) {
@@ -336,7 +364,7 @@ inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::be
         }
         auto* const more = websocket::detail::current_deferred(); // more of this read is buffered
         if (!b && !more) {
-            core->publish(*topic_ptr, m.data, kind, c->id(), true);
+            core->publish(*topic_ptr, data, kind, c->id(), c->peer(), true);
             return;
         }
         if (!b) {
@@ -348,9 +376,11 @@ inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::be
             more->push([b] { b->flush(); });
         }
         auto msg = std::make_shared<message>();
-        msg->payload.assign(m.data);
+        msg->payload.assign(data);
         msg->kind = kind;
         msg->publisher = c->id();
+        msg->origin = codec::origin::peer;
+        msg->from = c->peer();
         msg->time = std::chrono::steady_clock::now();
         b->msgs.push_back(std::move(msg));
         if (!more) {
@@ -375,7 +405,7 @@ struct sse_endpoint_options {
     std::string topic;
     /// Settings of the streams (heartbeat, retry, queue).
     sse::options stream;
-    /// Authentication before the stream starts; a std::string user data becomes the identity.
+    /// Authentication before the stream starts (upgrade_decision::accept_as sets the identity).
     std::function<websocket::upgrade_decision(websocket::upgrade_request const&)> authenticate;
 };
 
@@ -385,8 +415,8 @@ struct sse_endpoint_options {
       `data:` lines, whatever its kind (binary payloads too, as their bytes).
     - A pattern (`prices.*`, `prices.>`): `id:` is the hub's sequence number, which orders
       messages across topics, and `data:` is the JSON envelope
-      `{"op":"msg","topic":...,"offset":...,"epoch":...,"data":...}` so that the client knows
-      the topic.
+      `{"op":"msg","topic":...,"data":...,"offset":...,"epoch":...,"from":...}` so that the
+      client knows the topic and the attested sender.
 
     A client that reconnects with `Last-Event-ID` (or `?lastEventId=`) first receives the
     retained messages after that id, then live ones, with no gap and no duplicate.  Ids
@@ -414,7 +444,7 @@ inline sse::behavior sse_endpoint(hub& h, sse_endpoint_options o = {})
         auto const topic = topic_of(c->request());
         bool const pattern = is_wildcard(topic);
         auto box = std::make_shared<detail::connection_outbox<sse::connection>>(
-            core, c, pattern ? by_seq : by_offset, detail::identity_of(c->user_data()));
+            core, c, pattern ? by_seq : by_offset, c->peer());
         reg->add(c->id(), box);
         ++core->counters.connections;
         subscribe_options so;

@@ -19,6 +19,7 @@ enum class hub_error {
     wildcard_publish,       ///< publish needs an exact topic, not a pattern
     unavailable,            ///< the cluster broker could not take the message (see rtmsg/cluster)
     too_many_formats,       ///< an endpoint needs a wire format beyond the hub's max_formats
+    bad_hook_payload,       ///< the host's publish hook replaced a payload with one that is not valid
 };
 
 namespace detail {
@@ -39,6 +40,7 @@ public:
         case hub_error::wildcard_publish: return "publish needs an exact topic, not a pattern";
         case hub_error::unavailable: return "the cluster broker is unavailable; the message was not published";
         case hub_error::too_many_formats: return "the hub serves at most rtmsg::max_formats wire formats";
+        case hub_error::bad_hook_payload: return "the server's publish hook produced an invalid payload";
         }
         return "unknown rtmsg.hub error";
     }
@@ -67,6 +69,7 @@ constexpr std::uint16_t protocol_code(hub_error e) noexcept
     case hub_error::too_many_topics: return 507;
     case hub_error::unavailable: return 503;
     case hub_error::too_many_formats: return 500;
+    case hub_error::bad_hook_payload: return 500;
     }
     return 500;
 }

@@ -120,8 +120,8 @@ public:
         std::shared_ptr<std::string const> frame; ///< bytes for this connection only (acks, errors)
     };
 
-    outbox(int format, queue_limits limits, std::uint64_t connection_id, std::string identity)
-        : format_(format), limits_(limits), connection_id_(connection_id), identity_(std::move(identity))
+    outbox(int format, queue_limits limits, std::uint64_t connection_id, peer_identity_ptr peer)
+        : format_(format), limits_(limits), connection_id_(connection_id), peer_(std::move(peer))
     {
     }
     virtual ~outbox() = default;
@@ -130,7 +130,14 @@ public:
 
     int format() const noexcept { return format_; }
     std::uint64_t connection_id() const noexcept { return connection_id_; }
-    std::string const& identity() const noexcept { return identity_; }
+    /// The connection's identity; empty if anonymous.
+    std::string const& identity() const noexcept
+    {
+        static std::string const anonymous;
+        return peer_ ? peer_->id : anonymous;
+    }
+    /// Who the connection is (null: anonymous), attached to what it publishes.
+    peer_identity_ptr const& peer() const noexcept { return peer_; }
     std::uint64_t dropped() const noexcept { return dropped_.load(); }
 
     /// Queues bytes for this connection alone.  Never dropped: they answer the client's own
@@ -296,7 +303,7 @@ private:
     int format_;
     queue_limits limits_;
     std::uint64_t connection_id_;
-    std::string identity_;
+    peer_identity_ptr peer_;
     mutable rtmsg::detail::byte_lock m_; ///< one byte, not a 40-byte std::mutex per subscriber
     ring<item> q_;
     std::size_t bytes_ = 0;
@@ -364,6 +371,8 @@ struct cluster_message {
     std::uint64_t epoch = 0;
     std::uint64_t offset = 0;
     std::uint64_t publisher = 0; ///< the publishing connection if it is on this node, else 0
+    codec::origin origin = codec::origin::server; ///< who published it (see message)
+    peer_identity_ptr from;                       ///< origin::peer: who
     bool echo = true;
 };
 
@@ -396,6 +405,36 @@ public:
     virtual void presence(std::string const& topic, std::string const& who, bool join) = 0;
 };
 
+/// A token bucket (see rate_limit).
+class token_bucket {
+public:
+    bool take(double n, rate_limit const& limit, std::chrono::steady_clock::time_point now)
+    {
+        if (limit.rate <= 0) return true;
+        if (!started_) {
+            tokens_ = limit.burst;
+            last_ = now;
+            started_ = true;
+        }
+        tokens_ = std::min(limit.burst, tokens_ + std::chrono::duration<double>(now - last_).count() * limit.rate);
+        last_ = now;
+        if (tokens_ < n) return false;
+        tokens_ -= n;
+        return true;
+    }
+
+    /// Would the bucket be full at `now` (nothing taken for at least burst/rate seconds)?
+    bool full(rate_limit const& limit, std::chrono::steady_clock::time_point now) const noexcept
+    {
+        return !started_ || tokens_ + std::chrono::duration<double>(now - last_).count() * limit.rate >= limit.burst;
+    }
+
+private:
+    double tokens_ = 0;
+    std::chrono::steady_clock::time_point last_;
+    bool started_ = false;
+};
+
 /// Encodes a message into one wire format; false if the format cannot carry it.
 using format_encoder = std::function<bool(message const&, std::string& out)>;
 
@@ -425,11 +464,26 @@ public:
         return static_cast<int>(formats_.size() - 1);
     }
 
+    /** The hub's checks of a client publication, in order: can_publish (hub_error::not_allowed),
+        the per-identity rate limit (hub_error::rate_limited), then the publish hook.  Every
+        endpoint a client can publish on calls it once per message, after its own
+        per-connection limits. */
+    publish_verdict admit_publish(peer_info const& peer, publish_request const& p,
+                                  std::chrono::steady_clock::time_point now)
+    {
+        if (opt.can_publish && !opt.can_publish(peer, p.topic))
+            return publish_verdict::reject(hub_error::not_allowed, "not allowed to publish to this topic");
+        if (opt.publish_messages_per_identity.rate > 0 && !peer.identity.empty() && !take_identity_token(peer.identity, now))
+            return publish_verdict::reject(hub_error::rate_limited, "rate limit exceeded for this user; slow down");
+        return opt.on_publish ? opt.on_publish(peer, p) : publish_verdict::accept();
+    }
+
     /** Publishes.  Alone, the hub orders the message and queues it before returning.  In a
         cluster whose broker is reachable, the broker orders it: the result is `pending` and
         `done` (if any) runs later with the offset, or with hub_error::unavailable. */
     publish_result publish(std::string_view topic, std::string_view payload, codec::data_kind kind,
-                           std::uint64_t publisher, bool echo, std::function<void(publish_result const&)> done = {})
+                           std::uint64_t publisher, peer_identity_ptr from, bool echo,
+                           std::function<void(publish_result const&)> done = {})
     {
         publish_result res;
         if (!is_valid_topic(topic)) {
@@ -441,6 +495,8 @@ public:
         msg->payload.assign(payload);
         msg->kind = kind;
         msg->publisher = publisher;
+        msg->origin = publisher != 0 ? codec::origin::peer : codec::origin::server;
+        msg->from = std::move(from);
         msg->time = std::chrono::steady_clock::now();
         fanout f;
         for (bool retry = true; retry;) {
@@ -496,7 +552,7 @@ public:
         its offset and is retained), but under one lock, and each subscriber queues them all
         at once: one queue lock and at most one wake-up per subscriber instead of one per
         message (raw_endpoint: the messages that came in one read).  Each message must have
-        its payload, kind, publisher and time set; the topic is set here.  With a cluster
+        its payload, kind, publisher, origin, from and time set; the topic is set here.  With a cluster
         link each one goes through publish().  Errors (an invalid topic, too many topics) are
         reported by the return value, as by publish(). */
     std::error_code publish_many(std::string_view topic, std::span<std::shared_ptr<message> const> msgs, bool echo)
@@ -511,7 +567,7 @@ public:
                 lock.unlock();
                 std::error_code ec;
                 for (auto const& m : msgs)
-                    if (auto r = publish(topic, m->payload, m->kind, m->publisher, echo); r.ec) ec = r.ec;
+                    if (auto r = publish(topic, m->payload, m->kind, m->publisher, m->from, echo); r.ec) ec = r.ec;
                 return ec;
             }
             std::unique_lock<std::mutex> topic_lock;
@@ -882,6 +938,24 @@ private:
         }
     };
 
+    /// One token of `identity`'s bucket (publish_messages_per_identity), under a lock of its own.
+    bool take_identity_token(std::string_view identity, std::chrono::steady_clock::time_point now)
+    {
+        auto const& limit = opt.publish_messages_per_identity;
+        std::lock_guard<std::mutex> lock(identity_mutex_);
+        auto it = identity_buckets_.find(identity);
+        if (it == identity_buckets_.end()) {
+            // Forget the identities whose bucket has filled up again (idle ones) before the map
+            // grows: it holds only identities that published within the last burst/rate seconds.
+            if (identity_buckets_.size() >= identity_sweep_at_) {
+                std::erase_if(identity_buckets_, [&](auto const& kv) { return kv.second.full(limit, now); });
+                identity_sweep_at_ = std::max<std::size_t>(1024, 2 * identity_buckets_.size());
+            }
+            it = identity_buckets_.emplace(std::string(identity), token_bucket{}).first;
+        }
+        return it->second.take(1, limit, now);
+    }
+
     /** Whether a publish to `t` may go on under the topic's lock alone, so that publishers
         to other topics (on other threads) do not wait for it.  Only a topic that no pattern
         matches, without a cluster link: then every subscriber appears once in `subs`, so the
@@ -992,6 +1066,8 @@ private:
         m->offset = cm.offset;
         m->epoch = cm.epoch;
         m->publisher = cm.publisher;
+        m->origin = cm.origin;
+        m->from = cm.from;
         m->seq = ++seq_;
         m->time = std::chrono::steady_clock::now();
         return m;
@@ -1251,6 +1327,9 @@ private:
     std::map<std::string, std::unique_ptr<topic_state>, std::less<>> topics_;
     pattern_map patterns_;
     std::vector<format_entry> formats_;
+    std::mutex identity_mutex_; ///< guards the per-identity buckets (publish_messages_per_identity)
+    std::map<std::string, token_bucket, std::less<>> identity_buckets_;
+    std::size_t identity_sweep_at_ = 1024;
     std::atomic<std::uint64_t> seq_{0}; ///< taken on fast paths too (under a topic's lock only)
     std::uint64_t callback_ids_ = 0;
     std::shared_ptr<cluster_link> link_;
@@ -1332,10 +1411,9 @@ public:
         `kind` says what the bytes are: JSON codecs embed json data as a value.  In a cluster
         the result is `pending` (the broker numbers the message): use the overload with a
         completion to learn its offset. */
-    publish_result publish(std::string_view topic, std::string_view payload,
-                           codec::data_kind kind = codec::data_kind::text)
+    publish_result publish(std::string_view topic, std::string_view payload, codec::data_kind kind)
     {
-        return core_->publish(topic, payload, kind, 0, true);
+        return core_->publish(topic, payload, kind, 0, nullptr, true);
     }
 
     /** Publishes, and calls `done` with the message's offset and epoch.  Alone, `done` runs
@@ -1345,7 +1423,7 @@ public:
     void publish(std::string_view topic, std::string_view payload, codec::data_kind kind,
                  std::function<void(publish_result const&)> done)
     {
-        auto r = core_->publish(topic, payload, kind, 0, true, done);
+        auto r = core_->publish(topic, payload, kind, 0, nullptr, true, done);
         if (!r.pending && done) done(r);
     }
 

@@ -1,6 +1,7 @@
 #pragma once
 // A published message: immutable once delivered, shared by every subscriber.
 #include <rtmsg/codec/codec.hpp>
+#include <rtmsg/identity.hpp>
 
 #include <array>
 #include <chrono>
@@ -34,7 +35,9 @@ struct message {
     std::uint64_t to = 0;      ///< gap: last missing offset
     std::uint64_t epoch = 0;   ///< the topic's epoch: offsets are comparable only within one epoch
     std::uint64_t seq = 0;     ///< hub-wide order of publication (SSE pattern streams resume by it)
-    std::uint64_t publisher = 0; ///< connection id of the publisher; 0 for C++ publishers
+    std::uint64_t publisher = 0; ///< connection id of the publisher on this node; 0 for C++ publishers and other nodes
+    codec::origin origin = codec::origin::server; ///< who published it: the server, or a peer (`from`)
+    peer_identity_ptr from;    ///< origin::peer: who, as its upgrade hook established it (null: anonymous)
     std::string who;           ///< join / leave: the member
     /** When the hub took the message (history_age counts from it). */
     std::chrono::steady_clock::time_point time;

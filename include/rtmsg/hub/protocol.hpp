@@ -17,30 +17,6 @@ namespace rtmsg {
 
 namespace detail {
 
-/// A token bucket (see rate_limit).
-class token_bucket {
-public:
-    bool take(double n, rate_limit const& limit, std::chrono::steady_clock::time_point now)
-    {
-        if (limit.rate <= 0) return true;
-        if (!started_) {
-            tokens_ = limit.burst;
-            last_ = now;
-            started_ = true;
-        }
-        tokens_ = std::min(limit.burst, tokens_ + std::chrono::duration<double>(now - last_).count() * limit.rate);
-        last_ = now;
-        if (tokens_ < n) return false;
-        tokens_ -= n;
-        return true;
-    }
-
-private:
-    double tokens_ = 0;
-    std::chrono::steady_clock::time_point last_;
-    bool started_ = false;
-};
-
 /// Encodes a hub message (or presence event) as a framed WebSocket message of codec C.
 template <codec::codec C>
 bool encode_ws_codec(message const& m, std::string& out)
@@ -53,6 +29,7 @@ bool encode_ws_codec(message const& m, std::string& out)
         e.data = m.payload;
         e.kind = m.kind;
         e.offset = m.offset;
+        set_sender(e, m);
     }
     else if (m.op == codec::op::gap) {
         e.offset = m.offset;
@@ -76,7 +53,7 @@ public:
                      int format)
         : core_(std::move(core)),
           conn_(c),
-          box_(std::make_shared<connection_outbox<websocket::connection>>(core_, c, format, identity_of(c->user_data())))
+          box_(std::make_shared<connection_outbox<websocket::connection>>(core_, c, format, c->peer()))
     {
         select(codec_index, std::index_sequence_for<Codecs...>{});
     }
@@ -112,7 +89,9 @@ private:
             ec = codec.decode(m.data, in);
         if (ec) return error(codec, 0, hub_error::bad_request, ec.message());
         auto const now = std::chrono::steady_clock::now();
-        peer_info const peer{box_->connection_id(), box_->identity()};
+        auto const& who = box_->peer();
+        peer_info const peer{box_->connection_id(), who ? std::string_view(who->id) : std::string_view{},
+                             who ? std::string_view(who->info) : std::string_view{}};
         auto& opt = core_->opt;
         switch (in.op) {
         case codec::op::subscribe: {
@@ -163,12 +142,25 @@ private:
             if (!messages_.take(1, opt.publish_messages, now) ||
                 !bytes_.take(static_cast<double>(in.data.size()), opt.publish_bytes, now))
                 return error(codec, in.id, hub_error::rate_limited, "rate limit exceeded; slow down");
-            if (opt.can_publish && !opt.can_publish(peer, in.topic))
-                return error(codec, in.id, hub_error::not_allowed, "not allowed to publish to this topic");
             if (in.kind == codec::data_kind::json) {
                 // Other clients get this as JSON: it must be JSON, whatever codec it came in.
                 thread_local codec::json check;
                 if (check.validate(in.data)) return error(codec, in.id, hub_error::bad_request, "data is not valid JSON");
+            }
+            auto verdict = core_->admit_publish(peer, {in.topic, in.data, in.kind}, now);
+            if (verdict.error) {
+                // A hub_error travels as its protocol code; any other error as 403.
+                auto const e = verdict.error.category() == rtmsg::hub_category() ? static_cast<hub_error>(verdict.error.value())
+                                                                         : hub_error::not_allowed;
+                return error(codec, in.id, e, verdict.reason.empty() ? verdict.error.message() : verdict.reason);
+            }
+            if (verdict.data) {
+                // The hook's payload: checked as a client's would be (its mistake is the server's: 500).
+                thread_local codec::json check;
+                if (verdict.kind == codec::data_kind::json && check.validate(*verdict.data))
+                    return error(codec, in.id, hub_error::bad_hook_payload, "the server's publish hook produced invalid JSON");
+                in.data = *verdict.data;
+                in.kind = verdict.kind;
             }
             // In a cluster the broker numbers the message: the reply comes later, from the bridge.
             auto later = [box = box_, id = in.id, topic = std::string(in.topic), want_ack = in.ack](
@@ -190,7 +182,8 @@ private:
                     return;
                 send_to<C>(*box, e);
             };
-            auto const r = core_->publish(in.topic, in.data, in.kind, box_->connection_id(), in.echo, std::move(later));
+            auto const r = core_->publish(in.topic, in.data, in.kind, box_->connection_id(), box_->peer(), in.echo,
+                                          std::move(later));
             if (r.ec) return error(codec, in.id, static_cast<hub_error>(r.ec.value()), r.ec.message());
             if (in.ack && !r.pending) ack(codec, in.id, std::string(in.topic), r.offset, r.epoch);
             return;
@@ -280,8 +273,9 @@ private:
     WebSocket subprotocol among `Codecs` ("rtmsg.json", "rtmsg.binary", or yours); a client
     that offers none gets the first.
 
-    `base` supplies options and hooks: `on_upgrade` for authentication (a std::string in the
-    user data becomes the identity used for presence and authorization); its on_open,
+    `base` supplies options and hooks: `on_upgrade` for authentication (the identity it
+    accepts a client as, upgrade_decision::accept_as, is used for presence and authorization
+    and is attached to every message the client publishes as its `from`); its on_open,
     on_message, on_close and select_subprotocol are replaced.  Authorization, limits and
     slow-consumer policies come from the hub's options.
 

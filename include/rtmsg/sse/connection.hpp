@@ -60,11 +60,14 @@ public:
     std::optional<std::string> const& last_event_id() const noexcept { return last_event_id_; }
     /// The client's address and port.
     asio::ip::tcp::endpoint const& remote_endpoint() const noexcept { return remote_; }
-    /// What the authentication hook attached (upgrade_decision::accept()); a std::string there is
-    /// the identity the hub endpoints use.
+    /// What the admission hook attached (a session object of the host's); empty if nothing.
     std::any& user_data() noexcept { return user_data_; }
-    /// What the authentication hook attached (see the non-const overload).
+    /// What the admission hook attached (see the non-const overload).
     std::any const& user_data() const noexcept { return user_data_; }
+    /// Who the peer is, as the admission hook established it (upgrade_decision::accept_as); null: anonymous.
+    peer_identity_ptr const& peer() const noexcept { return peer_; }
+    /// The peer's identity; empty if anonymous.
+    std::string_view identity() const noexcept { return peer_ ? std::string_view(peer_->id) : std::string_view{}; }
 
 protected:
     connection() : id_(next_id()) {}
@@ -76,6 +79,8 @@ protected:
     asio::ip::tcp::endpoint remote_;
     /// See user_data(); set by the session before on_open.
     std::any user_data_;
+    /// See peer(); set by the session before on_open.
+    peer_identity_ptr peer_;
 
 private:
     static std::uint64_t next_id() noexcept

@@ -3,6 +3,7 @@
 // what the HTTP server hands to application code.  The transport type (TCP or TLS) is
 // erased here so that one set of callbacks serves ws:// and wss://.
 #include <rtmsg/http/request.hpp>
+#include <rtmsg/identity.hpp>
 #include <rtmsg/http/response.hpp>
 #include <rtmsg/http/status.hpp>
 #include <rtmsg/websocket/frame.hpp>
@@ -80,10 +81,15 @@ public:
     /// The peer's address.
     asio::ip::tcp::endpoint const& remote_endpoint() const noexcept { return remote_; }
 
-    /// What the upgrade hook attached (an identity, a session); empty if nothing.
+    /// What the upgrade hook attached (a session object of the host's); empty if nothing.
     std::any& user_data() noexcept { return user_data_; }
     /// What the upgrade hook attached (see the non-const overload).
     std::any const& user_data() const noexcept { return user_data_; }
+
+    /// Who the peer is, as the upgrade hook established it (upgrade_decision::accept_as); null: anonymous.
+    peer_identity_ptr const& peer() const noexcept { return peer_; }
+    /// The peer's identity; empty if anonymous.
+    std::string_view identity() const noexcept { return peer_ ? std::string_view(peer_->id) : std::string_view{}; }
 
 protected:
     connection() : id_(next_id()) {}
@@ -100,6 +106,8 @@ protected:
     asio::ip::tcp::endpoint remote_;
     /// See user_data(); set by the session before on_open.
     std::any user_data_;
+    /// See peer(); set by the session before on_open.
+    peer_identity_ptr peer_;
 
 private:
     static std::uint64_t next_id() noexcept
@@ -123,25 +131,49 @@ struct upgrade_request {
     asio::ip::tcp::endpoint remote;
 };
 
-/// The upgrade hook's answer: accept (optionally attaching user data), or refuse with an
-/// HTTP status and body.
+/** The upgrade hook's answer: accept (optionally with the peer's identity and data of the
+    host's own), or refuse with an HTTP status and body.
+
+    @code
+    ws.on_upgrade = [](rtmsg::websocket::upgrade_request const& u) {
+        auto user = check_token(u.request.query_param("token"));  // the host's own check
+        if (!user) return rtmsg::websocket::upgrade_decision::refuse(rtmsg::http::status::unauthorized);
+        return rtmsg::websocket::upgrade_decision::accept_as(user->id, user->public_json, *user);
+    };
+    @endcode */
 struct upgrade_decision {
     /// True: the upgrade goes ahead.
     bool accepted = true;
-    /// Attached to the connection (connection::user_data()); a std::string is the identity the hub
-    /// endpoints use.
+    /// Anything the host wants to keep with the connection (connection::user_data()).
     std::any user_data;
-    /// The response sent instead of 101 when refused.
+    /// The peer's identity (connection::peer()): presence, authorization, and the attested
+    /// sender of what it publishes.  Empty: anonymous.
+    std::string identity;
+    /// Optional JSON value shown to subscribers with each publication (peer_identity::info).
+    std::string info;
+    /// The response of a refusal.
     http::response refusal;
 
-    /// Accepts, attaching `data` to the connection.
+    /// Accepts an anonymous peer, keeping `data` with the connection.
     static upgrade_decision accept(std::any data = {})
     {
         upgrade_decision d;
         d.user_data = std::move(data);
         return d;
     }
-    /// Refuses with status `code` and `body` (the reason phrase if empty).
+    /** A string is not an identity by accident: say accept_as(identity) for that, or
+        accept(std::any(text)) to keep a string as user data. */
+    static upgrade_decision accept(std::string data) = delete;
+    /// Accepts the peer as `identity`, with optional `info` (one JSON value) and data of the host's.
+    static upgrade_decision accept_as(std::string identity, std::string info = {}, std::any data = {})
+    {
+        upgrade_decision d;
+        d.identity = std::move(identity);
+        d.info = std::move(info);
+        d.user_data = std::move(data);
+        return d;
+    }
+    /// Refuses with `code` and a plain-text body (the reason phrase if `body` is empty).
     static upgrade_decision refuse(http::status code, std::string_view body = {})
     {
         upgrade_decision d;
@@ -149,6 +181,8 @@ struct upgrade_decision {
         d.refusal = http::error_response(code, body.empty() ? http::reason_phrase(code) : body);
         return d;
     }
+    /// The identity record to attach to the connection (null when anonymous and without info).
+    peer_identity_ptr peer() const { return make_peer_identity(identity, info); }
 };
 
 /// A received message.  `data` is valid only during the callback.
