@@ -2,9 +2,11 @@
 //
 // What it shows of the library:
 //   - protocol_endpoint: the rtmsg wire protocol over WebSocket, which js/rtmsg.js speaks;
-//   - on_upgrade: the display name becomes the connection's identity, used for presence;
+//   - on_upgrade: the display name becomes the connection's identity (accept_as), used for
+//     presence and attested by the server as the sender of everything the page publishes;
 //   - hub_options: per-topic history (rooms keep their last 200 messages, typing keeps
-//     none), a payload limit and a publish rate limit, both answered with clear errors;
+//     none), a payload limit, and publish rate limits per connection and per user (all of
+//     a user's tabs together), answered with clear errors;
 //   - an in-process subscription (hub.subscribe) that keeps the room list up to date;
 //   - with --redis HOST:PORT (built with rtmsg::redis), a redis_bridge: several chat servers
 //     share rooms, history and presence through Redis.
@@ -12,7 +14,7 @@
 //   rtmsg-chat [--host 127.0.0.1] [--port 8080] [--www DIR] [--js DIR] [--tls CERT KEY]
 //              [--redis HOST:PORT [--redis-prefix P]] [--test-hooks]
 //
-// Topics: `chat.<room>` carries messages {cid, from, text, ts}; `typing.<room>` carries
+// Topics: `chat.<room>` carries messages {cid, text, ts}; `typing.<room>` carries
 // typing notices (published with echo:false, so the typer never sees its own); `rooms`
 // holds the list of rooms (its last message is the current list).
 #include <rtmsg/http/server.hpp>
@@ -134,34 +136,6 @@ std::set<std::string> parse_rooms(std::string_view json)
     return out;
 }
 
-/// The per-user rate limit: one token bucket per display name, shared by all of that
-/// user's tabs (the hub's own limit, hub_options::publish_messages, is per connection).
-class user_rate_limit {
-public:
-    user_rate_limit(double per_second, double burst) : rate_(per_second), burst_(burst) {}
-
-    bool take(std::string const& user)
-    {
-        auto const now = std::chrono::steady_clock::now();
-        std::lock_guard<std::mutex> lock(m_);
-        auto& b = buckets_.try_emplace(user, bucket{burst_, now}).first->second;
-        b.tokens = std::min(burst_, b.tokens + std::chrono::duration<double>(now - b.last).count() * rate_);
-        b.last = now;
-        if (b.tokens < 1) return false;
-        b.tokens -= 1;
-        return true;
-    }
-
-private:
-    struct bucket {
-        double tokens;
-        std::chrono::steady_clock::time_point last;
-    };
-    double rate_, burst_;
-    std::mutex m_;
-    std::map<std::string, bucket> buckets_;
-};
-
 } // namespace
 
 int main(int argc, char** argv)
@@ -222,6 +196,9 @@ int main(int argc, char** argv)
     };
     opt.max_payload = 4 * max_chars + 200;        // worst-case UTF-8 plus the envelope: error 413
     opt.publish_messages = rtmsg::rate_limit{10, 20}; // per connection, a backstop: error 429
+    // Per user, over all of a user's tabs: messages and typing notices (one per 2 s at most)
+    // together, 3 per second with bursts of 10: error 429 "rate limit exceeded for this user".
+    opt.publish_messages_per_identity = rtmsg::rate_limit{3, 10};
     rtmsg::hub hub(opt);
 
     // The room list: a room exists once somebody posts to it.  Callbacks run on the
@@ -268,32 +245,15 @@ int main(int argc, char** argv)
             if (auto it = test->until.find(*name); it != test->until.end() && std::chrono::steady_clock::now() < it->second)
                 return rtmsg::websocket::upgrade_decision::refuse(rtmsg::http::status::service_unavailable);
         }
-        return rtmsg::websocket::upgrade_decision::accept(std::string(*name));
+        return rtmsg::websocket::upgrade_decision::accept_as(std::string(*name));
     };
     ws = rtmsg::protocol_endpoint(hub, ws);
-
-    // Per-user rate limit on chat messages (2 per second, bursts of 8; typing notices are
-    // free): a wrapper around the endpoint's on_message answers over-limit publishes with
-    // the protocol's error 429 and does not pass them on.
-    auto const limit = std::make_shared<user_rate_limit>(2, 8);
-    ws.on_message = [inner = ws.on_message, limit](rtmsg::websocket::connection_ptr const& c,
-                                                   rtmsg::websocket::message_view m) {
-        thread_local rtmsg::codec::json json;
-        rtmsg::codec::envelope e;
-        if (m.is_text() && !json.decode_unpadded(m.data, e) && e.op == rtmsg::codec::op::publish &&
-            e.topic.starts_with("chat.") && !limit->take(std::any_cast<std::string>(c->user_data()))) {
-            c->send_text(R"({"op":"error","id":)" + std::to_string(e.id) +
-                         R"(,"code":429,"message":"rate limit: 2 messages per second"})");
-            return;
-        }
-        inner(c, m);
-    };
 
     if (test) {
         ws.on_open = [open = ws.on_open, test](rtmsg::websocket::connection_ptr const& c) {
             open(c);
             std::lock_guard<std::mutex> lock(test->m);
-            test->conns.emplace(std::any_cast<std::string>(c->user_data()), c);
+            test->conns.emplace(std::string(c->identity()), c);
         };
         server.routes().post("/test/drop", [test](rtmsg::http::request const& req, rtmsg::http::response& res) {
             auto const name = req.query_param("name").value_or("");

@@ -96,6 +96,37 @@ describe('chat example', () => {
     await waitFor(async () => (await texts(alice)).includes('hi alice!'), 'bob\'s reply on alice\'s page');
   });
 
+  test('a page cannot pose as another user: the server attests every sender', async () => {
+    // From alice's devtools: a message that claims to be bob's, in the data and in the envelope.
+    await alice.evaluate(() =>
+      window.chat.client.publish('chat.lobby', { cid: 'forged-1', from: 'bob', text: 'I am totally bob', ts: Date.now() }));
+    await waitFor(async () => (await texts(bob)).includes('I am totally bob'), 'the forged message on bob\'s page');
+    const [onBob] = (await messages(bob)).filter((m) => m.text === 'I am totally bob');
+    assert.equal(onBob.from, 'alice', 'bob sees who really sent it');
+    assert.equal(onBob.own, false, 'and not as his own message');
+    // bob's page listens for the next forgery's meta (subscribed before alice sends it).
+    await bob.evaluate(() => {
+      window.forged = new Promise((resolve) => {
+        const sub = window.chat.client.subscribe('chat.lobby', (d, m) => {
+          if (d?.cid === 'forged-2') { sub.unsubscribe(); resolve(m.from); }
+        });
+      });
+    });
+    const seen = bob.evaluate(() => window.forged);
+    await alice.evaluate(() => {
+      // Even a raw WebSocket frame with a "from" of its own cannot change the attested sender.
+      const ws = new WebSocket(`ws://${location.host}/ws?name=alice`, ['rtmsg.json']);
+      ws.onopen = () => {
+        ws.send(JSON.stringify({ op: 'pub', topic: 'chat.lobby', from: { id: 'bob' },
+          data: { cid: 'forged-2', from: 'bob', text: 'still bob, honest', ts: Date.now() } }));
+        setTimeout(() => ws.close(), 500);
+      };
+    });
+    assert.deepEqual(await seen, { id: 'alice' }, 'meta.from on bob\'s page');
+    await waitFor(async () => (await messages(bob)).some((m) => m.text === 'still bob, honest' && m.from === 'alice'),
+      'the second forgery shown as alice\'s');
+  });
+
   test('a reload shows the history, once', async () => {
     const before = await texts(bob);
     await bob.reload();
@@ -159,8 +190,8 @@ describe('chat example', () => {
     await waitFor(async () => /too long/.test(await alice.textContent('#error')), 'the length error');
     assert.equal((await texts(alice)).some((t) => t.length > 500), false, 'not sent');
 
-    // 2 messages per second and bursts of 8 per user, shared by all of a user's tabs: a
-    // second alice tab and the first one each send 6 at once (each under any per-connection
+    // The hub's per-user limit (3 per second, bursts of 10), shared by all of a user's tabs: a
+    // second alice tab and the first one each send 6 at once (each under the per-connection
     // limit), so some must fail.
     const alice2 = await browser.newPage();
     problems.push(watchPage(alice2, 'alice2'));

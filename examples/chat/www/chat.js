@@ -1,6 +1,8 @@
 // The rtmsg chat page.  Everything goes through rtmsg.js's Client:
-//   chat.<room>   messages {cid, from, text, ts}: subscribed with history and presence
+//   chat.<room>   messages {cid, text, ts}: subscribed with history and presence
 //   typing.<room> typing notices, published with echo:false (the typer never sees them)
+// Who wrote a message is not in it: the server attests the sender of every message
+// (meta.from.id, the name this connection joined with), and no page can claim another's.
 //   rooms         the room list, kept by the server
 // Rendering uses textContent only, so what people write is never parsed as HTML.
 import { Client } from '/js/rtmsg.js';
@@ -88,7 +90,7 @@ function enterRoom(name) {
     },
   });
   roomSub.ready.then(refreshUsers, () => {});
-  typingSub = client.subscribe('typing.' + name, (d) => startTyping(String(d?.from ?? '')));
+  typingSub = client.subscribe('typing.' + name, (d, meta) => startTyping(senderOf(meta)));
 }
 
 async function refreshUsers() {
@@ -123,29 +125,35 @@ function renderUsers() {
 
 // ------------------------------------------------------------------ messages
 
+/** The sender the server attests (never a name from the message itself); '' if it does not say. */
+function senderOf(meta) {
+  return typeof meta?.from?.id === 'string' ? meta.from.id : meta?.from?.server ? 'server' : '';
+}
+
 function onMessage(d, meta) {
   if (!d || typeof d.text !== 'string') return;
-  stopTyping(d.from);
-  const mine = byCid.get(d.cid);
+  const from = senderOf(meta);
+  stopTyping(from);
+  const mine = from === me ? byCid.get(d.cid) : undefined;
   if (mine) {
     mine.dataset.offset = meta.offset; // our optimistic copy (or a retry) came back: no duplicate
     return;
   }
-  const li = renderMessage(d);
+  const li = renderMessage(d, from);
   li.dataset.offset = meta.offset;
   li.classList.add('confirmed');
   if (d.cid) byCid.set(d.cid, li);
   append(li);
 }
 
-function renderMessage(d) {
-  const own = d.from === me;
+function renderMessage(d, from) {
+  const own = from === me;
   const li = el('li', own ? 'msg own' : 'msg');
   li.dataset.cid = d.cid ?? '';
   const time = new Date(Number(d.ts));
   const when = el('time', 'time', isNaN(time) ? '' : time.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
   if (!isNaN(time)) when.dateTime = time.toISOString();
-  const meta = el('div', 'meta', el('span', 'from', String(d.from ?? '?')), when, el('span', 'status', own ? '✓' : ''));
+  const meta = el('div', 'meta', el('span', 'from', from || '?'), when, el('span', 'status', own ? '✓' : ''));
   li.append(meta, el('div', 'text', d.text));
   return li;
 }
@@ -154,8 +162,8 @@ function send(text) {
   if (text.length > config.maxChars)
     return showError(`Message too long: ${text.length} characters (the limit is ${config.maxChars}).`);
   const id = globalThis.crypto?.randomUUID?.() ?? `${Date.now()}-${Math.random().toString(36).slice(2)}`;
-  const d = { cid: id, from: me, text, ts: Date.now() };
-  const li = renderMessage(d);
+  const d = { cid: id, text, ts: Date.now() };
+  const li = renderMessage(d, me);
   byCid.set(d.cid, li);
   append(li);
   publish(li, 'chat.' + room, d);
@@ -269,7 +277,7 @@ input.addEventListener('input', () => {
   // At most one typing notice every 2 s; not acknowledged, not echoed to ourselves.
   if (n > 0 && Date.now() - lastTypingSent > 2000) {
     lastTypingSent = Date.now();
-    client.publish('typing.' + room, { from: me }, { ack: false, echo: false }).catch(() => {});
+    client.publish('typing.' + room, {}, { ack: false, echo: false }).catch(() => {});
   }
 });
 
