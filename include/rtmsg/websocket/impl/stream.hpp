@@ -1031,14 +1031,15 @@ public:
         auto sink = [&](std::string_view chunk) {
             if (bad) return;
             if (!reader.compressed()) return append(chunk);
-            bad = d.engine->inflate(chunk, false, opt->max_message_size, &out, to_out);
+            // (`out` may have set `bad` itself: keep it unless inflating failed first.)
+            if (auto ec = d.engine->inflate(chunk, false, opt->max_message_size, &out, to_out)) bad = ec;
         };
         std::size_t pos = 0;
         for (;;) {
             auto r = reader.read(data + pos, n - pos, sink);
             pos += r.consumed;
             if (!r.ec && !bad && r.event == read_event::message && reader.compressed()) {
-                bad = d.engine->inflate({}, true, opt->max_message_size, &out, to_out);
+                if (auto ec = d.engine->inflate({}, true, opt->max_message_size, &out, to_out)) bad = ec;
                 if (!bad && reader.type() == message_type::text && !d.utf8.complete()) bad = error::bad_utf8;
                 d.utf8.reset();
             }
