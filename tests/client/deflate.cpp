@@ -197,3 +197,50 @@ TEST_CASE("deflate: over TLS", "[client][deflate][tls]")
                  {0, 300, 70000, 1u << 20});
 }
 #endif
+
+TEST_CASE("deflate: talks to a Node ws server with perMessageDeflate on and off", "[client][deflate][peers]")
+{
+    for (bool on : {true, false}) {
+        CAPTURE(on);
+        std::vector<std::string> argv{RTMSG_TEST_NODE, peer("node_ws_server.js"), RTMSG_TEST_NODE_MODULES};
+        if (on) argv.push_back("deflate");
+        child node(argv);
+        auto const port = node.line();
+        REQUIRE(!port.empty());
+        ws::client_options o;
+        o.ws.deflate.enable = true;
+        o.ws.deflate.threshold = 0;
+        deflate_echo("ws://127.0.0.1:" + port + "/", o, on ? "permessage-deflate" : "", {0, 1, 300, 70000, 1u << 20});
+        o.ws.deflate.no_context_takeover = true;
+        o.ws.deflate.window_bits = 9;
+        deflate_echo("ws://127.0.0.1:" + port + "/", o, on ? "client_max_window_bits=9" : "", {0, 300, 70000});
+    }
+}
+
+TEST_CASE("deflate: Python websockets and Node ws clients against our server", "[client][deflate][peers]")
+{
+    ws::deflate_options sd;
+    sd.enable = true;
+    sd.threshold = 0;
+    net_test::running_server srv;
+    srv.server.routes().websocket("/echo", echo_behavior(sd));
+    srv.start();
+    auto const url = "ws://127.0.0.1:" + std::to_string(srv.port) + "/echo";
+    std::vector<std::string> const sizes{"0", "1", "200", "300", "4096", "70000", "1048576", "4194304"};
+    {
+        std::vector<std::string> argv{RTMSG_TEST_PYTHON, peer("py_ws_deflate_client.py"), url};
+        argv.insert(argv.end(), sizes.begin(), sizes.end());
+        child py(argv);
+        auto const ext = py.line();
+        CHECK(ext.find("permessage-deflate") == 0);
+        CHECK(py.line(60s) == "ok");
+    }
+    for (std::string mode : {"on", "off"}) {
+        CAPTURE(mode);
+        std::vector<std::string> argv{RTMSG_TEST_NODE, peer("node_ws_deflate_client.js"), RTMSG_TEST_NODE_MODULES, url, mode};
+        argv.insert(argv.end(), sizes.begin(), sizes.end());
+        child node(argv);
+        CHECK(node.line() == (mode == "on" ? "permessage-deflate" : ""));
+        CHECK(node.line(60s) == "ok");
+    }
+}
