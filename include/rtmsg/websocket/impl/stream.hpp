@@ -472,18 +472,23 @@ public:
     /// at least deflate_options::threshold bytes are compressed when permessage-deflate is on.
     std::size_t append_frame(std::string& s, opcode op, std::string_view payload)
     {
-        if (compresses(op, payload.size())) [[unlikely]] {
-            // The compressed bytes go through a thread buffer: frames are written on the
-            // stream's executor, one at a time.
-            thread_local std::string scratch;
-            scratch.clear();
-            if (pmd->engine->compress(payload, scratch)) {
-                auto const n = append_plain_frame(s, op, scratch, true);
-                if (scratch.capacity() > pooled_max) std::string().swap(scratch);
-                return n;
-            }
-        }
+        if (compresses(op, payload.size())) [[unlikely]]
+            if (auto const n = append_compressed_frame(s, op, payload)) return n;
         return append_plain_frame(s, op, payload, false);
+    }
+
+    /// The compressed frame of `payload`; 0 if it must go out uncompressed.  Kept out of
+    /// append_frame so that the uncompressed path stays as small as it was.
+    std::size_t append_compressed_frame(std::string& s, opcode op, std::string_view payload)
+    {
+        // The compressed bytes go through a thread buffer: frames are made on the stream's
+        // executor, one at a time.
+        thread_local std::string scratch;
+        scratch.clear();
+        if (!pmd->engine->compress(payload, scratch)) return 0;
+        auto const n = append_plain_frame(s, op, scratch, true);
+        if (scratch.capacity() > pooled_max) std::string().swap(scratch);
+        return n;
     }
 
     std::size_t append_plain_frame(std::string& s, opcode op, std::string_view payload, bool rsv1)
