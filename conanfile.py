@@ -33,7 +33,7 @@ class RtmsgConan(ConanFile):
     settings = "os", "arch", "compiler", "build_type"
     options = {
         "with_openssl": [True, False],  # rtmsg::ssl (wss://, https://)
-        "with_zlib": [True, False],     # rtmsg::deflate (permessage-deflate), not implemented yet
+        "with_zlib": [True, False],     # rtmsg::deflate (permessage-deflate)
         "with_hiredis": [True, False],  # rtmsg::redis (hubs on several nodes share topics through Redis)
     }
     default_options = {
@@ -42,9 +42,7 @@ class RtmsgConan(ConanFile):
         "with_hiredis": False,
     }
     # Options whose component is declared but not in the sources yet: asking for one is refused.
-    _unimplemented = {
-        "with_zlib": "permessage-deflate (rtmsg::deflate)",
-    }
+    _unimplemented = {}
     exports_sources = "CMakeLists.txt", "cmake/*", "include/*", "LICENSE*"
     no_copy_source = True
 
@@ -158,5 +156,7 @@ class RtmsgConan(ConanFile):
             comp.set_property("cmake_target_name", f"rtmsg::{component}")
             comp.set_property("pkg_config_name", f"rtmsg-{component}")
             comp.requires = ["core"] + requires
+            if component == "deflate":
+                comp.defines = ["RTMSG_HAS_ZLIB=1"]  # as the CMake target
             comp.bindirs = []
             comp.libdirs = []

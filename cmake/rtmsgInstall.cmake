@@ -83,6 +83,9 @@ foreach(_rtmsg_comp IN LISTS _rtmsg_components)
   set(RTMSG_PC_DESCRIPTION "rtmsg::${_rtmsg_comp} (${_rtmsg_pc_requires_${_rtmsg_comp}})")
   set(RTMSG_PC_REQUIRES "rtmsg = ${PROJECT_VERSION}, ${_rtmsg_pc_requires_${_rtmsg_comp}}")
   set(RTMSG_PC_CFLAGS "")
+  if(_rtmsg_comp STREQUAL "deflate")
+    set(RTMSG_PC_CFLAGS "-DRTMSG_HAS_ZLIB=1") # as the CMake target: streams then include zlib's engine
+  endif()
   set(RTMSG_PC_LIBS "")
   configure_file("${PROJECT_SOURCE_DIR}/cmake/rtmsg.pc.in"
                  "${PROJECT_BINARY_DIR}/pkgconfig/rtmsg-${_rtmsg_comp}.pc" @ONLY)

@@ -9,7 +9,7 @@
 # ccache is used when present (the presets pick it up), never required.
 set -euo pipefail
 # curl: to check a running example from a shell (curl -fsS http://127.0.0.1:8080/).
-pkgs=(g++ cmake ninja-build pkg-config libasio-dev libsimdjson-dev libssl-dev openssl curl)
+pkgs=(g++ cmake ninja-build pkg-config libasio-dev libsimdjson-dev libssl-dev zlib1g-dev openssl curl)
 for arg in "$@"; do
   case "$arg" in
   --redis) pkgs+=(libhiredis-dev redis-server) ;;

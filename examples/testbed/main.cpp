@@ -37,13 +37,14 @@ struct args {
     std::string tls_cert, tls_key;
     std::string www;
     std::string redis; // --redis HOST:PORT: the hub is bridged through Redis
+    bool deflate = false; // --deflate: accept permessage-deflate (needs rtmsg::deflate)
 };
 
 [[noreturn]] void usage(int code)
 {
     (code ? std::cerr : std::cout)
         << "usage: rtmsg-testbed [--host 127.0.0.1] [--port 9001] [--threads 1] [--max-message 16777216]"
-           " [--www DIR] [--redis HOST:PORT]"
+           " [--www DIR] [--redis HOST:PORT] [--deflate]"
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
            " [--tls CERT KEY]"
 #endif
@@ -67,6 +68,7 @@ args parse(int argc, char** argv)
             else if (k == "--max-message") a.max_message = std::stoull(value());
             else if (k == "--www") a.www = value();
             else if (k == "--redis") a.redis = value();
+            else if (k == "--deflate") a.deflate = true;
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
             else if (k == "--tls") {
                 a.tls_cert = value();
@@ -119,12 +121,14 @@ int main(int argc, char** argv)
 
     rtmsg::websocket::behavior echo;
     echo.options.max_message_size = a.max_message;
+    echo.options.deflate.enable = a.deflate; // ignored without zlib in the program (rtmsg::deflate)
     echo.on_message = [](auto const& c, rtmsg::websocket::message_view m) { c->send(m.type, m.data); };
     server.routes().websocket("/echo", echo);
 
     rtmsg::hub hub;
     rtmsg::websocket::behavior bc;
     bc.options.max_message_size = a.max_message;
+    bc.options.deflate.enable = a.deflate;
     // The contract (shared/testbed.md): every client's message on /broadcast goes to all.
     server.routes().websocket("/broadcast", rtmsg::raw_endpoint(hub, "broadcast", bc, {.client_publish = true}));
     rtmsg::sse_endpoint_options events;
@@ -138,6 +142,7 @@ int main(int argc, char** argv)
     // `/ws?user=NAME` names the connection in presence lists (the testbed trusts it; a real
     // server authenticates here, see examples/auth).
     rtmsg::websocket::behavior proto;
+    proto.options.deflate.enable = a.deflate;
     proto.on_upgrade = [](rtmsg::websocket::upgrade_request const& u) {
         auto user = u.request.query_param("user");
         if (!user) return rtmsg::websocket::upgrade_decision::accept();

@@ -102,7 +102,9 @@ for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => process.e
 /** Starts rtmsg-testbed on a free port; resolves with {proc, port}. */
 async function startTestbed() {
   if (!fs.existsSync(testbedBin)) throw new Error(`${testbedBin} not found: build rtmsg-testbed`);
-  const proc = spawn(testbedBin, ['--port', '0', '--www', www], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // --deflate: browsers offer permessage-deflate on every connection, so every test below runs
+  // with it negotiated (the testbed is built with rtmsg::deflate).
+  const proc = spawn(testbedBin, ['--port', '0', '--www', www, '--deflate'], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(proc);
   let out = '';
   let err = '';
@@ -549,6 +551,25 @@ describe('rtmsg.js in Chromium', () => {
       assert.deepEqual(rec, { errors: [], gaps: [], state: 'closed' });
       await p.close();
     }
+  });
+
+  test('permessage-deflate is in use (ws.extensions) and large compressible messages round-trip', async () => {
+    const page = await openPage();
+    const r = await page.evaluate(async (url) => {
+      window.Z = watch(url);
+      await Z.sub('chat.big');
+      const text = JSON.stringify(Array.from({ length: 400 }, (_, i) => ({ i, sym: `S${i % 7}`, px: 100 + (i % 13) })));
+      await Z.client.publish('chat.big', text, { kind: 'text' });
+      const extensions = Z.client.ws.extensions;
+      return { extensions, size: text.length, text };
+    }, wsDirect());
+    assert.match(r.extensions, /^permessage-deflate/);
+    assert.ok(r.size > 10000);
+    await page.waitForFunction(() => Z.got['chat.big'].length === 1);
+    const got = await page.evaluate(() => Z.got['chat.big'][0].data);
+    assert.equal(got, r.text);
+    await page.evaluate(() => Z.client.close());
+    await page.close();
   });
 
   test('presence: the member list comes back (the testbed authenticates nobody, so it is empty)', async () => {

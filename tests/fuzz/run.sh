@@ -18,7 +18,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 jobs=${FUZZ_JOBS:-1}
 cxx=${CXX_FUZZ:-clang++}
 
-all="http_parser ws_frame ws_stream codec_json codec_binary protocol sse_client"
+all="http_parser ws_frame ws_stream ws_inflate codec_json codec_binary protocol sse_client"
 fuzzers=${*:-$all}
 
 launcher=

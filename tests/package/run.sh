@@ -104,10 +104,10 @@ check "find_package(rtmsg CONFIG REQUIRED COMPONENTS ssl): rtmsg::ssl" \
 check "find_package(rtmsg CONFIG REQUIRED COMPONENTS redis): rtmsg::redis linking hiredis::hiredis, no OpenSSL" \
   probe -DPROBE_VERSION= "-DPROBE_ARGS=COMPONENTS;redis" "-DPROBE_EXPECT=redis;no-ssl;no-openssl"
 check "find_package(rtmsg $version EXACT ...)" probe -DPROBE_VERSION="$version" -DPROBE_ARGS=EXACT -DPROBE_EXPECT=
-check "OPTIONAL_COMPONENTS deflate redis: found, rtmsg_deflate_FOUND false, rtmsg::redis" \
-  probe -DPROBE_VERSION= "-DPROBE_ARGS=OPTIONAL_COMPONENTS;deflate;redis" "-DPROBE_EXPECT=deflate-missing;redis"
-check_fails "COMPONENTS deflate: a clear error until it exists" "component 'deflate' (rtmsg::deflate) is not in this rtmsg" \
-  probe -DPROBE_VERSION= "-DPROBE_ARGS=COMPONENTS;deflate" -DPROBE_EXPECT=
+check "OPTIONAL_COMPONENTS deflate redis: both found" \
+  probe -DPROBE_VERSION= "-DPROBE_ARGS=OPTIONAL_COMPONENTS;deflate;redis" "-DPROBE_EXPECT=deflate;redis"
+check "find_package(rtmsg CONFIG REQUIRED COMPONENTS deflate): rtmsg::deflate linking ZLIB::ZLIB, RTMSG_HAS_ZLIB" \
+  probe -DPROBE_VERSION= "-DPROBE_ARGS=COMPONENTS;deflate" "-DPROBE_EXPECT=deflate;no-ssl;no-redis"
 check_fails "COMPONENTS json: not an rtmsg component" "'json' is not an rtmsg component" \
   probe -DPROBE_VERSION= "-DPROBE_ARGS=COMPONENTS;json" -DPROBE_EXPECT=
 major=${version%%.*}

@@ -42,6 +42,8 @@ enum class error {
     bad_response,           ///< (client) the server's handshake response is not valid HTTP/1.1
     bad_subprotocol,        ///< (client) the server selected a subprotocol the client did not offer
     bad_url,                ///< (client) the URL is not ws://, wss://, http:// or https:// with a host
+    bad_extension,          ///< (client) the server's Sec-WebSocket-Extensions is not one we can accept (RFC 7692 §5)
+    bad_deflate,            ///< a compressed message is not valid raw DEFLATE data (RFC 7692 §7.2.2)
 };
 
 /// Groups of errors, for `ec == condition::protocol_violation`.
@@ -88,6 +90,8 @@ public:
         case error::bad_response: return "the server's handshake response is not valid HTTP/1.1";
         case error::bad_subprotocol: return "the server selected a subprotocol the client did not offer";
         case error::bad_url: return "the URL is not a ws:// or wss:// URL with a host";
+        case error::bad_extension: return "the server answered with an extension the client did not offer, or with bad parameters";
+        case error::bad_deflate: return "the peer sent a compressed message that does not inflate";
         }
         return "unknown rtmsg.websocket error";
     }
@@ -152,7 +156,8 @@ inline constexpr std::uint16_t internal_error = 1011;
 constexpr std::uint16_t close_code_for(error e) noexcept
 {
     switch (e) {
-    case error::bad_utf8: return close_code::invalid_payload;
+    case error::bad_utf8:
+    case error::bad_deflate: return close_code::invalid_payload;
     case error::message_too_big: return close_code::message_too_big;
     case error::bad_opcode:
     case error::bad_reserved_bits:
@@ -198,7 +203,7 @@ inline bool error_category::equivalent(int code, std::error_condition const& con
     switch (static_cast<condition>(cond.value())) {
     case condition::protocol_violation: return close_code_for(e) != 0;
     case condition::handshake_failed:
-        return (e >= error::bad_method && e <= error::bad_accept) || (e >= error::bad_status && e <= error::bad_url);
+        return (e >= error::bad_method && e <= error::bad_accept) || (e >= error::bad_status && e <= error::bad_extension);
     }
     return false;
 }

@@ -105,7 +105,11 @@ enum class read_event : std::uint8_t {
     the caller can act (answer a ping, echo a close) before feeding the rest.
 
     Rules enforced, each failing with the error named:
-    - RSV1-3 must be clear (no extension is negotiated): bad_reserved_bits.
+    - RSV1-3 must be clear (no extension is negotiated): bad_reserved_bits.  With
+      set_compression(true) (permessage-deflate, RFC 7692 §6) RSV1 may be set on the first
+      frame of a data message, which is then compressed(); never on continuation or control
+      frames.  The payload of a compressed message goes to the sink as it is: the caller
+      inflates it and checks its UTF-8 (the size limit applies to the compressed bytes here).
     - Opcodes 3-7 and 11-15 are reserved: bad_opcode.
     - Clients mask, servers do not: unmasked_frame / masked_frame.
     - 64-bit lengths with the top bit set: bad_length.  Lengths not in their shortest
@@ -135,6 +139,10 @@ public:
 
     /// Changes the largest message accepted.
     void max_message_size(std::uint64_t n) noexcept { max_message_ = n; }
+    /// Allows RSV1 on the first frame of a message (permessage-deflate was negotiated).
+    void set_compression(bool on) noexcept { compression_ = on; }
+    /// True if the message being read or just completed is compressed (its first frame had RSV1).
+    bool compressed() const noexcept { return compressed_; }
     /// The largest message accepted.
     std::uint64_t max_message_size() const noexcept { return max_message_; }
 
@@ -176,7 +184,7 @@ public:
             pos += take;
             if (is_control(op_)) gather_control(p, take);
             else if (take != 0) {
-                if (msg_type_ == message_type::text && !utf8_.write({p, take}))
+                if (msg_type_ == message_type::text && !compressed_ && !utf8_.write({p, take}))
                     return {pos, read_event::need_more, error::bad_utf8};
                 sink(std::string_view(p, take));
             }
@@ -190,7 +198,7 @@ public:
                 return {pos, ev.event, {}};
             }
             if (fin_) {
-                if (msg_type_ == message_type::text && !utf8_.complete())
+                if (msg_type_ == message_type::text && !compressed_ && !utf8_.complete())
                     return {pos, read_event::need_more, error::bad_utf8};
                 in_message_ = false;
                 last_size_ = msg_size_;
@@ -263,8 +271,10 @@ private:
     {
         auto const b0 = hdr_[0];
         auto const b1 = hdr_[1];
-        if (b0 & 0x70) return error::bad_reserved_bits;
         auto const op = b0 & 0x0F;
+        // RFC 7692 §6: RSV1 marks the first frame of a compressed data message; nothing else.
+        if ((b0 & 0x70) && ((b0 & 0x70) != 0x40 || !compression_ || op == 0 || (op & 0x8)))
+            return error::bad_reserved_bits;
         if ((op >= 3 && op <= 7) || op >= 11) return error::bad_opcode;
         bool const masked = b1 & 0x80;
         if (role_ == role_type::server && !masked) return error::unmasked_frame;
@@ -311,6 +321,7 @@ private:
             if (in_message_) return error::expected_continuation;
             in_message_ = true;
             msg_type_ = static_cast<message_type>(op_);
+            compressed_ = hdr_[0] & 0x40;
             msg_size_ = 0;
             utf8_.reset();
         }
@@ -363,6 +374,8 @@ private:
     bool masked_ = false;
     opcode op_ = opcode::cont;
     bool in_message_ = false;
+    bool compression_ = false;
+    bool compressed_ = false;
     message_type msg_type_ = message_type::text;
     rtmsg::detail::utf8_validator utf8_;
 };

@@ -111,9 +111,11 @@ inline std::string make_client_key()
     return rtmsg::detail::base64_encode(raw, sizeof raw);
 }
 
-/// Appends the upgrade request for `req` with `key` to `out`.  Extra fields that the
-/// handshake itself sets (Host, Upgrade, Connection, Sec-WebSocket-*) are not copied.
-inline void write_client_request(client_handshake const& req, std::string_view key, std::string& out)
+/// Appends the upgrade request for `req` with `key` to `out`, offering `extensions` (a
+/// Sec-WebSocket-Extensions value, see make_deflate_offer; empty: none).  Extra fields that
+/// the handshake itself sets (Host, Upgrade, Connection, Sec-WebSocket-*) are not copied.
+inline void write_client_request(client_handshake const& req, std::string_view key, std::string& out,
+                                 std::string_view extensions = {})
 {
     auto const field = [&out](std::string_view name, std::string_view value) {
         out.append(name);
@@ -137,6 +139,7 @@ inline void write_client_request(client_handshake const& req, std::string_view k
         }
         field("Sec-WebSocket-Protocol", list);
     }
+    if (!extensions.empty()) field("Sec-WebSocket-Extensions", extensions);
     for (auto const& f : req.headers) {
         if (!http::detail::is_token(f.name)) continue;
         std::string_view const n = f.name;
@@ -150,16 +153,18 @@ inline void write_client_request(client_handshake const& req, std::string_view k
 
 /** Checks the server's answer to an upgrade request sent with `key` and `offered`
     subprotocols (RFC 6455 §4.1, "the client MUST validate the server's response").
+    With `extensions_offered`, Sec-WebSocket-Extensions is left to the extension's own check
+    (check_deflate_response); without, any extension in the response is an error.
     Returns the first problem, or {}. */
 inline std::error_code check_response(client::response_head const& res, std::string_view key,
-                                      std::vector<std::string> const& offered)
+                                      std::vector<std::string> const& offered, bool extensions_offered = false)
 {
     if (res.status != 101 || res.version < 11) return error::bad_status;
     if (!res.headers.has_token("Upgrade", "websocket")) return error::no_upgrade;
     if (!res.headers.has_token("Connection", "upgrade")) return error::no_connection_upgrade;
     if (res.headers.count("Sec-WebSocket-Accept") != 1 || *res.headers.find("Sec-WebSocket-Accept") != accept_key(key))
         return error::bad_accept;
-    if (auto const ext = res.headers.find("Sec-WebSocket-Extensions"); ext && !ext->empty())
+    if (auto const ext = res.headers.find("Sec-WebSocket-Extensions"); ext && !ext->empty() && !extensions_offered)
         return error::bad_response; // §4.1: an extension we did not offer
     if (res.headers.count("Sec-WebSocket-Protocol") > 1) return error::bad_subprotocol;
     if (auto const p = res.headers.find("Sec-WebSocket-Protocol")) {

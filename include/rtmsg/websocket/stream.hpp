@@ -117,7 +117,9 @@ public:
         Checks `req` (RFC 6455 §4.2.1).  If it is acceptable, writes the 101 response with
         `subprotocol` (empty: none) and starts the keepalive timer; otherwise writes the
         error response (400, 405, or 426 with Sec-WebSocket-Version: 13) and completes with
-        the error (condition::handshake_failed).
+        the error (condition::handshake_failed).  With options::deflate.enable and zlib
+        (rtmsg::deflate), the first acceptable permessage-deflate offer is accepted
+        (negotiate_deflate) and messages of at least deflate.threshold bytes go out compressed.
 
         @par Completion signature  `void(std::error_code ec)`
     */
@@ -136,6 +138,8 @@ public:
         holding the server's answer, 401 for example), `Upgrade: websocket`,
         `Connection: upgrade`, the Sec-WebSocket-Accept derived from the key
         (error::bad_accept), and a subprotocol among those offered (error::bad_subprotocol).
+        With options::deflate.enable and zlib (rtmsg::deflate), permessage-deflate is offered
+        (make_deflate_offer) and the server's answer checked (error::bad_extension).
         Errors compare equal to condition::handshake_failed.  The whole exchange is bounded
         by options::handshake_timeout (rtmsg::error::timeout).  On success the keepalive
         timers start, as after async_accept.  `req` and `res` must stay valid until completion.
@@ -273,3 +277,7 @@ using tcp_stream = stream<asio::ip::tcp::socket>;
 
 #include <rtmsg/websocket/impl/stream.hpp>
 #include <rtmsg/websocket/impl/handshake.hpp>
+// rtmsg::deflate defines RTMSG_HAS_ZLIB: its streams get zlib without naming the header.
+#if defined(RTMSG_HAS_ZLIB)
+#include <rtmsg/websocket/deflate.hpp>
+#endif

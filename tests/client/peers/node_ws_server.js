@@ -1,4 +1,5 @@
-// A Node `ws` echo server for the C++ client tests (argv[2]: the node_modules directory).
+// A Node `ws` echo server for the C++ client tests (argv[2]: the node_modules directory;
+// argv[3] "deflate": permessage-deflate on, every message compressed).
 // Prints its port, then echoes; "fragment" gets a fragmented text message, "headers" the
 // request headers as JSON, "close" a close frame 4001 "bye".
 'use strict';
@@ -8,6 +9,7 @@ const wss = new WebSocketServer({
   host: '127.0.0.1',
   port: 0,
   maxPayload: 64 << 20,
+  perMessageDeflate: process.argv[3] === 'deflate' ? { threshold: 0 } : false,
   handleProtocols: (offered) => (offered.has('chat') ? 'chat' : false),
 });
 wss.on('listening', () => console.log(String(wss.address().port)));

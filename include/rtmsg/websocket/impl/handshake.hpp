@@ -7,6 +7,7 @@
 #include <asio/write.hpp>
 
 #include <memory>
+#include <optional>
 
 namespace rtmsg::websocket::detail {
 
@@ -39,6 +40,7 @@ struct handshake_op {
     };
     std::shared_ptr<deadline> dl;
     enum class state { start, writing, reading } st = state::start;
+    bool offer_deflate = false;
 
     template <class Self>
     void operator()(Self& self, std::error_code ec = {}, std::size_t n = 0)
@@ -50,7 +52,8 @@ struct handshake_op {
             s.reader = message_reader(role_type::client, s.opt->max_message_size);
             key = make_client_key();
             out = std::make_unique<std::string>();
-            write_client_request(req, key, *out);
+            offer_deflate = deflate_available(s.opt->deflate);
+            write_client_request(req, key, *out, offer_deflate ? make_deflate_offer(s.opt->deflate) : std::string());
             dl = std::make_shared<deadline>(s.next.get_executor());
             if (s.opt->handshake_timeout.count() != 0) {
                 dl->timer.expires_after(s.opt->handshake_timeout);
@@ -84,7 +87,14 @@ struct handshake_op {
             case client::parse_result::bad: return finish(self, error::bad_response);
             case client::parse_result::done: break;
             }
-            if (auto bad = check_response(res, key, req.subprotocols)) return finish(self, bad);
+            if (auto bad = check_response(res, key, req.subprotocols, offer_deflate)) return finish(self, bad);
+            if (offer_deflate) {
+                std::optional<deflate_params> params;
+                if (auto bad = check_deflate_response(res.headers.find_all("Sec-WebSocket-Extensions"),
+                                                      s.opt->deflate, params))
+                    return finish(self, bad);
+                if (params) s.start_deflate(*params);
+            }
             // Frames the server sent right behind its 101 are read first.
             if (used < in.size()) s.busy().pending.append(in, used, std::string::npos);
             return finish(self, {});

@@ -4,7 +4,10 @@
 #include <rtmsg/detail/executor.hpp>
 #include <rtmsg/http/response.hpp>
 #include <rtmsg/transport/ticker.hpp>
+#include <rtmsg/detail/utf8.hpp>
+#include <rtmsg/websocket/detail/deflate_engine.hpp>
 #include <rtmsg/websocket/detail/random.hpp>
+#include <rtmsg/websocket/permessage_deflate.hpp>
 
 #include <asio/buffer.hpp>
 #include <asio/associated_allocator.hpp>
@@ -331,6 +334,12 @@ public:
     stream_impl& operator=(stream_impl const&) = delete;
 
     NextLayer next;
+    /// permessage-deflate, when negotiated (RFC 7692): one pointer on connections without it.
+    struct deflate_state {
+        std::unique_ptr<deflate_engine> engine;
+        rtmsg::detail::utf8_validator utf8; ///< of an inflated text message
+    };
+    std::unique_ptr<deflate_state> pmd;
     /// Shared, not copied: a server's connections on one route hold its behavior's options
     /// (16 bytes each instead of 56).
     std::shared_ptr<options const> opt;
@@ -443,8 +452,46 @@ public:
         s.swap(t);
     }
 
-    /// Appends the frame of `payload` to `s`; returns its size on the wire.
+    /// Turns permessage-deflate on with `params` (after the handshake agreed on them).
+    void start_deflate(deflate_params const& params)
+    {
+        auto const make = deflate_factory().load(std::memory_order_acquire);
+        if (!make) return;
+        pmd = std::make_unique<deflate_state>();
+        pmd->engine = make(params, role, opt->deflate);
+        reader.set_compression(true);
+    }
+
+    /// Would a data message of `n` bytes go out compressed?
+    bool compresses(opcode op, std::size_t n) const noexcept
+    {
+        return pmd && op != opcode::cont && !(static_cast<std::uint8_t>(op) & 0x8) && n >= opt->deflate.threshold;
+    }
+
+    /// Appends the frame of `payload` to `s`; returns its size on the wire.  Data messages of
+    /// at least deflate_options::threshold bytes are compressed when permessage-deflate is on.
     std::size_t append_frame(std::string& s, opcode op, std::string_view payload)
+    {
+        if (compresses(op, payload.size())) [[unlikely]]
+            if (auto const n = append_compressed_frame(s, op, payload)) return n;
+        return append_plain_frame(s, op, payload, false);
+    }
+
+    /// The compressed frame of `payload`; 0 if it must go out uncompressed.  Kept out of
+    /// append_frame so that the uncompressed path stays as small as it was.
+    std::size_t append_compressed_frame(std::string& s, opcode op, std::string_view payload)
+    {
+        // The compressed bytes go through a thread buffer: frames are made on the stream's
+        // executor, one at a time.
+        thread_local std::string scratch;
+        scratch.clear();
+        if (!pmd->engine->compress(payload, scratch)) return 0;
+        auto const n = append_plain_frame(s, op, scratch, true);
+        if (scratch.capacity() > pooled_max) std::string().swap(scratch);
+        return n;
+    }
+
+    std::size_t append_plain_frame(std::string& s, opcode op, std::string_view payload, bool rsv1)
     {
         char hdr[max_header_size];
         std::uint32_t key = 0;
@@ -455,6 +502,7 @@ public:
         }
         else
             hn = write_frame_header(hdr, op, true, payload.size());
+        if (rsv1) hdr[0] = static_cast<char>(hdr[0] | 0x40); // RFC 7692 §6: a compressed message
         auto const at = s.size();
         grow_storage(s, at + hn + payload.size());
         s.append(hdr, hn);
@@ -776,6 +824,8 @@ public:
             std::lock_guard<pool_lock> lock(pool_mutex);
             drop.swap(pool);
         }
+        // zlib state that the next message does not need (no context takeover in that direction).
+        if (pmd && !reader.in_message()) pmd->engine->release_idle();
         if (busy_ && busy_->queued.empty() && busy_->writing.empty() && !busy_->held_step &&
             busy_->pending_off == busy_->pending.size()) {
             busy_.reset();
@@ -786,6 +836,7 @@ public:
     std::size_t spare_storage() noexcept
     {
         std::size_t n = busy_held.load(std::memory_order_relaxed) ? sizeof(busy_state) : 0;
+        if (pmd) n += pmd->engine->memory();
         std::lock_guard<pool_lock> lock(pool_mutex);
         if (pool)
             for (auto const& s : *pool) n += s.capacity();
@@ -940,6 +991,8 @@ public:
             }
             bytes += chunk.size();
         };
+        if (pmd) [[unlikely]]
+            return process_inflating(data, n, sink);
         for (;;) {
             auto r = reader.read(data + pos, n - pos, sink);
             pos += r.consumed;
@@ -952,6 +1005,58 @@ public:
                 if (!closing) enqueue_control(opcode::pong, reader.control_payload(), nullptr);
                 break;
             case read_event::pong: break; // unsolicited pongs are allowed (§5.5.3); liveness noted by on_input
+            case read_event::close:
+                peer_code = reader.close_code();
+                if (!reader.close_reason().empty())
+                    seldom().peer_reason = std::make_unique<std::string>(reader.close_reason());
+                return {step_kind::close, pos, {}};
+            }
+        }
+    }
+
+    /// process() on a connection with permessage-deflate: compressed messages are inflated
+    /// into `append` as they arrive, against max_message_size, and text checked after.
+    template <class Sink>
+    step process_inflating(char* data, std::size_t n, Sink& append)
+    {
+        auto& d = *pmd;
+        std::error_code bad;
+        auto out = [&](std::string_view chunk) {
+            if (bad) return;
+            // RFC 7692 §8 leaves UTF-8 to the inflated text: fail fast here too.
+            if (reader.type() == message_type::text && !d.utf8.write(chunk)) {
+                bad = error::bad_utf8;
+                return;
+            }
+            append(chunk);
+        };
+        deflate_engine::sink_fn const to_out = [](void* ctx, std::string_view chunk) {
+            (*static_cast<decltype(out)*>(ctx))(chunk);
+        };
+        auto sink = [&](std::string_view chunk) {
+            if (bad) return;
+            if (!reader.compressed()) return append(chunk);
+            // (`out` may have set `bad` itself: keep it unless inflating failed first.)
+            if (auto ec = d.engine->inflate(chunk, false, opt->max_message_size, &out, to_out)) bad = ec;
+        };
+        std::size_t pos = 0;
+        for (;;) {
+            auto r = reader.read(data + pos, n - pos, sink);
+            pos += r.consumed;
+            if (!r.ec && !bad && r.event == read_event::message && reader.compressed()) {
+                if (auto ec = d.engine->inflate({}, true, opt->max_message_size, &out, to_out)) bad = ec;
+                if (!bad && reader.type() == message_type::text && !d.utf8.complete()) bad = error::bad_utf8;
+                d.utf8.reset();
+            }
+            if (!r.ec) r.ec = bad;
+            if (r.ec) return {step_kind::error, pos, r.ec};
+            switch (r.event) {
+            case read_event::need_more: return {step_kind::need_more, pos, {}};
+            case read_event::message: last_type = reader.type(); return {step_kind::message, pos, {}};
+            case read_event::ping:
+                if (!closing) enqueue_control(opcode::pong, reader.control_payload(), nullptr);
+                break;
+            case read_event::pong: break;
             case read_event::close:
                 peer_code = reader.close_code();
                 if (!reader.close_reason().empty())
@@ -1310,6 +1415,7 @@ void stream<NextLayer>::set_role(role_type role) noexcept
 {
     impl_->role = role;
     impl_->reader = message_reader(role, impl_->opt->max_message_size);
+    impl_->reader.set_compression(impl_->pmd != nullptr);
 }
 
 template <async_stream NextLayer>
@@ -1336,6 +1442,15 @@ auto stream<NextLayer>::async_accept(http::request const& req, std::string_view 
 {
     auto ec = check_request(req);
     auto res = ec ? refuse_response(ec) : accept_response(req, subprotocol);
+    auto& s = *impl_;
+    if (!ec && detail::deflate_available(s.opt->deflate)) {
+        // RFC 7692 §5: the first acceptable offer wins; none acceptable, no compression.
+        if (auto a = negotiate_deflate(req.headers.find_all("Sec-WebSocket-Extensions"), s.opt->deflate,
+                                       detail::deflate_over_budget(s.opt->deflate))) {
+            res.headers.add("Sec-WebSocket-Extensions", a->response);
+            s.start_deflate(a->params);
+        }
+    }
     auto out = std::make_unique<std::string>();
     http::serialize(res, *out, 11, !ec);
     return asio::async_compose<CompletionToken, void(std::error_code)>(
@@ -1408,8 +1523,8 @@ auto stream<NextLayer>::async_write(message_type type, asio::const_buffer payloa
             }
             using handler_type = decltype(handler);
             detail::out_frame f;
-            if (impl->role == role_type::client) {
-                // A client must mask, which needs a copy of the payload.
+            if (impl->role == role_type::client || impl->compresses(static_cast<opcode>(type), payload.size())) {
+                // A client must mask, and compression writes new bytes: both need a copy.
                 f.storage = impl->make_frame(static_cast<opcode>(type),
                                              {static_cast<char const*>(payload.data()), payload.size()});
                 f.bytes = f.storage.size();
@@ -1492,6 +1607,23 @@ send_status stream<NextLayer>::send(message_type type, std::string_view payload)
             now = s.queued_bytes.fetch_add(size) + size;
             s.push_owned(std::move(frame), nullptr, payload.size(), false); // not closing: checked above
         }
+        return now > s.opt->send_queue_soft_limit ? send_status::backpressure : send_status::queued;
+    }
+    if (s.pmd) {
+        // The compressor is the executor's: frame there.  Counted at the uncompressed size
+        // until then.
+        auto const estimate = payload.size() + max_header_size;
+        auto const now = s.queued_bytes.fetch_add(estimate) + estimate;
+        asio::dispatch(s.next.get_executor(), [impl = impl_, type, copy = std::string(payload), estimate]() mutable {
+            if (impl->closing) {
+                impl->queued_bytes -= estimate;
+                return;
+            }
+            auto frame = impl->make_frame(static_cast<opcode>(type), copy);
+            impl->queued_bytes += frame.size();
+            impl->queued_bytes -= estimate;
+            impl->push_owned(std::move(frame), nullptr, copy.size(), false);
+        });
         return now > s.opt->send_queue_soft_limit ? send_status::backpressure : send_status::queued;
     }
     auto frame = s.make_frame(static_cast<opcode>(type), payload);
