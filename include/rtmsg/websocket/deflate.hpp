@@ -33,6 +33,7 @@ namespace rtmsg::websocket {
 */
 class inflater {
 public:
+    /// Inflated bytes produced per zlib call, each checked against the size limit.
     static constexpr std::size_t step = 16 * 1024;
 
     /// `window_bits` 8..15: the largest window the peer compresses with.
@@ -72,6 +73,7 @@ public:
 
     /// Frees the zlib state.  Between messages only; with context takeover this forgets the
     /// window, which the peer may still refer to: call it then only when the connection ends.
+    /// Frees the zlib state (a quiet connection without context takeover); the next message re-creates it.
     void release() noexcept
     {
         if (!init_) return;
@@ -172,6 +174,7 @@ public:
         if (reset_each_) deflateReset(&z_);
     }
 
+    /// Frees the zlib state (a quiet connection without context takeover); the next message re-creates it.
     void release() noexcept
     {
         if (!init_) return;

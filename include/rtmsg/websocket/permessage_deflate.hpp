@@ -21,22 +21,24 @@ inline constexpr std::string_view permessage_deflate_name = "permessage-deflate"
 /** The parameters in force on a connection with permessage-deflate, in RFC 7692's terms:
     "server_*" is what the server compresses, "client_*" what the client compresses. */
 struct deflate_params {
-    bool server_no_context_takeover = false;
-    bool client_no_context_takeover = false;
-    std::uint8_t server_max_window_bits = 15;
-    std::uint8_t client_max_window_bits = 15;
+    bool server_no_context_takeover = false; ///< the server compresses each message on its own
+    bool client_no_context_takeover = false; ///< the client compresses each message on its own
+    std::uint8_t server_max_window_bits = 15; ///< LZ77 window of the server's compressor, 8..15
+    std::uint8_t client_max_window_bits = 15; ///< LZ77 window of the client's compressor, 8..15
 
+    /// Equal when every parameter is.
     bool operator==(deflate_params const&) const = default;
 };
 
 /// One element of a Sec-WebSocket-Extensions list (RFC 6455 §9.1): a name and its parameters.
 struct extension_offer {
+    /// One parameter of an element.
     struct param {
-        std::string_view name;
+        std::string_view name;            ///< the parameter's name, as sent
         std::optional<std::string> value; ///< unquoted; absent for a bare parameter
     };
-    std::string_view name;
-    std::vector<param> params;
+    std::string_view name;     ///< the extension's name
+    std::vector<param> params; ///< its parameters, in order
 };
 
 namespace detail {
@@ -212,7 +214,7 @@ inline std::vector<extension_offer> parse_extensions(std::vector<std::string_vie
 
 /// A server's answer to a permessage-deflate offer.
 struct deflate_agreement {
-    deflate_params params;
+    deflate_params params; ///< the parameters in force on the connection
     std::string response; ///< the Sec-WebSocket-Extensions value of the 101 response
 };
 
