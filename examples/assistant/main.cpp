@@ -162,8 +162,12 @@ class markov {
 public:
     explicit markov(std::string const& text)
     {
-        std::istringstream in(text);
-        for (std::string w; in >> w;) words_.push_back(w);
+        std::istringstream lines(text);
+        for (std::string line; std::getline(lines, line);) {
+            if (line.starts_with("#")) continue; // a comment: the source and its licence
+            std::istringstream in(line);
+            for (std::string w; in >> w;) words_.push_back(w);
+        }
         for (std::size_t i = 0; i + 2 < words_.size(); ++i) next_[words_[i] + " " + words_[i + 1]].push_back(i + 2);
         for (std::size_t i = 0; i + 1 < words_.size(); ++i)
             if (std::isupper(static_cast<unsigned char>(words_[i][0])) && i > 0 && ends_sentence(words_[i - 1]))
@@ -213,7 +217,7 @@ public:
         if (question.find("code") != std::string_view::npos) {
             for (auto const* t : {"\n\n", "Here", " is", " how", " a", " page", " follows", " a", " conversation:",
                                   "\n\n```js\n", "const sub = client.subscribe(", "'assistant.alice.c1',",
-                                  " (ev) =>", " render(ev),", " { history: 10000 });", "\n```"})
+                                  " (ev) =>", " render(ev),", " { history: 20000 });", "\n```"})
                 out.emplace_back(t);
         }
         return out;

@@ -4,7 +4,8 @@
 //
 //   node --test tests/examples/        (tests/examples/run.sh BUILD_DIR does the setup)
 //
-// Takes docs/screenshots/assistant.png (1280x800) and assistant-390.png (phone width).
+// Takes docs/screenshots/assistant.png (1280x800), assistant-390.png (phone width) and
+// assistant-demo.png (the demo model).
 import { after, before, describe, test } from '../support/node_test.mjs';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -183,6 +184,33 @@ describe('assistant example, OpenAI-compatible upstream', () => {
     await Promise.all([tab1.close(), tab2.close(), mallory.close()]);
   });
 
+  test('a tab that stops reading never slows the others: they stream at the model\'s pace', async () => {
+    const page = await open(browser, server.url, 'heidi');
+    problems.push(watchPage(page, 'heidi'));
+    const conv = await convId(page);
+    // The stuck tab: rtmsg.js under Node, subscribed to the same conversation, whose socket
+    // stops reading (TCP back-pressure reaches the gateway, as from a frozen or slow device).
+    const { Client } = await import('../../js/rtmsg.js');
+    const { default: WebSocket } = await import('ws');
+    const stuck = new Client(`${server.url.replace(/^http/, 'ws')}ws?user=heidi`, { WebSocket });
+    const got = [];
+    await stuck.subscribe(`assistant.heidi.${conv}`, (ev) => got.push(ev), { history: 20000 }).ready;
+    stuck.ws._socket.pause();
+    const t0 = Date.now();
+    const turn = await ask(page, 'slow, with a stuck tab');
+    assert.equal(await ended(page, turn), 'done');
+    const took = Date.now() - t0;
+    assert.deepEqual(await answers(page), [SLOW]);
+    // The fake upstream paces tokens 120 ms apart: the answer took that long, not longer.
+    assert.ok(took < SLOW_TOKENS * 120 + 3000, `the answer took ${took} ms`);
+    // Once it reads again, the stuck tab gets the whole answer, in order.
+    stuck.ws._socket.resume();
+    await waitFor(() => got.some((e) => e.t === 'end'), 'the stuck tab to catch up');
+    assert.equal(got.filter((e) => e.t === 'tok').map((e) => e.text).join(''), SLOW);
+    stuck.close();
+    await page.close();
+  });
+
   test('upstream errors are shown and logged, and the gateway keeps serving', async () => {
     const page = await open(browser, server.url, 'frank');
     problems.push(watchPage(page, 'frank'));
@@ -238,6 +266,7 @@ describe('assistant example, demo model (no upstream)', () => {
     const [a1] = await answers(page);
     assert.match(a1, /^\(Demo model: a Markov chain, not an AI\.\)\n\n/);
     assert.ok(a1.length > 200, a1);
+    await page.screenshot({ path: path.join(screenshots, 'assistant-demo.png') });
     assert.equal(await page.$eval('.answer pre code', (c) => c.dataset.lang), 'js');
     // A second conversation, the same question: the same answer.
     await page.click('#new');
