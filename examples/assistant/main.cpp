@@ -60,6 +60,7 @@ namespace {
 using namespace std::chrono_literals;
 constexpr std::size_t max_question = 4000;    // bytes; the page says so, the hub enforces max_payload
 constexpr std::size_t max_conversations = 50; // per user: the gateway keeps them in memory
+constexpr std::size_t max_answer = 256 * 1024; // bytes of one answer; longer ones are stopped there
 
 struct args {
     std::string host = "127.0.0.1";
@@ -258,6 +259,14 @@ public:
     }
     std::string const& upstream() const noexcept { return upstream_; }
 
+    /// Stops every generation (at exit): upstream requests are closed, demo timers cancelled.
+    void stop_all()
+    {
+        for (auto& [user, list] : convs_)
+            for (auto& [id, c] : list)
+                if (auto g = c.running) g->stop();
+    }
+
     /// A command from ask.USER (the topic attests the user: only they may publish to it).
     void command(std::string const& user, std::string_view payload)
     {
@@ -288,7 +297,13 @@ public:
         publish(topic, R"({"t":"start","turn":)" + std::to_string(turn) +
                            R"(,"model":)" + quote(upstream_.empty() ? "demo (Markov chain)" : a_.model) + "}");
         auto on_token = [this, user, id = std::string(conv_id), topic, turn](std::string_view tok) {
-            convs_[user][id].turns[turn].answer += tok;
+            auto& cv = convs_[user][id];
+            auto& answer = cv.turns[turn].answer;
+            if (answer.size() + tok.size() > max_answer) { // a runaway upstream: end the turn there
+                if (cv.running) cv.running->stop();
+                return;
+            }
+            answer += tok;
             publish(topic, R"({"t":"tok","turn":)" + std::to_string(turn) + R"(,"text":)" + quote(tok) + "}");
         };
         auto on_end = [this, user, id = std::string(conv_id), topic, turn](std::string_view reason,
@@ -575,10 +590,13 @@ int main(int argc, char** argv)
         std::cerr << "rtmsg-assistant: cannot listen on " << a.host << ":" << a.port << ": " << ec.message() << "\n";
         return 1;
     }
+    // Ctrl-C: pages get a 1001 close, generations stop (upstream requests are closed), and
+    // run() returns once the last connection is gone.
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&](std::error_code, int) {
         server.stop();
-        ioc.stop();
+        commands.unsubscribe();
+        asio::post(ioc, [&gw] { gw.stop_all(); });
     });
     auto const local = server.local_endpoint();
     if (gw.upstream().empty()) std::cout << "rtmsg-assistant: demo model (no --upstream)" << std::endl;

@@ -80,7 +80,8 @@ describe('assistant example, OpenAI-compatible upstream', () => {
     // First token on screen in the frame after it arrived.
     const first = await page.evaluate(() => window.assistant.first);
     assert.ok(first.arrived > 0 && first.rendered >= first.arrived, JSON.stringify(first));
-    assert.ok(first.rendered - first.arrived < 50, `first token rendered ${first.rendered - first.arrived} ms after arrival`);
+    // It is rendered in the next animation frame (16.7 ms at 60 Hz); the bound leaves room for a busy CI machine.
+    assert.ok(first.rendered - first.arrived < 100, `first token rendered ${first.rendered - first.arrived} ms after arrival`);
     // Rendering: paragraphs, inline code, a code block, bold; the model's "<b>" stays text.
     const dom = await page.$eval('.answer', (a) => ({
       kids: [...a.children].map((c) => c.tagName),

@@ -19,6 +19,7 @@ let convSub = null;
 let convs = [];
 const turns = new Map(); // turn number -> {li, answer, text, blocks, state}
 let running = false;
+let askTimer = 0; // an ask the gateway did not take up (it keeps 50 conversations per user)
 const first = { arrived: 0, rendered: 0 }; // the first token of the latest turn (for tests)
 
 // ------------------------------------------------------------------ connection
@@ -61,6 +62,7 @@ function newId() {
 
 function openConv(id) {
   if (convSub) convSub.unsubscribe();
+  clearTimeout(askTimer);
   conv = id;
   history.replaceState(null, '', `#c=${id}`);
   turns.clear();
@@ -99,6 +101,7 @@ function onEvent(ev) {
   if (!t) t = addTurn(ev.turn);
   switch (ev.t) {
     case 'q':
+      clearTimeout(askTimer);
       t.question.textContent = String(ev.text ?? '');
       break;
     case 'start':
@@ -293,6 +296,11 @@ $('#composer').addEventListener('submit', async (e) => {
   $('#question').value = '';
   try {
     await client.publish(`ask.${me}`, { op: 'ask', conv, text }, { echo: false });
+    clearTimeout(askTimer);
+    askTimer = setTimeout(() => { // cleared by the question's echo from the gateway ('q')
+      setRunning(false);
+      notice('The assistant did not take this question up (too many conversations?). Try again.');
+    }, 10000);
   } catch (err) {
     setRunning(false);
     notice(`Could not ask: ${err.message}`);
