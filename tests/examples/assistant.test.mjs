@@ -219,6 +219,7 @@ describe('assistant example, OpenAI-compatible upstream', () => {
       ['error 500 please', /HTTP 500/],
       ['disconnect please', /stream broke after 3 tokens/],
       ['hang please', /timed out/],
+      ['overloaded please', /reported an error: the model is overloaded/],
     ];
     for (const [question, error] of cases) {
       const turn = await ask(page, question);
@@ -238,6 +239,30 @@ describe('assistant example, OpenAI-compatible upstream', () => {
     await page.$eval('#thread', (t) => (t.scrollTop = t.scrollHeight));
     await page.screenshot({ path: path.join(screenshots, 'assistant-390.png') });
     await page.close();
+  });
+});
+
+describe('assistant example, unreachable upstream', () => {
+  test('the error is shown, and the gateway keeps serving', async () => {
+    // A port nothing listens on: taken, then freed.
+    const probe = await startFakeUpstream();
+    const url = probe.url;
+    await probe.close();
+    const server = await startExample('examples/assistant/rtmsg-assistant', ['--upstream', url, '--timeout-ms', '1500']);
+    const browser = await launchBrowser();
+    try {
+      const page = await open(browser, server.url, 'ivan');
+      const problems = watchPage(page, 'ivan');
+      for (const turn of [0, 1]) {
+        assert.equal(await ask(page, `are you there? (${turn})`), turn);
+        assert.equal(await ended(page, turn), 'error');
+        assert.match(await page.textContent(`.turn[data-turn="${turn}"] .turn-error`), /cannot reach the upstream/);
+      }
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser.close();
+      assert.equal(await server.stop(), 0);
+    }
   });
 });
 

@@ -6,6 +6,7 @@
 //   contains "error 500"   HTTP 500 with an OpenAI-style error body
 //   contains "disconnect"  3 tokens, then the connection is destroyed mid-stream
 //   contains "hang"        2 tokens, then nothing (the gateway's timeout must fire)
+//   contains "overloaded"  1 token, then an error object inside the stream (as some servers do)
 //   anything else          ANSWER's tokens, 15 ms apart
 // Every request is recorded: {body, authorization, sent (tokens), finished, cancelled
 // (the client closed the connection before the end)}.
@@ -53,6 +54,9 @@ export async function startFakeUpstream() {
       } else if (last.includes('hang')) {
         tokens = ANSWER.slice(0, 2);
         after = 'hang';
+      } else if (last.includes('overloaded')) {
+        tokens = ANSWER.slice(0, 1);
+        after = 'error';
       }
       res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
       const chunk = (delta, finish = null) =>
@@ -71,6 +75,11 @@ export async function startFakeUpstream() {
         clearInterval(timer);
         if (after === 'destroy') return req.socket.destroy();
         if (after === 'hang') return;
+        if (after === 'error') {
+          res.end('data: {"error":{"message":"the model is overloaded","type":"server_error"}}\n\n');
+          rec.finished = true;
+          return;
+        }
         res.write(chunk({}, 'stop'));
         res.end('data: [DONE]\n\n');
         rec.finished = true;
