@@ -277,15 +277,20 @@ public:
         if (parser.iterate(json).get(doc) || doc["op"].get_string().get(op) || doc["conv"].get_string().get(conv_id) ||
             !valid_level(conv_id))
             return log(user, "-", "ignored a malformed command");
-        auto& c = convs_[user][std::string(conv_id)];
+        auto& mine = convs_[user];
+        auto it = mine.find(conv_id);
         if (op == "stop") {
-            if (c.running) c.running->stop();
+            if (it != mine.end() && it->second.running) it->second.running->stop();
             return;
         }
         if (op != "ask" || doc["text"].get_string().get(text) || text.empty()) return;
+        if (it == mine.end()) {
+            if (mine.size() >= max_conversations) return log(user, conv_id, "refused: too many conversations");
+            it = mine.emplace(std::string(conv_id), conversation{}).first;
+        }
+        auto& c = it->second;
         if (c.running) return; // one answer at a time per conversation: the page disables Ask
         if (c.turns.empty()) {
-            if (order_[user].size() >= max_conversations) return log(user, conv_id, "too many conversations");
             c.title = std::string(utf8_prefix(text, 60));
             order_[user].insert(order_[user].begin(), std::string(conv_id));
             publish_list(user);
@@ -361,15 +366,16 @@ private:
             std::chrono::milliseconds delay;
             token_fn on_token;
             end_fn on_end;
-            bool over = false;
-            demo_gen(asio::io_context& ioc) : timer(ioc) {}
+            bool over = false, stopped = false;
+            explicit demo_gen(asio::io_context& ioc) : timer(ioc) {}
             void step()
             {
                 timer.expires_after(delay);
                 timer.async_wait([self = shared_from_this()](std::error_code ec) {
                     if (self->over) return;
-                    if (ec) return self->finish("cancelled");
+                    if (ec || self->stopped) return self->finish("cancelled");
                     self->on_token(self->tokens[self->next++]);
+                    if (self->stopped) return self->finish("cancelled");
                     if (self->next == self->tokens.size()) return self->finish("stop");
                     self->step();
                 });
@@ -380,7 +386,11 @@ private:
                 auto end = std::move(on_end);
                 end(reason, {});
             }
-            void stop() override { timer.cancel(); }
+            void stop() override
+            {
+                stopped = true;
+                timer.cancel();
+            }
         };
         auto g = std::make_shared<demo_gen>(ioc_);
         g->tokens = demo_->answer(question);
@@ -498,7 +508,7 @@ private:
     args const& a_;
     markov const* demo_;
     std::string upstream_;
-    std::map<std::string, std::map<std::string, conversation>> convs_; // user -> id -> conversation
+    std::map<std::string, std::map<std::string, conversation, std::less<>>> convs_; // user -> id -> conversation
     std::map<std::string, std::vector<std::string>> order_;           // user -> ids, newest first
 };
 
