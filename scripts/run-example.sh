@@ -4,6 +4,10 @@
 #
 #   scripts/run-example.sh                       the chat (examples/chat)
 #   scripts/run-example.sh ticker                the market-data ticker (examples/ticker)
+#   scripts/run-example.sh assistant             the AI token-streaming gateway (examples/assistant),
+#                                                with its offline demo model
+#   scripts/run-example.sh assistant --upstream http://127.0.0.1:11434 --model llama3.2
+#                                                in front of any OpenAI-compatible server (Ollama here)
 #   scripts/run-example.sh chat --port 9000      options: --host, --port, and for the chat --tls CERT KEY
 #   scripts/run-example.sh chat --redis 127.0.0.1:6379
 #                                                several chat servers share rooms through Redis: only
@@ -12,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 example=chat
 case "${1:-}" in
-  chat | ticker) example=$1; shift ;;
+  chat | ticker | assistant) example=$1; shift ;;
 esac
 deps=()
 configure=()

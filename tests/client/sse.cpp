@@ -200,3 +200,63 @@ TEST_CASE("sse client: resumes from our hub's SSE endpoint after the server rest
     CHECK((evs[0].data == "n4" && evs[0].id == "4"));
     CHECK(c.connections() == 2);
 }
+
+TEST_CASE("sse client: POST with a body and extra headers, as streaming APIs take", "[client][sse]")
+{
+    std::string head, body;
+    raw_server srv([&](tcp::socket& sock) {
+        std::string buf;
+        head = read_head(sock, buf);
+        auto const at = head.find("Content-Length: ");
+        REQUIRE(at != std::string::npos);
+        auto const n = std::stoul(head.substr(at + 16));
+        if (buf.size() < n) asio::read(sock, asio::dynamic_buffer(buf), asio::transfer_exactly(n - buf.size()));
+        body = buf.substr(0, n);
+        asio::write(sock, asio::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                                                   "Transfer-Encoding: chunked\r\n\r\n"
+                                                   "11\r\ndata: {\"t\":\"a\"}\n\n\r\n"
+                                                   "e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n")));
+    });
+    asio::io_context ioc;
+    rtmsg::sse::client_options o;
+    o.method = "POST";
+    o.body = R"({"stream":true,"messages":[]})";
+    o.headers.add("Content-Type", "application/json");
+    o.headers.add("Authorization", "Bearer k1");
+    o.headers.add("Content-Length", "999"); // ignored: the client counts the body
+    o.reconnect = false;
+    rtmsg::sse::client c(ioc.get_executor(), "http://127.0.0.1:" + std::to_string(srv.port) + "/v1/chat/completions", o);
+    auto ev = read_events(ioc, c, 2);
+    CHECK(ev[0].data == R"({"t":"a"})");
+    CHECK(ev[1].data == "[DONE]");
+    CHECK(c.response().status == 200);
+    received_event end;
+    CHECK(wait(ioc, [&](auto h) { c.async_read(end, std::move(h)); }) == asio::error::eof); // no reconnection
+    srv.join();
+    CHECK(head.starts_with("POST /v1/chat/completions HTTP/1.1\r\n"));
+    CHECK(head.find("Content-Length: " + std::to_string(o.body.size()) + "\r\n") != std::string::npos);
+    CHECK(head.find("Content-Length: 999") == std::string::npos);
+    CHECK(head.find("Authorization: Bearer k1\r\n") != std::string::npos);
+    CHECK(head.find("Content-Type: application/json\r\n") != std::string::npos);
+    CHECK(body == o.body);
+}
+
+TEST_CASE("sse client: an error status is reported with its code, and a GET sends no body", "[client][sse]")
+{
+    std::string head;
+    raw_server srv([&](tcp::socket& sock) {
+        std::string buf;
+        head = read_head(sock, buf);
+        asio::write(sock, asio::buffer(std::string("HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+                                                   "Content-Length: 2\r\n\r\n{}")));
+    });
+    asio::io_context ioc;
+    rtmsg::sse::client c(ioc.get_executor(), "http://127.0.0.1:" + std::to_string(srv.port) + "/events");
+    received_event ev;
+    CHECK(wait(ioc, [&](auto h) { c.async_read(ev, std::move(h)); }) == rtmsg::sse::client_error::bad_status);
+    CHECK(c.response().status == 429);
+    CHECK(c.response().reason == "Too Many Requests");
+    srv.join();
+    CHECK(head.starts_with("GET /events HTTP/1.1\r\n"));
+    CHECK(head.find("Content-Length") == std::string::npos);
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Browser tests of examples/chat and examples/ticker: Debian's Chromium (playwright-core)
-# against the example servers of a build tree.  They also take docs/screenshots/*.png.
+# Browser tests of examples/chat, examples/ticker and examples/assistant: Debian's Chromium
+# (playwright-core) against the example servers of a build tree.  They also take
+# docs/screenshots/*.png.
 #
 #   tests/examples/run.sh BUILD_DIR [TEST_FILE...]     (default: every *.test.mjs here)
 #

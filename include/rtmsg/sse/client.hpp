@@ -285,7 +285,14 @@ enum class client_state { connecting, open, reconnecting, closed };
 
 /// Settings of an SSE client.
 struct client_options {
-    http::fields headers;                        ///< extra request fields (Authorization, Cookie)
+    /// The request method.  EventSource only sends GET; streaming APIs that take a request
+    /// body (an OpenAI-compatible `POST /v1/chat/completions` with `stream: true`) need POST.
+    std::string method = "GET";
+    /// The request body, sent with its Content-Length on every connection (set the
+    /// Content-Type in `headers`).  A non-idempotent request is usually not to be repeated:
+    /// set `reconnect` to false with POST.
+    std::string body;
+    http::fields headers;                        ///< extra request fields (Authorization, Content-Type, Cookie)
     std::string last_event_id;                   ///< resume after this id on the first connection
     std::chrono::milliseconds retry{3'000};      ///< reconnection delay until the server sends retry:
     bool reconnect = true;                       ///< reconnect after a network error or end of stream
@@ -438,13 +445,17 @@ struct sse_read_op {
     static void build_request(sse_client_impl& s)
     {
         auto& r = s.request;
-        r = "GET " + s.url.target + " HTTP/1.1\r\nHost: " + s.url.host_header() +
+        // The method is a token (RFC 9110 §9.1); anything else falls back to GET.
+        auto const& method = http::detail::is_token(s.opt.method) ? s.opt.method : std::string("GET");
+        r = method + " " + s.url.target + " HTTP/1.1\r\nHost: " + s.url.host_header() +
             "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n";
+        if (!s.opt.body.empty() || method != "GET") r += "Content-Length: " + std::to_string(s.opt.body.size()) + "\r\n";
         // WHATWG: Last-Event-ID is sent when the last event ID is not empty.
         if (!s.events.last_event_id().empty()) r += "Last-Event-ID: " + s.events.last_event_id() + "\r\n";
         for (auto const& f : s.opt.headers) {
             if (!http::detail::is_token(f.name) || http::detail::iequals(f.name, "Host") ||
-                http::detail::iequals(f.name, "Last-Event-ID"))
+                http::detail::iequals(f.name, "Last-Event-ID") || http::detail::iequals(f.name, "Content-Length") ||
+                http::detail::iequals(f.name, "Transfer-Encoding"))
                 continue;
             r += f.name;
             r += ": ";
@@ -452,6 +463,7 @@ struct sse_read_op {
             r += "\r\n";
         }
         r += "\r\n";
+        r += s.opt.body;
     }
 
     /// Decodes body bytes and parses events into `ready`.
@@ -550,7 +562,20 @@ struct sse_read_op {
     of the stream makes the client wait the reconnection time (client_options::retry, or
     what the server last sent as `retry:`) and reconnect, inside the pending async_read; a
     status other than 200 or a content type other than text/event-stream fails for good
-    (client_error::bad_status / bad_content_type), as in WHATWG's "fail the connection".
+    (client_error::bad_status / bad_content_type), as in WHATWG's "fail the connection";
+    response() then tells the status.
+
+    Streaming APIs that take a request body work too (client_options::method, body,
+    headers), e.g. an OpenAI-compatible chat completion:
+    @code
+    rtmsg::sse::client_options o;
+    o.method = "POST";
+    o.body = R"({"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]})";
+    o.headers.add("Content-Type", "application/json");
+    o.headers.add("Authorization", "Bearer " + key);
+    o.reconnect = false;  // a POST is not repeated
+    rtmsg::sse::client es(ex, "http://127.0.0.1:11434/v1/chat/completions", o);
+    @endcode
 
     @par Thread safety
     Distinct objects: Safe.  Shared objects: Unsafe.  Use a strand executor when the
@@ -628,6 +653,9 @@ public:
     std::chrono::milliseconds retry() const noexcept { return impl_->retry; }
     /// How many times a connection was established (1 + reconnections).
     std::size_t connections() const noexcept { return impl_->connections; }
+    /** The head of the last response read (status 0 before any): after client_error::bad_status
+        it tells which status the server answered, e.g. 401 or 429 from an API. */
+    rtmsg::client::response_head const& response() const noexcept { return impl_->head; }
 
 private:
     std::shared_ptr<detail::sse_client_impl> impl_;
