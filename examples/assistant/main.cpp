@@ -577,7 +577,7 @@ int main(int argc, char** argv)
         if (!user || !valid_level(*user))
             return rtmsg::websocket::upgrade_decision::refuse(rtmsg::http::status::bad_request,
                                                               "user: 1 to 32 letters, digits, _ or -");
-        return rtmsg::websocket::upgrade_decision::accept(std::string(*user));
+        return rtmsg::websocket::upgrade_decision::accept_as(std::string(*user));
     };
     server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub, ws));
     server.routes().get("/config.json", [&a, &gw](rtmsg::http::request const&, rtmsg::http::response& res) {
