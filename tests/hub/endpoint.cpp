@@ -21,6 +21,16 @@ struct sse_event {
     std::string id, type, data;
 };
 
+/// The code and reason of the close frame a WebSocket client gets next (frames before it skipped).
+std::pair<int, std::string> close_code_of(client& c)
+{
+    std::pair<int, std::string> f;
+    do f = read_frame(c.socket, c.buf);
+    while (f.first != 8);
+    REQUIRE(f.second.size() >= 2);
+    return {(static_cast<unsigned char>(f.second[0]) << 8) | static_cast<unsigned char>(f.second[1]), f.second.substr(2)};
+}
+
 /// Reads events from an SSE response, after its head, following the WHATWG parsing rules
 /// for the parts our server uses (fields, CR/LF/CRLF line ends, comments).
 struct sse_reader {
@@ -278,14 +288,6 @@ TEST_CASE("hub: a raw endpoint is push-only unless client publishing is allowed,
     s.server.routes().websocket("/open", rtmsg::raw_endpoint(hub, "feed", named, {.client_publish = true}));
     s.server.routes().websocket("/other", rtmsg::raw_endpoint(hub, "other", named, {.client_publish = true}));
     s.start();
-    auto close_code_of = [](client& c) {
-        std::pair<int, std::string> f;
-        do f = read_frame(c.socket, c.buf);
-        while (f.first != 8);
-        REQUIRE(f.second.size() >= 2);
-        return std::pair{(static_cast<unsigned char>(f.second[0]) << 8) | static_cast<unsigned char>(f.second[1]),
-                         f.second.substr(2)};
-    };
 
     // can_subscribe: refused at the upgrade, with 403, for that identity or that topic.
     client mallory(s.port), other(s.port);
@@ -345,14 +347,6 @@ TEST_CASE("hub: a raw endpoint's publications pass the publish hook and the per-
     s.server.routes().websocket("/open", rtmsg::raw_endpoint(hub, "feed", named, {.client_publish = true}));
     s.server.routes().sse("/events", rtmsg::sse_endpoint(hub, {.topic = "*", .stream = {}, .authenticate = {}}));
     s.start();
-    auto close_code_of = [](client& c) {
-        std::pair<int, std::string> f;
-        do f = read_frame(c.socket, c.buf);
-        while (f.first != 8);
-        REQUIRE(f.second.size() >= 2);
-        return std::pair{(static_cast<unsigned char>(f.second[0]) << 8) | static_cast<unsigned char>(f.second[1]),
-                         f.second.substr(2)};
-    };
     client alice(s.port), spammer(s.port), events(s.port);
     alice.send(upgrade_bytes("/open?name=alice"));
     spammer.send(upgrade_bytes("/open?name=sam"));
