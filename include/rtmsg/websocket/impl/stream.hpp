@@ -328,6 +328,10 @@ public:
           last_rx(clock::now())
     {
         reader.max_message_size(opt->max_message_size);
+        // Streams without a readiness wait read into a buffer of their own (seldom().own_buf):
+        // the state that holds it exists from the start, so that a read initiated on another
+        // thread (use_future) never creates it while a write completes on the executor.
+        if constexpr (!rtmsg::detail::waitable_socket<NextLayer>) seldom_ = std::make_unique<seldom_state>();
     }
     ~stream_impl() { rtmsg::detail::tick_service::leave(*this); }
     stream_impl(stream_impl const&) = delete;
