@@ -12,6 +12,15 @@
 //   rtmsg-load connrate --port 9001 --count 20000 --conns 64
 //   rtmsg-load idle     --port 9001 --count 10000 --path /echo|/sse --server-pid PID
 //
+// permessage-deflate (built with zlib): --deflate makes the WebSocket connections offer it
+// (as a browser does: `permessage-deflate; client_max_window_bits`) and inflate what comes
+// back compressed; fanout then reports the bytes on the wire per delivered message
+// (wire_bytes_per_msg).  --json fills fan-out payloads with chat-like JSON text (different
+// words per message) instead of 'x' padding, which compresses as real traffic does.  idle
+// --deflate --size N: every connection first echoes one compressed message of N bytes, so
+// that the server holds whatever compression state it keeps for an idle connection;
+// --settle SEC waits that long before measuring (the server gives state back on keepalive ticks).
+//
 // Every scenario is bounded in time (--duration, plus --timeout for setup) and count, and
 // connects to --host (loopback by default).  With --server-pid the server's CPU time
 // (/proc/PID/stat utime+stime) over the measured window is reported, per delivered message.
@@ -31,6 +40,10 @@
 #include <asio/read.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
+
+#if defined(RTMSG_LOAD_WITH_ZLIB)
+#include <zlib.h>
+#endif
 
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -79,6 +92,9 @@ struct options {
     int depth = 1;               // echo: messages in flight per connection
     std::size_t size = 32;       // payload bytes
     bool text = false;           // echo: text frames (default binary)
+    bool deflate = false;        // offer permessage-deflate, inflate compressed frames
+    bool json = false;           // fanout: chat-like JSON padding
+    double settle = 1.0;         // idle: seconds between the last connection and the measurement
     int publishers = 1;          // fanout/sse
     double rate = 0;             // fanout/sse: total messages per second; 0: flat out (windowed)
     int window = 64;             // fanout/sse flat out: published-but-not-seen-by-publisher bound
@@ -99,7 +115,8 @@ struct options {
         << "usage: rtmsg-load echo|fanout|sse|connrate|idle [--host H] [--port P] [--path P] [--conns N]\n"
            "         [--depth D] [--size S] [--text] [--publishers P] [--rate R] [--window W] [--count N]\n"
            "         [--duration SEC] [--warmup SEC] [--timeout SEC] [--server-pid PID]\n"
-           "         fanout|sse cross-node: [--pub-host H] --pub-port P [--pub-server-pid PID]\n";
+           "         fanout|sse cross-node: [--pub-host H] --pub-port P [--pub-server-pid PID]\n"
+           "         [--deflate] [--json] idle: [--settle SEC]\n";
     std::exit(code);
 }
 
@@ -123,6 +140,9 @@ options parse(int argc, char** argv)
             else if (k == "--depth") o.depth = std::stoi(value());
             else if (k == "--size") o.size = std::stoull(value());
             else if (k == "--text") o.text = true;
+            else if (k == "--deflate") o.deflate = true;
+            else if (k == "--json") o.json = true;
+            else if (k == "--settle") o.settle = std::stod(value());
             else if (k == "--publishers") o.publishers = std::stoi(value());
             else if (k == "--rate") o.rate = std::stod(value());
             else if (k == "--window") o.window = std::stoi(value());
@@ -142,6 +162,16 @@ options parse(int argc, char** argv)
     }
     if (o.conns < 1 || o.depth < 1 || o.publishers < 1 || o.window < 1 || o.count < 1) usage(2);
     if (o.pub_host.empty()) o.pub_host = o.host;
+#if !defined(RTMSG_LOAD_WITH_ZLIB)
+    if (o.deflate) {
+        std::cerr << "rtmsg-load: --deflate: built without zlib (install zlib1g-dev and reconfigure)\n";
+        std::exit(2);
+    }
+#endif
+    if (o.deflate && o.scenario != "fanout" && o.scenario != "idle") {
+        std::cerr << "rtmsg-load: --deflate is for fanout and idle\n";
+        std::exit(2);
+    }
     if ((o.pub_port != 0 || o.pub_server_pid != 0 || o.pub_host != o.host) && o.scenario != "fanout" &&
         o.scenario != "sse") {
         std::cerr << "rtmsg-load: --pub-host/--pub-port/--pub-server-pid are for fanout and sse only\n";
@@ -280,7 +310,7 @@ std::string client_frame(std::uint8_t opcode, std::string_view payload)
     return f;
 }
 
-/// Parses unmasked server frames in [p, p+n); calls fn(opcode, payload) per complete frame;
+/// Parses unmasked server frames in [p, p+n); calls fn(opcode, payload, rsv1) per complete frame;
 /// returns the bytes consumed.  `need` is set to the size of an incomplete frame, if known.
 template <class Fn>
 std::size_t parse_frames(char const* p, std::size_t n, std::size_t& need, Fn&& fn)
@@ -308,7 +338,8 @@ std::size_t parse_frames(char const* p, std::size_t n, std::size_t& need, Fn&& f
             need = h + static_cast<std::size_t>(len);
             break;
         }
-        fn(static_cast<std::uint8_t>(b0 & 0x0f), std::string_view(p + pos + h, static_cast<std::size_t>(len)));
+        fn(static_cast<std::uint8_t>(b0 & 0x0f), std::string_view(p + pos + h, static_cast<std::size_t>(len)),
+           (b0 & 0x40) != 0);
         pos += h + static_cast<std::size_t>(len);
     }
     return pos;
@@ -338,14 +369,104 @@ bool get_hex(char const* in, int digits, std::uint64_t& v)
     return true;
 }
 
+/// --deflate: WebSocket upgrades offer permessage-deflate.
+bool g_offer_deflate = false;
+/// Bytes read by every connection after its response head (wire_bytes_per_msg).
+std::uint64_t g_wire_in = 0;
+
+/// Chat-like JSON text for fan-out payloads (--json): words chosen by `seed`, so that every
+/// message differs as real ones do.
+void fill_json(char* out, std::size_t n, std::uint64_t seed)
+{
+    static constexpr std::string_view words[] = {
+        "the", "market", "opens", "at", "nine", "and", "we", "will", "see", "you", "in", "room", "lobby",
+        "price", "update", "hello", "thanks", "meeting", "tomorrow", "please", "review", "ticket", "done",
+        "deploy", "shipped", "great", "work", "team", "coffee", "later", "alice", "bob", "carol", "dave"};
+    static constexpr std::string_view head = R"(,"user":"alice","room":"lobby","text":")";
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < head.size() && at < n; ++i) out[at++] = head[i];
+    std::uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+    while (at < n) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        auto const w = words[x % std::size(words)];
+        for (std::size_t i = 0; i < w.size() && at < n; ++i) out[at++] = w[i];
+        if (at < n) out[at++] = ' ';
+    }
+    if (n > 2) {
+        out[n - 2] = '"';
+        out[n - 1] = '}';
+    }
+}
+
+#if defined(RTMSG_LOAD_WITH_ZLIB)
+/// A raw DEFLATE stream (RFC 7692 §7.2): inflates one connection's compressed messages, or
+/// compresses the client's (each message alone: a client may always do without context).
+class zstream {
+public:
+    explicit zstream(bool inflate) : inflate_(inflate)
+    {
+        if (inflate_) ::inflateInit2(&z_, -15);
+        else ::deflateInit2(&z_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+    }
+    ~zstream() { inflate_ ? ::inflateEnd(&z_) : ::deflateEnd(&z_); }
+    zstream(zstream const&) = delete;
+    zstream& operator=(zstream const&) = delete;
+
+    /// Inflates one message into `out`; `reset`: the peer compresses each message alone.
+    bool inflate(std::string_view in, std::string& out, bool reset)
+    {
+        static constexpr unsigned char tail[4] = {0, 0, 0xff, 0xff};
+        out.clear();
+        for (int part = 0; part < 2; ++part) {
+            z_.next_in = part == 0 ? reinterpret_cast<Bytef*>(const_cast<char*>(in.data())) : const_cast<Bytef*>(tail);
+            z_.avail_in = part == 0 ? static_cast<uInt>(in.size()) : 4u;
+            do {
+                char buf[16384];
+                z_.next_out = reinterpret_cast<Bytef*>(buf);
+                z_.avail_out = sizeof buf;
+                int const rc = ::inflate(&z_, Z_SYNC_FLUSH);
+                if (rc != Z_OK && rc != Z_BUF_ERROR) return false;
+                out.append(buf, sizeof buf - z_.avail_out);
+            } while (z_.avail_out == 0);
+        }
+        if (reset) ::inflateReset(&z_);
+        return true;
+    }
+
+    /// The compressed form of `in`, without the 00 00 ff ff tail.
+    std::string deflate(std::string_view in)
+    {
+        std::string out(::deflateBound(&z_, static_cast<uLong>(in.size())) + 16, '\0');
+        z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+        z_.avail_in = static_cast<uInt>(in.size());
+        z_.next_out = reinterpret_cast<Bytef*>(out.data());
+        z_.avail_out = static_cast<uInt>(out.size());
+        ::deflate(&z_, Z_SYNC_FLUSH);
+        out.resize(out.size() - z_.avail_out - 4);
+        ::deflateReset(&z_);
+        return out;
+    }
+
+private:
+    z_stream z_{};
+    bool inflate_;
+};
+#endif
+
 std::string upgrade_request(std::string_view host, unsigned short port, std::string_view path, bool sse)
 {
     std::string r = "GET ";
     r.append(path).append(" HTTP/1.1\r\nHost: ").append(host).append(":").append(std::to_string(port));
     if (sse) r.append("\r\nAccept: text/event-stream\r\n\r\n");
     else
+    {
         r.append("\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                 "Sec-WebSocket-Version: 13\r\n\r\n");
+                 "Sec-WebSocket-Version: 13\r\n");
+        if (g_offer_deflate) r.append("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n");
+        r.append("\r\n");
+    }
     return r;
 }
 
@@ -411,6 +532,10 @@ public:
     }
 
     std::function<void(conn&, std::uint8_t op, std::string_view payload)> on_payload;
+    /// Frames that arrived compressed, and those that did not inflate.
+    std::uint64_t compressed = 0, bad_deflate = 0;
+    /// Did the server agree on permessage-deflate?
+    bool compressing() const noexcept { return compressing_; }
 
 private:
     static asio::io_context& ioc();
@@ -437,6 +562,9 @@ private:
                                       return self->read_head();
                                   }
                                   bool const ok = v.rfind(self->sse_ ? "HTTP/1.1 200" : "HTTP/1.1 101", 0) == 0;
+                                  auto const head = v.substr(0, end);
+                                  self->compressing_ = !self->sse_ && head.find("permessage-deflate") != std::string_view::npos;
+                                  self->reset_each_ = head.find("server_no_context_takeover") != std::string_view::npos;
                                   std::memmove(self->buf_.data(), self->buf_.data() + end + 4, self->have_ - end - 4);
                                   self->have_ -= end + 4;
                                   std::string().swap(self->request_);
@@ -454,6 +582,7 @@ private:
                                       return;
                                   }
                                   self->have_ += n;
+                                  g_wire_in += n;
                                   self->consume();
                                   self->read_more();
                               });
@@ -488,6 +617,11 @@ private:
     std::vector<char> buf_;
     std::size_t have_ = 0;
     std::string out_pending_, out_writing_;
+    bool compressing_ = false, reset_each_ = false;
+#if defined(RTMSG_LOAD_WITH_ZLIB)
+    std::unique_ptr<zstream> inflater_;
+    std::string inflated_;
+#endif
 };
 
 struct run_state {
@@ -508,10 +642,24 @@ void conn::consume()
     std::size_t used = 0;
     if (!sse_) {
         std::size_t need = 0;
-        used = parse_frames(p, have_, need, [&](std::uint8_t op, std::string_view payload) {
+        used = parse_frames(p, have_, need, [&](std::uint8_t op, std::string_view payload, bool rsv1) {
             if (op == 0x8) { // close
                 open_ = false;
                 return;
+            }
+            if (rsv1) {
+                ++compressed;
+#if defined(RTMSG_LOAD_WITH_ZLIB)
+                if (!inflater_) inflater_ = std::make_unique<zstream>(true);
+                if (compressing_ && inflater_->inflate(payload, inflated_, reset_each_)) payload = inflated_;
+                else {
+                    ++bad_deflate;
+                    return;
+                }
+#else
+                ++bad_deflate;
+                return;
+#endif
             }
             if (on_payload && op != 0x9 && op != 0xA) on_payload(*this, op, payload);
         });
@@ -743,7 +891,7 @@ private:
         p.have += static_cast<std::size_t>(r);
         auto const t = now_ns();
         std::size_t need = 0;
-        auto const used = parse_frames(p.in.data(), p.have, need, [&](std::uint8_t op, std::string_view payload) {
+        auto const used = parse_frames(p.in.data(), p.have, need, [&](std::uint8_t op, std::string_view payload, bool) {
             if (op == 0x8) return fail(p);
             if (op == 0x9 || op == 0xA) return;
             if (p.inflight == 0 || payload.size() != payload_size_) {
@@ -907,6 +1055,7 @@ int fanout(run_state& rs, report& r, bool sse)
             put_hex(msg.data(), seq, 16);
             put_hex(msg.data() + 16, now_ns(), 16);
             put_hex(msg.data() + 32, pi, 4);
+            if (o.json) fill_json(msg.data() + stamp_size, size - stamp_size, seq * 131 + pi);
             batch += client_frame(0x1, msg);
         }
         c.send_bytes(batch);
@@ -985,9 +1134,11 @@ int fanout(run_state& rs, report& r, bool sse)
     window w;
     measuring = true;
     w.begin(o.server_pid);
+    auto const wire0 = g_wire_in;
     auto const pub_srv0 = process_cpu_ns(o.pub_server_pid);
     run_for(rs, o.duration);
     auto const pub_srv1 = process_cpu_ns(o.pub_server_pid);
+    auto const wire1 = g_wire_in;
     w.end(o.server_pid);
     measuring = false;
     stopping = true;
@@ -1028,6 +1179,18 @@ int fanout(run_state& rs, report& r, bool sse)
     r("lossy_subs", lossy_subs);
     r("closed_subs", closed);
     r("malformed", malformed);
+    if (delivered > 0) r("wire_bytes_per_msg", std::round(10.0 * double(wire1 - wire0) / double(delivered)) / 10.0);
+    if (o.deflate) {
+        std::uint64_t compressing = 0, compressed = 0, bad = 0;
+        for (auto& c : subs.conns) {
+            compressing += c->compressing() ? 1 : 0;
+            compressed += c->compressed;
+            bad += c->bad_deflate;
+        }
+        r("deflate_subs", compressing);
+        r("compressed_frames", compressed);
+        r("bad_deflate", bad);
+    }
     for (auto& c : subs.conns) c->abort();
     for (auto& c : pubs) c->abort();
     return delivered > 0 ? 0 : 1;
@@ -1080,8 +1243,38 @@ int idle(run_state& rs, report& r)
     run_for(rs, 0.2);
     auto const before = process_rss(o.server_pid);
     connector cx(rs, o.count, [&](int) { return upgrade_request(o, path, sse); }, sse);
-    bool const all = cx.run(o.timeout);
-    run_for(rs, 1.0); // let the server settle (handshake buffers freed, queues drained)
+    bool all = cx.run(o.timeout);
+#if defined(RTMSG_LOAD_WITH_ZLIB)
+    if (o.deflate && o.size > 0) {
+        // One compressed message each way per connection, so that the server made its
+        // compression state; then it idles.
+        zstream z(false);
+        std::string text(std::max<std::size_t>(o.size, 8), ' ');
+        fill_json(text.data(), text.size(), 1);
+        auto frame = client_frame(0x1, z.deflate(text));
+        frame[0] = static_cast<char>(frame[0] | 0x40);
+        std::size_t echoed = 0, compressed_back = 0, sent = 0;
+        for (auto& c : cx.conns) {
+            if (!c || !c->open()) continue;
+            c->on_payload = [&](conn& cc, std::uint8_t, std::string_view p) {
+                ++echoed;
+                if (p != text) all = false;
+                compressed_back += cc.compressed;
+                cc.on_payload = nullptr;
+            };
+            c->start_reading(std::max<std::size_t>(64 * 1024, o.size * 2));
+            c->send_bytes(frame);
+            ++sent;
+        }
+        auto const deadline = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
+                                                      std::chrono::duration<double>(o.timeout));
+        while (echoed < sent && clock_type::now() < deadline) rs.ioc.run_one_for(std::chrono::milliseconds(10));
+        r("echoed", echoed);
+        r("echoed_compressed", compressed_back);
+        if (echoed < sent) all = false;
+    }
+#endif
+    run_for(rs, o.settle); // let the server settle (handshake buffers freed, queues drained)
     auto const after = process_rss(o.server_pid);
     r("connections", cx.ok);
     r("failed", cx.failed);
@@ -1116,8 +1309,10 @@ int main(int argc, char** argv)
             return 2;
         }
     }
+    g_offer_deflate = rs.opt.deflate;
     report r;
     r("scenario", rs.opt.scenario);
+    if (rs.opt.deflate) r("deflate", 1);
     int rc = 2;
     if (rs.opt.scenario == "echo") {
         r("conns", rs.opt.conns), r("depth", rs.opt.depth), r("size", rs.opt.size);

@@ -38,13 +38,18 @@ struct args {
     std::string www;
     std::string redis; // --redis HOST:PORT: the hub is bridged through Redis
     bool deflate = false; // --deflate: accept permessage-deflate (needs rtmsg::deflate)
+    std::size_t deflate_threshold = 256; // --deflate-threshold N: smallest message compressed
+    bool deflate_no_context = false;     // --deflate-no-context: /echo without context takeover, both ways
+    bool deflate_per_connection = false; // --deflate-per-connection: the hub compresses per subscriber
+    unsigned ping_ms = 0;                // --ping-ms MS: keepalive period (0: the default, 30 s)
 };
 
 [[noreturn]] void usage(int code)
 {
     (code ? std::cerr : std::cout)
         << "usage: rtmsg-testbed [--host 127.0.0.1] [--port 9001] [--threads 1] [--max-message 16777216]"
-           " [--www DIR] [--redis HOST:PORT] [--deflate]"
+           " [--www DIR] [--redis HOST:PORT] [--deflate] [--deflate-threshold N] [--deflate-no-context]"
+           " [--deflate-per-connection] [--ping-ms MS]"
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
            " [--tls CERT KEY]"
 #endif
@@ -69,6 +74,10 @@ args parse(int argc, char** argv)
             else if (k == "--www") a.www = value();
             else if (k == "--redis") a.redis = value();
             else if (k == "--deflate") a.deflate = true;
+            else if (k == "--deflate-threshold") a.deflate_threshold = std::stoull(value());
+            else if (k == "--deflate-no-context") a.deflate_no_context = true;
+            else if (k == "--deflate-per-connection") a.deflate_per_connection = true;
+            else if (k == "--ping-ms") a.ping_ms = static_cast<unsigned>(std::stoul(value()));
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
             else if (k == "--tls") {
                 a.tls_cert = value();
@@ -119,16 +128,32 @@ int main(int argc, char** argv)
     sopt.single_threaded = a.threads == 1; // one I/O thread: connections need no strand
     rtmsg::http::server server(ioc.get_executor(), sopt);
 
+    // permessage-deflate on every WebSocket route with --deflate (ignored without zlib in the
+    // program, rtmsg::deflate); the hub's routes compress each message once unless
+    // --deflate-per-connection.
+    auto ws_options = [&a] {
+        rtmsg::websocket::options o;
+        o.max_message_size = a.max_message;
+        o.deflate.enable = a.deflate;
+        o.deflate.threshold = a.deflate_threshold;
+        if (a.ping_ms != 0) {
+            o.ping_interval = std::chrono::milliseconds(a.ping_ms);
+            o.idle_timeout = 3 * o.ping_interval;
+        }
+        return o;
+    };
     rtmsg::websocket::behavior echo;
-    echo.options.max_message_size = a.max_message;
-    echo.options.deflate.enable = a.deflate; // ignored without zlib in the program (rtmsg::deflate)
+    echo.options = ws_options();
+    echo.options.deflate.no_context_takeover = a.deflate_no_context;
+    echo.options.deflate.peer_no_context_takeover = a.deflate_no_context;
     echo.on_message = [](auto const& c, rtmsg::websocket::message_view m) { c->send(m.type, m.data); };
     server.routes().websocket("/echo", echo);
 
-    rtmsg::hub hub;
+    rtmsg::hub_options hopt;
+    hopt.compress_per_connection = a.deflate_per_connection;
+    rtmsg::hub hub(hopt);
     rtmsg::websocket::behavior bc;
-    bc.options.max_message_size = a.max_message;
-    bc.options.deflate.enable = a.deflate;
+    bc.options = ws_options();
     // The contract (shared/testbed.md): every client's message on /broadcast goes to all.
     server.routes().websocket("/broadcast", rtmsg::raw_endpoint(hub, "broadcast", bc, {.client_publish = true}));
     rtmsg::sse_endpoint_options events;
@@ -142,7 +167,7 @@ int main(int argc, char** argv)
     // `/ws?user=NAME` names the connection in presence lists (the testbed trusts it; a real
     // server authenticates here, see examples/auth).
     rtmsg::websocket::behavior proto;
-    proto.options.deflate.enable = a.deflate;
+    proto.options = ws_options();
     proto.on_upgrade = [](rtmsg::websocket::upgrade_request const& u) {
         auto user = u.request.query_param("user");
         if (!user) return rtmsg::websocket::upgrade_decision::accept();

@@ -34,6 +34,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <unordered_map>
@@ -311,6 +312,7 @@ public:
     {
         return ws_.send(type, payload);
     }
+    std::optional<websocket::deflate_params> compression() const noexcept override { return ws_.compression(); }
     websocket::send_status send_frame(std::shared_ptr<std::string const> frame) override
     {
         return ws_.send_frame(std::move(frame));

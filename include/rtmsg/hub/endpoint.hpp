@@ -10,6 +10,7 @@
 #include <rtmsg/sse/event.hpp>
 #include <rtmsg/websocket/connection.hpp>
 #include <rtmsg/websocket/frame.hpp>
+#include <rtmsg/websocket/frame_compressor.hpp>
 #include <rtmsg/websocket/stream.hpp> // websocket::detail::defer_or_run
 
 #include <asio/post.hpp>
@@ -87,6 +88,49 @@ inline bool encode_sse_envelope(message const& m, std::string& out)
     auto const id = std::to_string(m.seq);
     sse::format_event(out, {body, id, {}, 0});
     return true;
+}
+
+/// A WebSocket wire format of the hub and, when its endpoint compresses once, its
+/// permessage-deflate twin.
+struct ws_format {
+    int plain = -1;
+    int deflated = -1; ///< -1: no twin (no compression, or compressed per connection)
+    std::shared_ptr<websocket::frame_compressor> z;
+
+    /// The format for `c`: the compressed twin when `c` can inflate its frames.
+    int for_connection(websocket::connection const& c) const
+    {
+        if (deflated >= 0)
+            if (auto const p = c.compression(); p && z->fits(*p)) return deflated;
+        return plain;
+    }
+};
+
+/** Registers the wire format `key` and, when `base` enables permessage-deflate and the hub
+    compresses once (hub_options::compress_per_connection false), its compressed twin, each
+    message compressed once for every subscriber; then every peer is answered
+    `server_no_context_takeover` (base's options are changed so), which is what lets them
+    share compressed frames. */
+inline ws_format register_ws_format(hub_core& core, std::string const& key, format_encoder enc,
+                                    websocket::behavior& base)
+{
+    ws_format f;
+    f.plain = core.format(key, enc);
+    auto& d = base.options.deflate;
+    if (core.opt.compress_per_connection || !websocket::frame_compressor::available(d)) return f;
+    d.no_context_takeover = true;
+    f.z = std::make_shared<websocket::frame_compressor>(d);
+    auto const& zo = f.z->options();
+    auto const zkey = key + "+deflate/" + std::to_string(zo.window_bits) + "/" + std::to_string(zo.mem_level) + "/" +
+                      std::to_string(zo.threshold);
+    f.deflated = core.format(zkey, [enc = std::move(enc), z = f.z](message const& m, std::string& out) {
+        thread_local std::string frame;
+        frame.clear();
+        if (!enc(m, frame)) return false;
+        if (!z->compress(frame, out)) out.assign(frame); // small or incompressible: as it is
+        return true;
+    });
+    return f;
 }
 
 using upgrade_hook = std::function<websocket::upgrade_decision(websocket::upgrade_request const&)>;
@@ -321,13 +365,13 @@ inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::be
 {
     auto core = h.core();
     auto reg = std::make_shared<detail::endpoint_registry>();
-    int const format = core->format("ws.raw", detail::encode_ws_raw);
+    auto const format = detail::register_ws_format(*core, "ws.raw", detail::encode_ws_raw, base);
     base.on_upgrade = [core, topic, auth = std::move(base.on_upgrade)](websocket::upgrade_request const& u) {
         return detail::admit_subscriber(*core, auth, u, topic);
     };
     base.on_open = [core, reg, topic, format](websocket::connection_ptr const& c) {
         auto box = std::make_shared<detail::connection_outbox<websocket::connection>>(
-            core, c, format, c->peer());
+            core, c, format.for_connection(*c), c->peer());
         reg->add(c->id(), box);
         ++core->counters.connections;
         if (auto ec = core->subscribe(box, topic, {}, nullptr)) c->close(websocket::close_code::policy_violation, ec.message());

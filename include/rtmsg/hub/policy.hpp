@@ -139,6 +139,14 @@ struct hub_options {
     std::size_t abuse_errors = 50;
     /// The window abuse_errors counts in.
     std::chrono::milliseconds abuse_window{10'000};
+    /** permessage-deflate on the hub's WebSocket endpoints (when their behavior enables it):
+        false (the default): the endpoints agree on `server_no_context_takeover` with every
+        peer and compress each message once per wire format, the same compressed frame going
+        to every subscriber.  true: the behavior's own deflate options apply, and a
+        connection with context takeover compresses every message for itself (better ratio
+        on small repetitive messages, one deflate per subscriber per message and a zlib
+        window per connection).  See docs/compression.md. */
+    bool compress_per_connection = false;
 };
 
 } // namespace rtmsg

@@ -292,10 +292,11 @@ websocket::behavior protocol_endpoint(hub& h, websocket::behavior base = {})
     static_assert(sizeof...(Codecs) > 0, "protocol_endpoint needs at least one codec");
     using session = detail::protocol_session<Codecs...>;
     auto core = h.core();
-    auto formats = std::make_shared<std::array<int, sizeof...(Codecs)>>();
+    auto formats = std::make_shared<std::array<detail::ws_format, sizeof...(Codecs)>>();
     {
         std::size_t i = 0;
-        ((void)((*formats)[i++] = core->format("ws." + std::string(Codecs::name), detail::encode_ws_codec<Codecs>)),
+        ((void)((*formats)[i++] = detail::register_ws_format(*core, "ws." + std::string(Codecs::name),
+                                                              detail::encode_ws_codec<Codecs>, base)),
          ...);
     }
     auto sessions = std::make_shared<std::pair<std::mutex, std::unordered_map<std::uint64_t, std::shared_ptr<session>>>>();
@@ -311,7 +312,7 @@ websocket::behavior protocol_endpoint(hub& h, websocket::behavior base = {})
         std::size_t index = 0;
         for (std::size_t i = 0; i < names.size(); ++i)
             if (c->subprotocol() == names[i]) index = i;
-        auto s = std::make_shared<session>(core, c, index, (*formats)[index]);
+        auto s = std::make_shared<session>(core, c, index, (*formats)[index].for_connection(*c));
         {
             std::lock_guard<std::mutex> lock(sessions->first);
             sessions->second[c->id()] = s;

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -60,6 +61,11 @@ public:
 
     /// Bytes queued and not yet written.
     virtual std::size_t queued_bytes() const noexcept = 0;
+
+    /** The permessage-deflate parameters agreed with this peer; empty if it does not
+        compress.  With `server_no_context_takeover` the hub sends it frames compressed once
+        for every such subscriber (see docs/compression.md). */
+    virtual std::optional<deflate_params> compression() const noexcept { return std::nullopt; }
 
     /// The executor (a strand) this connection's callbacks run on.
     virtual asio::any_io_executor get_executor() const = 0;

@@ -88,6 +88,38 @@ inline void mask_bytes(char* data, std::size_t n, std::array<std::uint8_t, 4> co
     for (; i < n; ++i) p[i] ^= k[i & 7];
 }
 
+/// A whole message in one frame, as parse_whole_frame() finds it.
+struct whole_frame {
+    opcode op = opcode::text;    ///< the frame's opcode
+    bool compressed = false;     ///< RSV1 (permessage-deflate) is set
+    std::string_view payload;    ///< the payload bytes, inside the frame given
+};
+
+/** Splits a complete, unmasked, final frame (a server's, as the hub frames fan-out messages)
+    into its opcode and payload.  False if `frame` is anything else: a fragment, masked, with
+    RSV2 or RSV3, or not exactly one frame long. */
+inline bool parse_whole_frame(std::string_view frame, whole_frame& out) noexcept
+{
+    if (frame.size() < 2) return false;
+    auto const b0 = static_cast<std::uint8_t>(frame[0]);
+    auto const b1 = static_cast<std::uint8_t>(frame[1]);
+    if ((b0 & 0xB0) != 0x80 || (b1 & 0x80)) return false;
+    std::size_t h = 2;
+    std::uint64_t len = b1 & 0x7F;
+    if (len == 126) h = 4;
+    else if (len == 127) h = 10;
+    if (frame.size() < h) return false;
+    if (h != 2) {
+        len = 0;
+        for (std::size_t i = 2; i < h; ++i) len = (len << 8) | static_cast<std::uint8_t>(frame[i]);
+    }
+    if (frame.size() - h != len) return false;
+    out.op = static_cast<opcode>(b0 & 0x0F);
+    out.compressed = (b0 & 0x40) != 0;
+    out.payload = frame.substr(h);
+    return true;
+}
+
 /// What message_reader::read() stopped at.
 enum class read_event : std::uint8_t {
     need_more, ///< every byte was consumed; feed more

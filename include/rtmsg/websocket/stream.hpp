@@ -9,6 +9,7 @@
 #include <rtmsg/websocket/frame.hpp>
 #include <rtmsg/websocket/handshake.hpp>
 #include <rtmsg/websocket/option.hpp>
+#include <rtmsg/websocket/permessage_deflate.hpp>
 
 #include <asio/async_result.hpp>
 #include <asio/buffer.hpp>
@@ -16,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -246,6 +248,11 @@ public:
 
     /// Bytes queued for writing and not yet written.
     std::size_t queued_bytes() const noexcept;
+
+    /** The permessage-deflate parameters agreed in the handshake; empty when the connection
+        does not compress (not offered, not accepted, or no zlib in the program).  Set by
+        the handshake, before the first read or write. */
+    std::optional<deflate_params> compression() const noexcept;
 
     /** Bytes kept for later sends and reads: frame storage for reuse (at most four buffers
         of up to 64 KiB) and, while the stream holds it, its busy state (write queues and

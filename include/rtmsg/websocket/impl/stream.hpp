@@ -342,6 +342,7 @@ public:
     struct deflate_state {
         std::unique_ptr<deflate_engine> engine;
         rtmsg::detail::utf8_validator utf8; ///< of an inflated text message
+        deflate_params params;              ///< as negotiated
     };
     std::unique_ptr<deflate_state> pmd;
     /// Shared, not copied: a server's connections on one route hold its behavior's options
@@ -463,7 +464,45 @@ public:
         if (!make) return;
         pmd = std::make_unique<deflate_state>();
         pmd->engine = make(params, role, opt->deflate);
+        pmd->params = params;
         reader.set_compression(true);
+    }
+
+    /** Queues a complete frame shared with other connections; `size` (its size) is already
+        counted in queued_bytes.  A compressing connection compresses an uncompressed data
+        frame of at least deflate_options::threshold bytes for itself, as send() does (with
+        context takeover it must: compressed bytes shared with others would not match the
+        window its peer keeps); the hub hands frames it already compressed once to the
+        connections that can share them (docs/compression.md). */
+    void push_shared(std::shared_ptr<std::string const> frame, std::size_t size)
+    {
+        out_frame f;
+        if (pmd) [[unlikely]] {
+            if (auto own = compress_shared(*frame); !own.empty()) {
+                queued_bytes += own.size();
+                queued_bytes -= size;
+                f.bytes = own.size();
+                f.storage = std::move(own);
+                f.payload_size = size;
+                busy().queued.push_back(std::move(f));
+                return;
+            }
+        }
+        f.shared = std::move(frame);
+        f.bytes = size;
+        f.payload_size = size;
+        busy().queued.push_back(std::move(f));
+    }
+
+    /// The compressed frame of a shared, unmasked, final, uncompressed data frame; empty if
+    /// it goes out as it is (small, a control frame, already compressed, or not compressible).
+    std::string compress_shared(std::string const& frame)
+    {
+        std::string out;
+        whole_frame f;
+        if (!parse_whole_frame(frame, f) || f.compressed || !compresses(f.op, f.payload.size())) return out;
+        if (!append_compressed_frame(out, f.op, f.payload)) out.clear();
+        return out;
     }
 
     /// Would a data message of `n` bytes go out compressed?
@@ -1654,11 +1693,7 @@ send_status stream<NextLayer>::send_frame(std::shared_ptr<std::string const> fra
     if (q + size > s.opt->send_queue_hard_limit) return send_status::dropped;
     auto const now = s.queued_bytes.fetch_add(size) + size;
     if (detail::runs_inline(s.next.get_executor())) {
-        detail::out_frame f;
-        f.shared = std::move(frame);
-        f.bytes = size;
-        f.payload_size = size;
-        s.busy().queued.push_back(std::move(f));
+        s.push_shared(std::move(frame), size);
         s.pump();
         return now > s.opt->send_queue_soft_limit ? send_status::backpressure : send_status::queued;
     }
@@ -1667,11 +1702,7 @@ send_status stream<NextLayer>::send_frame(std::shared_ptr<std::string const> fra
             impl->queued_bytes -= size;
             return;
         }
-        detail::out_frame f;
-        f.shared = std::move(frame);
-        f.bytes = size;
-        f.payload_size = size;
-        impl->busy().queued.push_back(std::move(f));
+        impl->push_shared(std::move(frame), size);
         impl->pump();
     });
     return now > s.opt->send_queue_soft_limit ? send_status::backpressure : send_status::queued;
@@ -1701,11 +1732,7 @@ send_status stream<NextLayer>::send_frames(std::span<std::shared_ptr<std::string
             break;
         }
         now = s.queued_bytes.fetch_add(size) + size;
-        detail::out_frame f;
-        f.shared = std::move(frame);
-        f.bytes = size;
-        f.payload_size = size;
-        s.busy().queued.push_back(std::move(f));
+        s.push_shared(std::move(frame), size);
     }
     s.pump(); // one write for the whole batch
     if (st == send_status::dropped) return st;
@@ -1749,6 +1776,13 @@ template <async_stream NextLayer>
 std::size_t stream<NextLayer>::queued_bytes() const noexcept
 {
     return impl_->queued_bytes.load(std::memory_order_relaxed);
+}
+
+template <async_stream NextLayer>
+std::optional<deflate_params> stream<NextLayer>::compression() const noexcept
+{
+    if (!impl_->pmd) return std::nullopt;
+    return impl_->pmd->params;
 }
 
 template <async_stream NextLayer>
