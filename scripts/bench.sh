@@ -10,6 +10,7 @@
 #   cross-node step (needs redis-server and an rtmsg-testbed built with -DRTMSG_WITH_HIREDIS=ON):
 #            --cross-node-only  (run only it; rewrites only that section of --out)
 #            --no-cross-node  --xnode-subs N (1000)  --xnode-duration SEC  --xnode-rate R (100)
+#   compression step (scripts/bench-compression.sh, permessage-deflate): --no-compression
 #
 # Installs its packages (as root, with apt-get, only if missing), builds the `bench` preset
 # (Release, build/bench), then runs every scenario of bench/load (rtmsg-load) against each
@@ -26,7 +27,7 @@ ROOT=$PWD
 COMMAND="scripts/bench.sh $*"
 
 QUICK=0 ROUNDS=3 BUILD=1 INSTALL=1 MICRO=1 OUT=BENCHMARKS.md REPORT_ONLY=0
-XNODE=1 XNODE_ONLY=0 XSUBS=1000 XDUR="" XRATE=100 B=build/bench
+COMP=1 XNODE=1 XNODE_ONLY=0 XSUBS=1000 XDUR="" XRATE=100 B=build/bench
 SERVERS="rtmsg beast websocketpp node"
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -41,6 +42,7 @@ while [[ $# -gt 0 ]]; do
     --build-dir) B=${2%/}; shift ;;
     --cross-node-only) XNODE_ONLY=1 ;;
     --no-cross-node) XNODE=0 ;;
+    --no-compression) COMP=0 ;;
     --xnode-subs) XSUBS=$2; shift ;;
     --xnode-duration) XDUR=$2; shift ;;
     --xnode-rate) XRATE=$2; shift ;;
@@ -152,7 +154,7 @@ if (( ! QUICK )); then
 fi
 
 LOG=$B/bench.log
-(( XNODE_ONLY )) || { : > "$RESULTS"; : > "$LOG"; rm -f "$XNODE_MD"; }
+(( XNODE_ONLY )) || { : > "$RESULTS"; : > "$LOG"; rm -f "$XNODE_MD" "$B/compression.md"; }
 
 start_server() { # name -> sets SPID, SPORT
   local cmd; cmd=$(server_cmd "$1")
@@ -382,6 +384,13 @@ PY
 fi
 fi # REPORT_ONLY
 
+# ---- compression (permessage-deflate) -------------------------------------------------------
+if (( COMP && ! XNODE_ONLY )); then
+  qa=(); (( QUICK )) && qa=(--quick)
+  scripts/bench-compression.sh --no-write --build-dir "$B" --rounds "$ROUNDS" "${qa[@]}" ||
+    echo "bench.sh: the compression step failed (see $B/compression.log)" >&2
+fi
+
 if (( XNODE_ONLY )); then
   # Only the cross-node section of $OUT is replaced (or added before the micro benchmarks).
   [[ -f $XNODE_MD ]] || { echo "bench.sh: the cross-node step did not run" >&2; exit 1; }
@@ -405,7 +414,8 @@ PY
 fi
 
 # ---- report --------------------------------------------------------------------------------
-export RESULTS OUT COMMAND ELAPSED LOADAVG_START MICRO_OUT ROUNDS QUICK ROOT XNODE_MD
+COMP_MD=$B/compression.md
+export RESULTS OUT COMMAND ELAPSED LOADAVG_START MICRO_OUT ROUNDS QUICK ROOT XNODE_MD COMP_MD
 python3 - <<'PY'
 import os, statistics, subprocess, collections, platform
 res = collections.defaultdict(list)
@@ -546,6 +556,9 @@ L.append("Scenarios (rtmsg-load arguments): echo_32B_x16 = 100 connections × 16
 xm = os.environ["XNODE_MD"]
 if os.path.exists(xm):
     L.append(open(xm).read())
+cm = os.environ["COMP_MD"]  # scripts/bench-compression.sh
+if os.path.exists(cm):
+    L.append(open(cm).read())
 mo = open(os.environ["MICRO_OUT"]).read().strip() if os.path.exists(os.environ["MICRO_OUT"]) else ""
 if mo:
     L.append("## Micro benchmarks (bench/micro, Google Benchmark)\n")

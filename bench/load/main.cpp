@@ -455,6 +455,15 @@ private:
 };
 #endif
 
+#if defined(RTMSG_LOAD_WITH_ZLIB)
+/// Compressed bytes -> inflated bytes of recent messages compressed without context.
+std::vector<std::pair<std::string, std::string>>& inflate_cache()
+{
+    static std::vector<std::pair<std::string, std::string>> c(1024);
+    return c;
+}
+#endif
+
 std::string upgrade_request(std::string_view host, unsigned short port, std::string_view path, bool sse)
 {
     std::string r = "GET ";
@@ -650,11 +659,35 @@ void conn::consume()
             if (rsv1) {
                 ++compressed;
 #if defined(RTMSG_LOAD_WITH_ZLIB)
-                if (!inflater_) inflater_ = std::make_unique<zstream>(true);
-                if (compressing_ && inflater_->inflate(payload, inflated_, reset_each_)) payload = inflated_;
-                else {
+                if (!compressing_) {
                     ++bad_deflate;
                     return;
+                }
+                if (reset_each_) {
+                    // Without context, equal bytes inflate to equal bytes: a fan-out's shared
+                    // frame is inflated once for all the subscribers (else the load tool, not
+                    // the server, is the limit); every subscriber still checks its stamp.
+                    auto& cache = inflate_cache();
+                    auto const slot = std::hash<std::string_view>{}(payload) % cache.size();
+                    auto& e = cache[slot];
+                    if (e.first != payload) {
+                        if (!inflater_) inflater_ = std::make_unique<zstream>(true);
+                        if (!inflater_->inflate(payload, e.second, true)) {
+                            e.first.clear();
+                            ++bad_deflate;
+                            return;
+                        }
+                        e.first.assign(payload);
+                    }
+                    payload = e.second;
+                }
+                else {
+                    if (!inflater_) inflater_ = std::make_unique<zstream>(true);
+                    if (!inflater_->inflate(payload, inflated_, false)) {
+                        ++bad_deflate;
+                        return;
+                    }
+                    payload = inflated_;
                 }
 #else
                 ++bad_deflate;
@@ -1254,13 +1287,16 @@ int idle(run_state& rs, report& r)
         auto frame = client_frame(0x1, z.deflate(text));
         frame[0] = static_cast<char>(frame[0] | 0x40);
         std::size_t echoed = 0, compressed_back = 0, sent = 0;
+        std::vector<char> seen(cx.conns.size(), 0);
         for (auto& c : cx.conns) {
             if (!c || !c->open()) continue;
             c->on_payload = [&](conn& cc, std::uint8_t, std::string_view p) {
+                auto& once = seen[static_cast<std::size_t>(cc.index())];
+                if (once) return;
+                once = 1;
                 ++echoed;
                 if (p != text) all = false;
                 compressed_back += cc.compressed;
-                cc.on_payload = nullptr;
             };
             c->start_reading(std::max<std::size_t>(64 * 1024, o.size * 2));
             c->send_bytes(frame);

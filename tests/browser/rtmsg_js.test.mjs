@@ -564,6 +564,8 @@ describe('rtmsg.js in Chromium', () => {
       return { extensions, size: text.length, text };
     }, wsDirect());
     assert.match(r.extensions, /^permessage-deflate/);
+    // The hub compresses each message once for every subscriber: it agrees on no server context takeover.
+    assert.match(r.extensions, /server_no_context_takeover/);
     assert.ok(r.size > 10000);
     await page.waitForFunction(() => Z.got['chat.big'].length === 1);
     const got = await page.evaluate(() => Z.got['chat.big'][0].data);
