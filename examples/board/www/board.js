@@ -168,8 +168,11 @@ function noteElement(n) {
   by.append(who, del);
   const text = document.createElement('div');
   text.className = 'text';
-  text.addEventListener('dblclick', () => startEditing(n.id, el));
   el.append(by, text);
+  // On the note, not its text: the pointer capture of a drag makes the note the click target.
+  el.addEventListener('dblclick', (e) => {
+    if (!e.target.closest('button, textarea')) startEditing(n.id, el);
+  });
   el.addEventListener('pointerdown', (e) => {
     if (e.button !== 0 || e.target.closest('button, textarea') || !notes.has(n.id)) return;
     const p = boardPoint(e);
@@ -392,7 +395,7 @@ function join(name) {
   people.add(me);
   renderPeople();
   render();
-  window.board = {
+  window.boardPage = {
     client, me, ready: ops.ready, add, move, edit, remove,
     /** The agreed board, in a canonical form (for the tests: equal on every page that converged). */
     state: () => [...notes.values()].sort((a, b) => (a.id < b.id ? -1 : 1))
@@ -418,14 +421,23 @@ boardEl.addEventListener('dblclick', (e) => {
   const p = boardPoint(e);
   add('', p.x - NOTE_W / 2, p.y - 20).catch(() => {});
 });
-let placed = 0;
 $('#add').addEventListener('click', () => {
-  // A new note where the board is in view, stepped so that several do not cover each other.
+  // A new note in the part of the board in view, where it covers no other note if possible.
   const v = $('#viewport');
-  const x = v.scrollLeft + 40 + (placed % 5) * 30;
-  const y = v.scrollTop + 40 + (placed % 5) * 30;
-  placed++;
-  add('New note', x, y).catch(() => {});
+  const left = v.scrollLeft;
+  const top = v.scrollTop;
+  const right = Math.min(BOARD_W, left + v.clientWidth - 24);
+  const bottom = Math.min(BOARD_H, top + v.clientHeight - 24);
+  const free = (x, y) => [...notes.values(), ...pending.values()].every((n) =>
+    x + NOTE_W + 10 <= n.x || n.x + NOTE_W + 10 <= x || y + NOTE_H + 10 <= n.y || n.y + NOTE_H + 10 <= y);
+  let at = { x: left + 20, y: top + 20 };
+  search: for (let y = top + 20; y + NOTE_H <= bottom; y += 20)
+    for (let x = left + 20; x + NOTE_W <= right; x += 20)
+      if (free(x, y)) {
+        at = { x, y };
+        break search;
+      }
+  add('New note', at.x, at.y).catch(() => {});
 });
 
 const given = params.get('name') ?? store.getItem('board.name') ?? '';
