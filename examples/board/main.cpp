@@ -8,7 +8,8 @@
 //   - topic_options per topic: edits keep their history (a newcomer or a reload rebuilds
 //     the board by replaying it in offset order), cursors keep none and use the keep-latest
 //     policy (a slow page gets each user's newest position, never a backlog);
-//   - can_subscribe / can_publish and an on_publish hook that bounds a board's history.
+//   - can_subscribe / can_publish and an on_publish hook that bounds a board's history;
+//   - GET /metrics: the hub's counters (rtmsg_dropped_total counts the coalesced cursors).
 //
 //   rtmsg-board [--host 127.0.0.1] [--port 8070] [--max-ops 10000] [--www DIR] [--js DIR]
 //
@@ -203,6 +204,7 @@ int main(int argc, char** argv)
         res.headers.add("Content-Type", "application/json");
         res.body = "{\"maxText\":" + std::to_string(max_text) + ",\"maxOps\":" + std::to_string(a.max_ops) + "}";
     });
+    server.routes().get("/metrics", rtmsg::metrics_handler(hub)); // Prometheus text: rtmsg_dropped_total, ...
     server.routes().static_files("/js", std::filesystem::weakly_canonical(a.js)); // /js/rtmsg.js
     server.routes().static_files("/", std::filesystem::weakly_canonical(a.www));
 

@@ -9,6 +9,9 @@ import { after, before, describe, test } from '../support/node_test.mjs';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 
+import WebSocket from 'ws';
+
+import { Client } from '../../js/rtmsg.js';
 import { launchBrowser, screenshots, startExample, waitFor, watchPage } from './support.mjs';
 
 describe('board example', () => {
@@ -81,6 +84,23 @@ describe('board example', () => {
         return op.catch(() => {});
       }));
     })();
+  }
+
+  /** Carol's and dave's pages on board "demo", with six notes (once: the screenshots share it). */
+  let seeded = false;
+  async function seedDemo() {
+    const carol = await open('carol', 'demo');
+    const dave = await open('dave', 'demo');
+    if (!seeded) {
+      seeded = true;
+      // Two columns fit a phone's width (board-390.png shows this board too).
+      const texts = [['Launch checklist', 24, 24], ['Write the release notes', 208, 60], ['Ask design about the icons', 40, 190],
+        ['Fix the flaky test', 200, 250], ['Demo on Thursday 10:00', 520, 110], ['Retro: what went well?', 760, 300]];
+      for (const [i, [t, x, y]] of texts.entries())
+        await (i % 2 ? dave : carol).evaluate(([t, x, y]) => window.boardPage.add(t, x, y), [t, x, y]);
+    }
+    await converged([carol, dave], 'the demo board');
+    return [carol, dave];
   }
 
   test('two pages edit at once and converge; cursors, presence and senders are attested', async () => {
@@ -157,18 +177,11 @@ describe('board example', () => {
     assert.equal(notes.find((n) => n.id === 'alice-forged').by, 'bob', 'the author is the attested sender');
 
     // The screenshot: a few readable notes, two cursors.
-    const shot = await open('carol', 'demo');
-    const dave = await open('dave', 'demo');
-    // Two columns fit a phone's width (board-390.png shows this board too).
-    const texts = [['Launch checklist', 24, 24], ['Write the release notes', 208, 60], ['Ask design about the icons', 40, 190],
-      ['Fix the flaky test', 200, 250], ['Demo on Thursday 10:00', 520, 110], ['Retro: what went well?', 760, 300]];
-    for (const [i, [t, x, y]] of texts.entries())
-      await (i % 2 ? dave : shot).evaluate(([t, x, y]) => window.boardPage.add(t, x, y), [t, x, y]);
+    const [shot, dave] = await seedDemo();
     const db = await (await dave.$('#board')).boundingBox();
     await dave.mouse.move(db.x + 640, db.y + 330);
     const sb = await (await shot.$('#board')).boundingBox();
     await shot.mouse.move(sb.x + 420, sb.y + 470);
-    await converged([shot, dave], 'the demo board');
     await waitFor(async () => (await shot.evaluate(() => window.boardPage.cursors())).dave, 'dave\'s cursor on carol\'s page');
     await shot.waitForTimeout(300);
     await shot.screenshot({ path: path.join(screenshots, 'board.png') });
@@ -231,6 +244,60 @@ describe('board example', () => {
     await slow.close();
   });
 
+  test('a client whose socket is not read gets each user\'s newest cursor, not a backlog (keep-latest)', async () => {
+    // A browser reads its sockets even when its page is slow, so the slow reader is rtmsg.js
+    // under Node with its TCP socket paused: the server's writes back up, and its queue for
+    // this client coalesces each user's cursor topic to the newest position.
+    const connect = (name) => new Promise((resolve, reject) => {
+      const c = new Client(`${server.url.replace('http', 'ws')}ws?name=${name}`, { WebSocket, reconnect: false });
+      c.addEventListener('state', (e) => (e.state === 'open' ? resolve(c) : e.state === 'closed' && reject(new Error(`${name} closed`))));
+    });
+    const dropped = async () => Number(/^rtmsg_dropped_total (\d+)$/m.exec(await (await fetch(new URL('/metrics', server.url))).text())[1]);
+    const slow = await connect('slowpoke');
+    // 20 users, each moving ~50 times a second (under the limit of 60), 1.2 KB a position (a
+    // padded cursor): 1.2 MB a second, in rounds of one second until the server has coalesced
+    // at least 200 positions (the loopback's socket buffers take a few MB first).
+    const names = Array.from({ length: 20 }, (_, i) => `user${i}`);
+    const writers = await Promise.all(names.map(connect));
+    const seqs = Object.fromEntries(names.map((n) => [n, []])); // what the slow client got, per user
+    const last = {};
+    let received = 0;
+    await slow.subscribe('board.keep.cursor.*', (data, meta) => {
+      received++;
+      last[meta.from.id] = data.seq;
+      seqs[meta.from.id].push(data.seq);
+    }).ready;
+    const dropped0 = await dropped();
+    slow.ws._socket.pause();
+    const pad = 'x'.repeat(1200);
+    let seq = 0;
+    while (seq < 1000 && (await dropped()) - dropped0 < 200) {
+      for (let i = 0; i < 50; i++) {
+        seq++;
+        for (const [w, c] of writers.entries()) c.publish(`board.keep.cursor.${names[w]}`, { x: seq, y: seq, seq, pad }, { ack: false });
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    const sent = names.length * (seq + 1);
+    // The newest positions, acknowledged: every earlier one reached the hub before them.
+    await Promise.all(writers.map((c, w) => c.publish(`board.keep.cursor.${names[w]}`, { x: 777, y: 333, seq: seq + 1 })));
+    const coalesced = (await dropped()) - dropped0;
+    assert.ok(coalesced >= 200, `the server coalesced cursors for the paused client (${coalesced} after ${sent} positions)`);
+    slow.ws._socket.resume();
+    await waitFor(() => names.every((w) => last[w] === seq + 1), 'each user\'s newest position', 20000);
+    assert.ok(received <= sent - coalesced, `${received} of ${sent} positions delivered, ${coalesced} coalesced`);
+    // No backlog: what the socket buffers held, then straight to the newest position.  (A queue
+    // that drops the oldest would end with a run of ~200 positions per user: its last 4096.)
+    for (const n of names) {
+      const got = seqs[n];
+      let run = 1;
+      while (run < got.length && got[got.length - run - 1] === got[got.length - run] - 1) run++;
+      assert.ok(run <= 3, `${n}: the last ${run} positions came one by one (${got.slice(-5)})`);
+    }
+    assert.equal(slow.state, 'open', 'the slow client was not disconnected');
+    for (const c of [slow, ...writers]) c.close();
+  });
+
   test('a board keeps a bounded history: past --max-ops edits are refused, every page agrees', async () => {
     const small = await startExample('examples/board/rtmsg-board', ['--max-ops', '5']);
     try {
@@ -253,6 +320,7 @@ describe('board example', () => {
   test('at phone width (390x844): header in view, no page overflow, notes readable, the board scrolls', async () => {
     const page = await browser.newPage();
     problems.push(watchPage(page, 'phone'));
+    for (const p of await seedDemo()) await p.close();
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(new URL('/?board=demo', server.url).href);
     // No name yet: the join form.
