@@ -317,6 +317,29 @@ describe('board example', () => {
     }
   });
 
+  test('a server restart: the pages are told, start over with an empty board and converge again', async () => {
+    let srv = await startExample('examples/board/rtmsg-board');
+    const port = new URL(srv.url).port;
+    try {
+      const alice = await open('alice', 'restart', srv);
+      const bob = await open('bob', 'restart', srv);
+      await alice.evaluate(() => window.boardPage.add('before the restart', 100, 100));
+      assert.equal((await converged([alice, bob], 'the first note')).length, 1);
+      assert.equal(await srv.stop(), 0);
+      srv = await startExample('examples/board/rtmsg-board', ['--port', port]);
+      await Promise.all([alice, bob].map(joined));
+      await waitFor(async () => /server restarted/.test(await alice.textContent('#notice')), 'the restart notice');
+      await bob.evaluate(() => window.boardPage.add('after the restart', 300, 200));
+      const notes = await converged([alice, bob], 'the board after the restart');
+      assert.deepEqual(notes.map((n) => n.text), ['after the restart']);
+      await alice.close();
+      await bob.close();
+    }
+    finally {
+      assert.equal(await srv.stop(), 0);
+    }
+  });
+
   test('at phone width (390x844): header in view, no page overflow, notes readable, the board scrolls', async () => {
     const page = await browser.newPage();
     problems.push(watchPage(page, 'phone'));
