@@ -176,6 +176,19 @@ describe('board example', () => {
     notes = await converged([alice, bob], 'the forged note');
     assert.equal(notes.find((n) => n.id === 'alice-forged').by, 'bob', 'the author is the attested sender');
 
+    // Alice deletes (with its × button) the note bob is editing; bob's next edit still works.
+    await bob.dblclick('.note[data-id="alice-forged"] .text');
+    await bob.waitForSelector('.note[data-id="alice-forged"] textarea');
+    await alice.click('.note[data-id="alice-forged"] .del');
+    await waitFor(async () => !(await bob.$('.note[data-id="alice-forged"]')), 'the note gone from bob\'s page');
+    const other = (await state(bob)).reduce((a, b) => (a.z > b.z ? a : b)).id; // the topmost note
+    await bob.dblclick(`.note[data-id="${other}"] .text`);
+    await bob.fill(`.note[data-id="${other}"] textarea`, 'Edited after a delete');
+    await bob.press(`.note[data-id="${other}"] textarea`, 'Enter');
+    notes = await converged([alice, bob], 'the delete and the edit');
+    assert.equal(notes.find((n) => n.id === 'alice-forged'), undefined);
+    assert.equal(notes.find((n) => n.id === other)?.text, 'Edited after a delete');
+
     // The screenshot: a few readable notes, two cursors.
     const [shot, dave] = await seedDemo();
     const db = await (await dave.$('#board')).boundingBox();

@@ -125,6 +125,8 @@ function render() {
   const board = $('#board');
   for (const [id, el] of noteEls)
     if (!notes.has(id)) {
+      if (editing === id) stopEditing(); // before the removal, whose blur would save the text
+      if (dragging?.id === id) dragging = null;
       el.remove();
       noteEls.delete(id);
     }
@@ -204,6 +206,8 @@ function noteElement(n) {
   return el;
 }
 
+let stopEditing = () => {};
+
 function startEditing(id, el) {
   if (editing) return;
   editing = id;
@@ -221,6 +225,10 @@ function startEditing(id, el) {
     area.replaceWith(text);
     if (save && notes.has(id) && area.value !== notes.get(id).text) edit(id, area.value).catch(() => {});
     render();
+  };
+  stopEditing = () => {
+    done = true; // the note is gone: nothing to save, nothing to restore
+    editing = null;
   };
   area.addEventListener('blur', () => finish(true));
   area.addEventListener('keydown', (e) => {
