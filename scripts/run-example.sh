@@ -4,6 +4,8 @@
 #
 #   scripts/run-example.sh                       the chat (examples/chat)
 #   scripts/run-example.sh ticker                the market-data ticker (examples/ticker)
+#   scripts/run-example.sh board                 the live collaboration board (examples/board):
+#                                                open http://127.0.0.1:8070/ in two windows
 #   scripts/run-example.sh assistant             the AI token-streaming gateway (examples/assistant),
 #                                                with its offline demo model
 #   scripts/run-example.sh assistant --upstream http://127.0.0.1:11434 --model llama3.2
@@ -16,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 example=chat
 case "${1:-}" in
-  chat | ticker | assistant) example=$1; shift ;;
+  chat | ticker | assistant | board) example=$1; shift ;;
 esac
 deps=()
 configure=()

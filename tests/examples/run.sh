@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Browser tests of examples/chat, examples/ticker and examples/assistant: Debian's Chromium
+# Browser tests of examples/chat, examples/ticker, examples/assistant and examples/board: Debian's Chromium
 # (playwright-core) against the example servers of a build tree.  They also take
 # docs/screenshots/*.png.
 #
