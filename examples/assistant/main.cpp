@@ -27,6 +27,8 @@
 #include <rtmsg/hub/protocol.hpp>
 #include <rtmsg/sse/client.hpp>
 
+#include "../common/cli.hpp"
+
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
@@ -88,30 +90,20 @@ args parse(int argc, char** argv)
 {
     args a;
     if (char const* k = std::getenv("OPENAI_API_KEY")) a.api_key = k;
-    for (int i = 1; i < argc; ++i) {
-        std::string const k = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) usage(2);
-            return argv[++i];
-        };
-        try {
-            if (k == "--host") a.host = value();
-            else if (k == "--port") a.port = static_cast<unsigned short>(std::stoul(value()));
-            else if (k == "--upstream") a.upstream = value();
-            else if (k == "--model") a.model = value();
-            else if (k == "--api-key") a.api_key = value();
-            else if (k == "--timeout-ms") a.timeout = std::chrono::milliseconds(std::stoul(value()));
-            else if (k == "--demo-delay-ms") a.demo_delay = std::chrono::milliseconds(std::stoul(value()));
-            else if (k == "--demo-text") a.demo_text = value();
-            else if (k == "--www") a.www = value();
-            else if (k == "--js") a.js = value();
-            else if (k == "--help" || k == "-h") usage(0);
-            else usage(2);
-        }
-        catch (std::exception const&) {
-            usage(2);
-        }
-    }
+    rtmsg_example::parse_flags(argc, argv, usage, [&](std::string const& k, auto& value) {
+        if (k == "--host") a.host = value();
+        else if (k == "--port") a.port = static_cast<unsigned short>(std::stoul(value()));
+        else if (k == "--upstream") a.upstream = value();
+        else if (k == "--model") a.model = value();
+        else if (k == "--api-key") a.api_key = value();
+        else if (k == "--timeout-ms") a.timeout = std::chrono::milliseconds(std::stoul(value()));
+        else if (k == "--demo-delay-ms") a.demo_delay = std::chrono::milliseconds(std::stoul(value()));
+        else if (k == "--demo-text") a.demo_text = value();
+        else if (k == "--www") a.www = value();
+        else if (k == "--js") a.js = value();
+        else return false;
+        return true;
+    });
     return a;
 }
 
@@ -590,16 +582,9 @@ int main(int argc, char** argv)
     server.routes().static_files("/", std::filesystem::weakly_canonical(a.www));
 
     std::error_code ec;
-    asio::ip::tcp::endpoint const ep(asio::ip::make_address(a.host, ec), a.port);
-    if (ec) {
-        std::cerr << "rtmsg-assistant: bad --host '" << a.host << "': " << ec.message() << "\n";
-        return 2;
-    }
+    auto const ep = rtmsg_example::endpoint_of("rtmsg-assistant", a.host, a.port);
     server.listen(ep, ec);
-    if (ec) {
-        std::cerr << "rtmsg-assistant: cannot listen on " << a.host << ":" << a.port << ": " << ec.message() << "\n";
-        return 1;
-    }
+    if (ec) return rtmsg_example::cannot_listen("rtmsg-assistant", a.host, a.port, ec);
     // Ctrl-C: pages get a 1001 close, generations stop (upstream requests are closed), and
     // run() returns once the last connection is gone.
     asio::signal_set signals(ioc, SIGINT, SIGTERM);

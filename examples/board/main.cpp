@@ -28,6 +28,8 @@
 #include <rtmsg/http/server.hpp>
 #include <rtmsg/hub/protocol.hpp>
 
+#include "../common/cli.hpp"
+
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 
@@ -65,25 +67,15 @@ struct args {
 args parse(int argc, char** argv)
 {
     args a;
-    for (int i = 1; i < argc; ++i) {
-        std::string const k = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) usage(2);
-            return argv[++i];
-        };
-        try {
-            if (k == "--host") a.host = value();
-            else if (k == "--port") a.port = static_cast<unsigned short>(std::stoul(value()));
-            else if (k == "--max-ops") a.max_ops = std::stoul(value());
-            else if (k == "--www") a.www = value();
-            else if (k == "--js") a.js = value();
-            else if (k == "--help" || k == "-h") usage(0);
-            else usage(2);
-        }
-        catch (std::exception const&) {
-            usage(2);
-        }
-    }
+    rtmsg_example::parse_flags(argc, argv, usage, [&](std::string const& k, auto& value) {
+        if (k == "--host") a.host = value();
+        else if (k == "--port") a.port = static_cast<unsigned short>(std::stoul(value()));
+        else if (k == "--max-ops") a.max_ops = std::stoul(value());
+        else if (k == "--www") a.www = value();
+        else if (k == "--js") a.js = value();
+        else return false;
+        return true;
+    });
     if (a.max_ops == 0) a.max_ops = 1;
     return a;
 }
@@ -209,16 +201,9 @@ int main(int argc, char** argv)
     server.routes().static_files("/", std::filesystem::weakly_canonical(a.www));
 
     std::error_code ec;
-    asio::ip::tcp::endpoint const ep(asio::ip::make_address(a.host, ec), a.port);
-    if (ec) {
-        std::cerr << "rtmsg-board: bad --host '" << a.host << "': " << ec.message() << "\n";
-        return 2;
-    }
+    auto const ep = rtmsg_example::endpoint_of("rtmsg-board", a.host, a.port);
     server.listen(ep, ec);
-    if (ec) {
-        std::cerr << "rtmsg-board: cannot listen on " << a.host << ":" << a.port << ": " << ec.message() << "\n";
-        return 1;
-    }
+    if (ec) return rtmsg_example::cannot_listen("rtmsg-board", a.host, a.port, ec);
     // Ctrl-C: WebSockets get a 1001 close, then run() returns.
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&](std::error_code, int) { server.stop(); });

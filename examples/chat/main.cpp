@@ -27,6 +27,8 @@
 #include <rtmsg/cluster/redis.hpp>
 #endif
 
+#include "../common/cli.hpp"
+
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
@@ -75,33 +77,23 @@ struct args {
 args parse(int argc, char** argv)
 {
     args a;
-    for (int i = 1; i < argc; ++i) {
-        std::string const k = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) usage(2);
-            return argv[++i];
-        };
-        try {
-            if (k == "--host") a.host = value();
-            else if (k == "--port") a.port = static_cast<unsigned short>(std::stoul(value()));
-            else if (k == "--www") a.www = value();
-            else if (k == "--js") a.js = value();
+    rtmsg_example::parse_flags(argc, argv, usage, [&](std::string const& k, auto& value) {
+        if (k == "--host") a.host = value();
+        else if (k == "--port") a.port = static_cast<unsigned short>(std::stoul(value()));
+        else if (k == "--www") a.www = value();
+        else if (k == "--js") a.js = value();
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
-            else if (k == "--tls") {
-                a.tls_cert = value();
-                a.tls_key = value();
-            }
+        else if (k == "--tls") {
+            a.tls_cert = value();
+            a.tls_key = value();
+        }
 #endif
-            else if (k == "--redis") a.redis = value();
-            else if (k == "--redis-prefix") a.redis_prefix = value();
-            else if (k == "--test-hooks") a.test_hooks = true;
-            else if (k == "--help" || k == "-h") usage(0);
-            else usage(2);
-        }
-        catch (std::exception const&) {
-            usage(2);
-        }
-    }
+        else if (k == "--redis") a.redis = value();
+        else if (k == "--redis-prefix") a.redis_prefix = value();
+        else if (k == "--test-hooks") a.test_hooks = true;
+        else return false;
+        return true;
+    });
     return a;
 }
 
@@ -277,11 +269,7 @@ int main(int argc, char** argv)
     server.routes().static_files("/", std::filesystem::weakly_canonical(a.www));
 
     std::error_code ec;
-    asio::ip::tcp::endpoint const ep(asio::ip::make_address(a.host, ec), a.port);
-    if (ec) {
-        std::cerr << "rtmsg-chat: bad --host '" << a.host << "': " << ec.message() << "\n";
-        return 2;
-    }
+    auto const ep = rtmsg_example::endpoint_of("rtmsg-chat", a.host, a.port);
     std::string scheme = "http";
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
     std::optional<asio::ssl::context> tls;
@@ -301,10 +289,7 @@ int main(int argc, char** argv)
     else
 #endif
         server.listen(ep, ec);
-    if (ec) {
-        std::cerr << "rtmsg-chat: cannot listen on " << a.host << ":" << a.port << ": " << ec.message() << "\n";
-        return 1;
-    }
+    if (ec) return rtmsg_example::cannot_listen("rtmsg-chat", a.host, a.port, ec);
 
 #if defined(RTMSG_CHAT_WITH_REDIS)
     // The bridge connects (and reconnects) by itself; while Redis is out of reach this

@@ -12,6 +12,8 @@
 #include <rtmsg/cluster/redis.hpp>
 #endif
 
+#include "../common/cli.hpp"
+
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
@@ -60,37 +62,27 @@ struct args {
 args parse(int argc, char** argv)
 {
     args a;
-    for (int i = 1; i < argc; ++i) {
-        std::string const k = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) usage(2);
-            return argv[++i];
-        };
-        try {
-            if (k == "--host") a.host = value();
-            else if (k == "--port") a.port = static_cast<unsigned short>(std::stoul(value()));
-            else if (k == "--threads") a.threads = static_cast<unsigned>(std::stoul(value()));
-            else if (k == "--max-message") a.max_message = std::stoull(value());
-            else if (k == "--www") a.www = value();
-            else if (k == "--redis") a.redis = value();
-            else if (k == "--deflate") a.deflate = true;
-            else if (k == "--deflate-threshold") a.deflate_threshold = std::stoull(value());
-            else if (k == "--deflate-no-context") a.deflate_no_context = true;
-            else if (k == "--deflate-per-connection") a.deflate_per_connection = true;
-            else if (k == "--ping-ms") a.ping_ms = static_cast<unsigned>(std::stoul(value()));
+    rtmsg_example::parse_flags(argc, argv, usage, [&](std::string const& k, auto& value) {
+        if (k == "--host") a.host = value();
+        else if (k == "--port") a.port = static_cast<unsigned short>(std::stoul(value()));
+        else if (k == "--threads") a.threads = static_cast<unsigned>(std::stoul(value()));
+        else if (k == "--max-message") a.max_message = std::stoull(value());
+        else if (k == "--www") a.www = value();
+        else if (k == "--redis") a.redis = value();
+        else if (k == "--deflate") a.deflate = true;
+        else if (k == "--deflate-threshold") a.deflate_threshold = std::stoull(value());
+        else if (k == "--deflate-no-context") a.deflate_no_context = true;
+        else if (k == "--deflate-per-connection") a.deflate_per_connection = true;
+        else if (k == "--ping-ms") a.ping_ms = static_cast<unsigned>(std::stoul(value()));
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
-            else if (k == "--tls") {
-                a.tls_cert = value();
-                a.tls_key = value();
-            }
+        else if (k == "--tls") {
+            a.tls_cert = value();
+            a.tls_key = value();
+        }
 #endif
-            else if (k == "--help" || k == "-h") usage(0);
-            else usage(2);
-        }
-        catch (std::exception const&) {
-            usage(2);
-        }
-    }
+        else return false;
+        return true;
+    });
     if (a.threads == 0) a.threads = 1;
     return a;
 }
@@ -181,11 +173,7 @@ int main(int argc, char** argv)
     server.routes().get("/metrics", rtmsg::metrics_handler(hub));
 
     std::error_code ec;
-    asio::ip::tcp::endpoint const ep(asio::ip::make_address(a.host, ec), a.port);
-    if (ec) {
-        std::cerr << "rtmsg-testbed: bad --host '" << a.host << "': " << ec.message() << "\n";
-        return 2;
-    }
+    auto const ep = rtmsg_example::endpoint_of("rtmsg-testbed", a.host, a.port);
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
     std::optional<asio::ssl::context> tls;
     if (!a.tls_cert.empty()) {
@@ -203,10 +191,7 @@ int main(int argc, char** argv)
     else
 #endif
         server.listen(ep, ec);
-    if (ec) {
-        std::cerr << "rtmsg-testbed: cannot listen on " << a.host << ":" << a.port << ": " << ec.message() << "\n";
-        return 1;
-    }
+    if (ec) return rtmsg_example::cannot_listen("rtmsg-testbed", a.host, a.port, ec);
 
     // Before `listening on`: the signal set's descriptors are part of the baseline a test takes then.
     asio::signal_set signals(ioc, SIGINT, SIGTERM);

@@ -13,6 +13,8 @@
 #include <rtmsg/http/server.hpp>
 #include <rtmsg/hub/protocol.hpp>
 
+#include "../common/cli.hpp"
+
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
@@ -53,25 +55,15 @@ struct args {
 args parse(int argc, char** argv)
 {
     args a;
-    for (int i = 1; i < argc; ++i) {
-        std::string const k = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) usage(2);
-            return argv[++i];
-        };
-        try {
-            if (k == "--host") a.host = value();
-            else if (k == "--port") a.port = static_cast<unsigned short>(std::stoul(value()));
-            else if (k == "--rate") a.rate = static_cast<unsigned>(std::stoul(value()));
-            else if (k == "--www") a.www = value();
-            else if (k == "--js") a.js = value();
-            else if (k == "--help" || k == "-h") usage(0);
-            else usage(2);
-        }
-        catch (std::exception const&) {
-            usage(2);
-        }
-    }
+    rtmsg_example::parse_flags(argc, argv, usage, [&](std::string const& k, auto& value) {
+        if (k == "--host") a.host = value();
+        else if (k == "--port") a.port = static_cast<unsigned short>(std::stoul(value()));
+        else if (k == "--rate") a.rate = static_cast<unsigned>(std::stoul(value()));
+        else if (k == "--www") a.www = value();
+        else if (k == "--js") a.js = value();
+        else return false;
+        return true;
+    });
     if (a.rate == 0) a.rate = 1;
     return a;
 }
@@ -175,12 +167,8 @@ int main(int argc, char** argv)
     server.routes().static_files("/", std::filesystem::weakly_canonical(a.www));
 
     std::error_code ec;
-    asio::ip::tcp::endpoint const ep(asio::ip::make_address(a.host, ec), a.port);
-    if (!ec) server.listen(ep, ec);
-    if (ec) {
-        std::cerr << "rtmsg-ticker: cannot listen on " << a.host << ":" << a.port << ": " << ec.message() << "\n";
-        return 1;
-    }
+    server.listen(rtmsg_example::endpoint_of("rtmsg-ticker", a.host, a.port), ec);
+    if (ec) return rtmsg_example::cannot_listen("rtmsg-ticker", a.host, a.port, ec);
     engine.start();
 
     // Ctrl-C: stop the engine and the server (SSE streams end), then run() returns.
