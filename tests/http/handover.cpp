@@ -1,8 +1,11 @@
 // Embedding: a host that accepts connections (and parses requests) itself hands them to
 // http::server::serve, from its own thread, and keeps serving its own routes.
 #include <rtmsg/http/server.hpp>
+#include <rtmsg/transport/foreign_stream.hpp>
+#include <rtmsg/transport/ssl.hpp>
 
 #include <asio/read.hpp>
+#include <asio/ssl.hpp>
 #include <asio/read_until.hpp>
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
@@ -12,8 +15,11 @@
 #include "support/net.hpp"
 
 #include <atomic>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <thread>
+#include <unistd.h>
 
 namespace {
 
@@ -381,4 +387,112 @@ TEST_CASE("router: the upgrade hook of a pattern route sees the captured values"
     c.send(upgrade_bytes("/rooms/open"));
     CHECK(c.response().starts_with("HTTP/1.1 101 "));
     CHECK(read_frame(c.socket, c.buf).second == "welcome");
+}
+
+namespace {
+
+/// A TLS stream that stays the host's, read and written by rtmsg through foreign_io: every
+/// operation starts on the stream's own strand.
+struct host_tls_io final : rtmsg::foreign_io, std::enable_shared_from_this<host_tls_io> {
+    explicit host_tls_io(asio::ssl::stream<tcp::socket> s) : s(std::move(s)) {}
+
+    static std::error_code report(std::error_code ec)
+    {
+        return ec == asio::error::eof ? make_error_code(rtmsg::foreign_error::eof) : ec;
+    }
+    void read_some(void* data, std::size_t size, io_handler done) override
+    {
+        asio::post(s.get_executor(), [self = shared_from_this(), data, size, done = std::move(done)] {
+            self->s.async_read_some(asio::buffer(data, size),
+                                    [done](std::error_code ec, std::size_t n) { done(report(ec), n); });
+        });
+    }
+    void write_some(void const* data, std::size_t size, io_handler done) override
+    {
+        asio::post(s.get_executor(), [self = shared_from_this(), data, size, done = std::move(done)] {
+            self->s.async_write_some(asio::buffer(data, size),
+                                     [done](std::error_code ec, std::size_t n) { done(report(ec), n); });
+        });
+    }
+    void shutdown(std::function<void()> done) override
+    {
+        asio::post(s.get_executor(), [self = shared_from_this(), done = std::move(done)] {
+            self->s.async_shutdown([self, done](std::error_code) {
+                rtmsg::close_now(self->s);
+                done();
+            });
+        });
+    }
+    void close() noexcept override
+    {
+        asio::post(s.get_executor(), [self = shared_from_this()] { rtmsg::close_now(self->s); });
+    }
+
+    asio::ssl::stream<tcp::socket> s;
+};
+
+} // namespace
+
+TEST_CASE("embed: a TLS stream the host shook hands on is handed over, as asio::ssl::stream or through foreign_io",
+          "[http][embed][tls]")
+{
+    auto const dir = std::filesystem::temp_directory_path() / ("rtmsg-embed-tls-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    auto const cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
+    auto const cmd = "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -addext "
+                     "subjectAltName=DNS:localhost,IP:127.0.0.1 -days 1 -keyout " +
+                     key + " -out " + cert + " >/dev/null 2>&1";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    asio::ssl::context server_ctx(asio::ssl::context::tls_server);
+    server_ctx.use_certificate_chain_file(cert);
+    server_ctx.use_private_key_file(key, asio::ssl::context::pem);
+
+    running_server rt;
+    add_routes(rt.server);
+    rt.start();
+    bool const foreign = GENERATE(false, true);
+
+    // The host: accepts, shakes hands, reads the request head (and what follows), hands over.
+    asio::io_context host_ioc;
+    tcp::acceptor acc(host_ioc, {asio::ip::make_address("127.0.0.1"), 0});
+    auto const port = acc.local_endpoint().port();
+    std::thread host([&] {
+        asio::ssl::stream<tcp::socket> tls(tcp::socket(asio::make_strand(rt.ioc)), server_ctx);
+        acc.accept(tls.next_layer());
+        tls.handshake(asio::ssl::stream_base::server);
+        std::string buf;
+        asio::read_until(tls, asio::dynamic_buffer(buf), "\r\n\r\n");
+        if (foreign)
+            rt.server.serve(rtmsg::foreign_stream(std::make_shared<host_tls_io>(std::move(tls)), asio::make_strand(rt.ioc)),
+                            buf);
+        else
+            rt.server.serve(std::move(tls), buf);
+    });
+
+    asio::io_context ioc;
+    asio::ssl::context client_ctx(asio::ssl::context::tls_client);
+    client_ctx.load_verify_file(cert);
+    client_ctx.set_verify_mode(asio::ssl::verify_peer);
+    asio::ssl::stream<tcp::socket> tls(ioc, client_ctx);
+    tls.set_verify_callback(asio::ssl::host_name_verification("localhost"));
+    SSL_set_tlsext_host_name(tls.native_handle(), "localhost");
+    tls.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
+    tls.handshake(asio::ssl::stream_base::client);
+    asio::write(tls, asio::buffer(upgrade_bytes("/echo") + client_frame(op_text, "secure")));
+    host.join();
+    std::string buf;
+    auto n = asio::read_until(tls, asio::dynamic_buffer(buf), "\r\n\r\n");
+    CHECK(buf.substr(0, n).starts_with("HTTP/1.1 101 "));
+    buf.erase(0, n);
+    CHECK(read_frame(tls, buf).second == "secure");
+    std::string const big(200000, 'x'); // several TLS records each way
+    asio::write(tls, asio::buffer(client_frame(ws_test::op_binary, big)));
+    auto f = read_frame(tls, buf);
+    CHECK(f.first == 2);
+    CHECK(f.second == big);
+    asio::write(tls, asio::buffer(client_frame(ws_test::op_close, std::string("\x03\xe8", 2))));
+    f = read_frame(tls, buf);
+    CHECK(f.first == 8);
+    CHECK(f.second == std::string("\x03\xe8", 2));
+    std::filesystem::remove_all(dir);
 }
