@@ -32,7 +32,9 @@ using ws_test::op_text;
     server's io_context), with a parser of its own that knows nothing of HTTP's rules.  It
     answers GET /host itself and hands everything else to rtmsg. */
 struct host_server {
-    enum class mode { request, socket };
+    /// request: serve(stream, request, rest); socket: serve(stream, bytes); behavior: as
+    /// request, but /direct-ws and /direct-sse go to serve_websocket and serve_sse.
+    enum class mode { request, socket, behavior };
 
     host_server(running_server& rt, mode m) : rt_(rt), mode_(m)
     {
@@ -54,6 +56,9 @@ struct host_server {
 
     /// The host reads at least this many bytes before it decides (to put them in already_read).
     std::size_t min_read = 0;
+    /// mode::behavior: the behaviors the host hands /direct-ws and /direct-sse to.
+    std::shared_ptr<rtmsg::websocket::behavior> ws_behavior;
+    std::shared_ptr<rtmsg::sse::behavior> sse_behavior;
     unsigned short port = 0;
 
 private:
@@ -86,7 +91,12 @@ private:
                 buf.erase(0, n);
                 continue;
             }
-            if (mode_ == mode::request) rt_.server.serve(std::move(s), std::move(req), std::string_view(buf).substr(n));
+            auto const rest = std::string_view(buf).substr(n);
+            if (mode_ == mode::behavior && req.target.starts_with("/direct-ws"))
+                rt_.server.serve_websocket(std::move(s), std::move(req), rest, ws_behavior);
+            else if (mode_ == mode::behavior && req.target.starts_with("/direct-sse"))
+                rt_.server.serve_sse(std::move(s), std::move(req), rest, sse_behavior);
+            else if (mode_ != mode::socket) rt_.server.serve(std::move(s), std::move(req), rest);
             else
                 rt_.server.serve(std::move(s), buf);
             // The host's own (moved-from) copy: closing it leaves the handed-over connection alone.
@@ -495,4 +505,59 @@ TEST_CASE("embed: a TLS stream the host shook hands on is handed over, as asio::
     CHECK(f.first == 8);
     CHECK(f.second == std::string("\x03\xe8", 2));
     std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("embed: serve_websocket and serve_sse take a behavior that is in no route", "[http][embed]")
+{
+    running_server rt;
+    add_routes(rt.server);
+    rt.start();
+    host_server host(rt, host_server::mode::behavior);
+    auto ws = std::make_shared<rtmsg::websocket::behavior>(echo_behavior());
+    ws->on_upgrade = [](rtmsg::websocket::upgrade_request const& u) {
+        if (u.request.query_param("token") != std::optional<std::string>("secret"))
+            return rtmsg::websocket::upgrade_decision::refuse(rtmsg::http::status::unauthorized);
+        return rtmsg::websocket::upgrade_decision::accept_as("alice");
+    };
+    std::atomic<int> sse_opened{0};
+    auto events = std::make_shared<rtmsg::sse::behavior>();
+    events->on_open = [&](rtmsg::sse::connection_ptr const& c) {
+        ++sse_opened;
+        c->send(rtmsg::sse::event{"hi", "1", {}, 0});
+    };
+    host.ws_behavior = ws;
+    host.sse_behavior = events;
+    auto const req = upgrade_bytes("/direct-ws?token=secret");
+    auto const frame = client_frame(op_text, "direct");
+    host.min_read = req.size() + 4;
+    {
+        client c(host.port);
+        c.send(req + frame);
+        CHECK(c.response().starts_with("HTTP/1.1 101 "));
+        CHECK(read_frame(c.socket, c.buf).second == "direct");
+    }
+    host.min_read = 0;
+    {
+        client c(host.port);
+        c.send(upgrade_bytes("/direct-ws?token=wrong"));
+        CHECK(c.response().starts_with("HTTP/1.1 401 "));
+        CHECK(c.closed_by_server());
+    }
+    {
+        client c(host.port);
+        c.send(get("/direct-ws?token=secret")); // not an upgrade
+        CHECK(c.response().starts_with("HTTP/1.1 4"));
+        CHECK(c.closed_by_server());
+    }
+    {
+        client c(host.port);
+        c.send("POST /direct-sse HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+        CHECK(c.response().starts_with("HTTP/1.1 405 "));
+    }
+    client c(host.port);
+    c.send(get("/direct-sse", "Accept: text/event-stream\r\n"));
+    std::string got;
+    asio::read_until(c.socket, asio::dynamic_buffer(got), "data: hi\n\n");
+    CHECK(got.starts_with("HTTP/1.1 200 "));
+    CHECK(sse_opened == 1);
 }

@@ -511,7 +511,8 @@ public:
         handshake.  `already_read` is what the host read from it and did not consume; `req`
         (optional) a request head the host parsed itself, answered before anything else.
         `busy`: over the connection limit or stopping, so answer 503 and close. */
-    void start_handed(std::string already_read, std::unique_ptr<request> req, bool busy)
+    void start_handed(std::string already_read, std::unique_ptr<request> req, bool busy,
+                      std::shared_ptr<router::route const> route = nullptr)
     {
         buffer_ = std::move(already_read);
         if (busy) {
@@ -526,7 +527,16 @@ public:
         started_request_ = true;
         handed_ = std::move(req);
         if (auto ec = check_head(*handed_)) return on_parse_error(ec);
-        on_request();
+        if (!route) return on_request();
+        // The host chose the behavior (server::serve_websocket, serve_sse): no routing.
+        route_ = std::move(route);
+        if (route_->type == router::kind::websocket) return upgrade(*route_, *handed_);
+        if (handed_->method != "GET") {
+            auto res = error_response(status::method_not_allowed, "method not allowed for this resource");
+            res.headers.add("Allow", "GET");
+            return reply(std::move(res), false);
+        }
+        start_sse(*route_, *handed_);
     }
 
     /// Over the connection limit: answer 503 and close.
@@ -740,6 +750,7 @@ private:
     std::shared_ptr<server_state> state_; ///< kept after slot_ moves to a WebSocket connection
     request_parser parser_;
     std::unique_ptr<request> handed_; ///< a request head the host parsed (server::serve)
+    std::shared_ptr<router::route const> route_; ///< the route the host chose (serve_websocket, serve_sse)
     asio::steady_timer timer_;
     asio::ip::tcp::endpoint remote_;
     std::string buffer_;
@@ -884,6 +895,41 @@ public:
         hand_over(std::move(stream), std::make_unique<request>(std::move(req)), already_read);
     }
 
+    /** Hands over a request the host routed itself to a WebSocket behavior that is in no
+        route of this server (one of the host's, or a hub endpoint: `protocol_endpoint`,
+        `raw_endpoint`), with its connection and the bytes read past it.  As serve(stream,
+        req, already_read), except that no route is looked up: the head is checked
+        (check_head), then the upgrade (RFC 6455 §4.2.1, the behavior's check_origin and
+        on_upgrade); a refusal is answered through `stream`, which is then closed.
+
+        @par Example
+        @code
+        auto ws = std::make_shared<rtmsg::websocket::behavior>(rtmsg::protocol_endpoint(hub));  // once
+        server.serve_websocket(std::move(socket), std::move(req), already_read, ws);           // per request
+        @endcode */
+    template <async_stream Stream>
+    void serve_websocket(Stream stream, request req, std::string_view already_read,
+                         std::shared_ptr<websocket::behavior> b)
+    {
+        auto r = std::make_shared<router::route>();
+        r->type = router::kind::websocket;
+        r->method = "GET";
+        r->ws = std::move(b);
+        hand_over(std::move(stream), std::make_unique<request>(std::move(req)), already_read, std::move(r));
+    }
+
+    /// The same for a Server-Sent Events behavior (for example `sse_endpoint(hub)`): its
+    /// on_request hook admits or refuses, and the stream starts on `stream`.
+    template <async_stream Stream>
+    void serve_sse(Stream stream, request req, std::string_view already_read, std::shared_ptr<sse::behavior> b)
+    {
+        auto r = std::make_shared<router::route>();
+        r->type = router::kind::sse;
+        r->method = "GET";
+        r->events = std::move(b);
+        hand_over(std::move(stream), std::make_unique<request>(std::move(req)), already_read, std::move(r));
+    }
+
     /// The address of the n-th listening socket (to learn the port after listening on 0).
     asio::ip::tcp::endpoint local_endpoint(std::size_t n = 0) const
     {
@@ -992,7 +1038,8 @@ private:
     }
 
     template <class Stream>
-    void hand_over(Stream&& stream, std::unique_ptr<request> req, std::string_view already_read)
+    void hand_over(Stream&& stream, std::unique_ptr<request> req, std::string_view already_read,
+                   std::shared_ptr<router::route const> route = nullptr)
     {
         auto& st = state_;
         asio::ip::tcp::endpoint remote;
@@ -1006,8 +1053,9 @@ private:
         if (st->opt.max_connections_per_ip != 0 && !slot.counted_ip()) busy = true;
         auto s = std::make_shared<detail::http_session<Stream>>(std::move(stream), std::move(slot), remote);
         auto const ex = s->executor();
-        asio::post(ex, [s = std::move(s), req = std::move(req), bytes = std::string(already_read), busy]() mutable {
-            s->start_handed(std::move(bytes), std::move(req), busy);
+        asio::post(ex, [s = std::move(s), req = std::move(req), bytes = std::string(already_read), busy,
+                        route = std::move(route)]() mutable {
+            s->start_handed(std::move(bytes), std::move(req), busy, std::move(route));
         });
     }
 
