@@ -853,7 +853,8 @@ public:
         @param already_read  Bytes the host read from the stream and did not consume (the
         start of a request, or several); copied, and parsed before anything is read.
 
-        Over server_options::max_connections, or after stop(), the client gets 503 and the
+        Over server_options::max_connections (or max_connections_per_ip, for a stream whose
+        lowest layer tells its peer's address), or after stop(), the client gets 503 and the
         connection is closed.  The host's moved-from stream is its own again: closing or
         destroying it does not touch the connection.
 
@@ -1043,14 +1044,18 @@ private:
     {
         auto& st = state_;
         asio::ip::tcp::endpoint remote;
-        std::error_code ignored;
+        std::error_code ec;
         if constexpr (requires {
-                          { rtmsg::lowest_layer(stream).remote_endpoint(ignored) } -> std::convertible_to<asio::ip::tcp::endpoint>;
+                          { rtmsg::lowest_layer(stream).remote_endpoint(ec) } -> std::convertible_to<asio::ip::tcp::endpoint>;
                       })
-            remote = rtmsg::lowest_layer(stream).remote_endpoint(ignored);
+            remote = rtmsg::lowest_layer(stream).remote_endpoint(ec);
+        else
+            ec = asio::error::operation_not_supported;
         bool busy = st->stopping || st->connections.load() >= st->opt.max_connections;
-        detail::connection_slot slot(st, remote.address().to_string());
-        if (st->opt.max_connections_per_ip != 0 && !slot.counted_ip()) busy = true;
+        // A stream that does not tell its peer's address (foreign_stream) is not counted
+        // against max_connections_per_ip: all of them would count as one address.
+        auto slot = ec ? detail::connection_slot(st) : detail::connection_slot(st, remote.address().to_string());
+        if (!ec && st->opt.max_connections_per_ip != 0 && !slot.counted_ip()) busy = true;
         auto s = std::make_shared<detail::http_session<Stream>>(std::move(stream), std::move(slot), remote);
         auto const ex = s->executor();
         asio::post(ex, [s = std::move(s), req = std::move(req), bytes = std::string(already_read), busy,
