@@ -2,6 +2,10 @@
 // The rtmsg half of existing-server, behind an interface without Asio: Boost.Asio 1.74 and
 // standalone Asio 1.22 cannot be included in one translation unit (both define the global
 // names asio_execution_*_fn), so Beast lives in main.cpp and rtmsg in rtmsg_side.cpp.
+// Linked into one program, the two still share a few of those names (for example
+// asio_execution_start_fn::static_instance<impl>::instance, an empty function object merged by
+// the linker): formally an ODR violation, harmless with g++ 12 and clang 14 since every call
+// through them is inlined from the translation unit's own definition.
 #include <rtmsg/http/request.hpp>
 #include <rtmsg/transport/foreign_io.hpp>
 
