@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Real-peer integration tests against rtmsg-testbed (shared/testbed.md).
 #
-#   tests/integration/run.sh BUILD_DIR
+#   tests/integration/run.sh BUILD_DIR [SERVER]
 #
-# Starts BUILD_DIR/examples/testbed/rtmsg-testbed on free ports and runs, in order:
+# Starts SERVER (default BUILD_DIR/examples/testbed/rtmsg-testbed; any server that follows
+# shared/testbed.md, e.g. BUILD_DIR/examples/existing-server/rtmsg-existing-server) on free
+# ports and runs, in order:
 #   1. conformance.py (raw-socket RFC 6455 suite) against an instance with --max-message 1 MiB;
 #   2. against an instance with the default limit (16 MiB): the framing and limit groups of
 #      conformance.py again, the Python websockets client and the Node ws client;
@@ -21,12 +23,12 @@ set -u -o pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-if [ $# -ne 1 ]; then
-    echo "usage: $0 BUILD_DIR" >&2
+if [ $# -ne 1 ] && [ $# -ne 2 ]; then
+    echo "usage: $0 BUILD_DIR [SERVER]" >&2
     exit 2
 fi
 build=$(cd "$1" 2>/dev/null && pwd) || { echo "FAIL setup: no build directory $1"; echo "0 passed, 1 failed"; exit 1; }
-testbed=$build/examples/testbed/rtmsg-testbed
+testbed=${2:-$build/examples/testbed/rtmsg-testbed}
 python=${PYTHON:-/usr/bin/python3}
 node=${NODE:-node}
 

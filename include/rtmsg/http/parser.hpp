@@ -277,6 +277,7 @@ inline void request_parser::reset() noexcept
     req_.version = 11;
     req_.headers.clear();
     req_.body.clear();
+    req_.params.clear();
     line_.clear();
     head_bytes_ = 0;
     trailer_bytes_ = 0;
@@ -748,6 +749,44 @@ inline std::size_t request_parser::feed(std::string_view in, std::error_code& ec
     }
     if (state_ == state::failed) ec = error_;
     return pos;
+}
+
+/** Checks a request head that another HTTP stack parsed (server::serve) against the rules
+    request_parser applies to what it reads: `method` a token, `target` in origin-form,
+    absolute-form (http or https, no userinfo) or asterisk-form (OPTIONS only) with no
+    forbidden byte, `version` 10 or 11, field names tokens and values free of control
+    characters, exactly one valid Host in HTTP/1.1 and never more than one.  Returns the
+    error request_parser would have failed with (`status_for` gives the status), or {}. */
+inline std::error_code check_head(request const& req)
+{
+    if (!detail::is_token(req.method)) return error::bad_method;
+    std::string_view const t = req.target;
+    if (t.empty() || !std::all_of(t.begin(), t.end(), [](char c) { return detail::target_chars.value[static_cast<unsigned char>(c)]; }))
+        return error::bad_target;
+    if (t == "*") {
+        if (req.method != "OPTIONS") return error::bad_target;
+    }
+    else if (t.front() != '/') {
+        auto const sep = t.find("://");
+        if (sep == std::string_view::npos) return error::bad_target;
+        auto const scheme = t.substr(0, sep);
+        auto const authority_end = std::min(t.find_first_of("/?", sep + 3), t.size());
+        auto const authority = t.substr(sep + 3, authority_end - sep - 3);
+        if (!(detail::iequals(scheme, "http") || detail::iequals(scheme, "https")) || authority.empty() ||
+            authority.find('@') != std::string_view::npos)
+            return error::bad_target;
+    }
+    if (req.version != 10 && req.version != 11) return error::bad_version;
+    std::size_t hosts = 0;
+    for (auto const& f : req.headers) {
+        if (!detail::is_token(f.name) || !std::all_of(f.value.begin(), f.value.end(), detail::is_field_value_char))
+            return error::bad_header;
+        if (!detail::iequals(f.name, "Host")) continue;
+        if (++hosts > 1) return error::multiple_host;
+        if (!std::all_of(f.value.begin(), f.value.end(), detail::is_host_char)) return error::bad_header;
+    }
+    if (hosts == 0 && req.version >= 11) return error::missing_host;
+    return {};
 }
 
 } // namespace rtmsg::http

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace rtmsg::http {
 
@@ -26,6 +28,19 @@ struct request {
     unsigned version = 11; ///< 10 for HTTP/1.0, 11 for HTTP/1.1
     fields headers;      ///< every header field line, in order
     std::string body;    ///< the message body (empty if none)
+    /// What the matching route's `{name}` segments (and a trailing `*`) captured, percent-decoded,
+    /// in path order; set by the router before any handler or hook runs (see param()).
+    std::vector<std::pair<std::string, std::string>> params;
+
+    /** The value the route's `{name}` segment captured, e.g. "lobby" for the route
+        "/rooms/{room}" and the path "/rooms/lobby"; `param("*")` is what a trailing `*`
+        matched.  nullopt if the route has no such segment.  Points into `params`. */
+    std::optional<std::string_view> param(std::string_view name) const noexcept
+    {
+        for (auto const& [k, v] : params)
+            if (k == name) return std::string_view(v);
+        return std::nullopt;
+    }
 
     /** Whether the connection stays open after the response (RFC 9112 §9.3).
 

@@ -6,11 +6,13 @@
 #include <rtmsg/sse/connection.hpp>
 #include <rtmsg/websocket/connection.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace rtmsg::http {
@@ -20,8 +22,21 @@ using handler = std::function<void(request const&, response&)>;
 
 /** The routing table of an http::server.
 
-    Paths match exactly (no query string), except static-file prefixes.  A path that exists
-    for other methods answers 405 with an Allow header; an unknown path answers 404.
+    A route's path is matched against the request's path (no query string), segment by
+    segment:
+    - a literal segment matches itself exactly: "/health";
+    - `{name}` matches one whole non-empty segment, and the request gets its value
+      percent-decoded as `request::param("name")`: "/rooms/{room}" matches "/rooms/lobby";
+    - a final `*` matches whatever is left, empty or not (the path is then a prefix), and the
+      rest is `request::param("*")`: the route "/api/" followed by `*` matches "/api/" and
+      "/api/v1/users" (param "v1/users"), not "/api".
+    Literal paths win over patterns; patterns are tried in the order they were added.
+    Static-file routes are prefixes (the longest wins).  A path that exists for other methods
+    answers 405 with an Allow header; an unknown path answers 404.
+
+    @code
+    server.routes().websocket("/rooms/{room}", chat);   // chat.on_upgrade reads u.request.param("room")
+    @endcode
 
     @par Thread safety  Configure before server::listen(); read-only afterwards.
 */
@@ -54,7 +69,47 @@ public:
         /// The route that matched; null for not_found and method_not_allowed.
         route const* r = nullptr;
         std::string allow; ///< for method_not_allowed
+        /// What the route's `{name}` segments captured (copy into request::params).
+        std::vector<std::pair<std::string, std::string>> params;
     };
+
+    /** Matches `path` (percent-encoded, no query) against a route path `pattern` (see the
+        class documentation); on success appends the captures to `params`. */
+    static bool match_path(std::string_view pattern, std::string_view path,
+                           std::vector<std::pair<std::string, std::string>>& params)
+    {
+        if (pattern.find_first_of("{*") == std::string_view::npos) return pattern == path;
+        auto const first = params.size();
+        while (!pattern.empty()) {
+            if (pattern == "*") {
+                std::string rest;
+                if (!detail::percent_decode(path, rest, false)) break;
+                params.emplace_back("*", std::move(rest));
+                return true;
+            }
+            if (pattern.starts_with('{')) {
+                auto const close = pattern.find('}');
+                if (close == std::string_view::npos) break;
+                auto const end = path.find('/');
+                auto const segment = path.substr(0, end);
+                std::string value;
+                if (segment.empty() || !detail::percent_decode(segment, value, false)) break;
+                params.emplace_back(std::string(pattern.substr(1, close - 1)), std::move(value));
+                pattern.remove_prefix(close + 1);
+                path.remove_prefix(segment.size());
+                continue;
+            }
+            // Literal bytes up to the next placeholder.
+            // (A `*` that is not the last byte is an ordinary character.)
+            auto const lit = pattern.substr(0, std::max<std::size_t>(1, pattern.find_first_of("{*")));
+            if (!path.starts_with(lit)) break;
+            pattern.remove_prefix(lit.size());
+            path.remove_prefix(lit.size());
+        }
+        if (pattern.empty() && path.empty()) return true;
+        params.resize(first);
+        return false;
+    }
 
     /// Serves `method path` with `fn`.
     router& handle(std::string method, std::string path, http::handler fn)
@@ -113,16 +168,21 @@ public:
     {
         auto const path = req.path();
         match_result res;
-        for (auto const& r : routes_) {
-            if (r.type == kind::static_files) continue;
-            if (r.path != path) continue;
-            if (r.method == req.method || (r.method == "GET" && req.method == "HEAD" && r.type == kind::plain)) {
-                res.type = r.type;
-                res.r = &r;
-                return res;
+        // Literal paths first, then patterns in the order they were added.
+        for (bool const patterns : {false, true}) {
+            for (auto const& r : routes_) {
+                if (r.type == kind::static_files) continue;
+                if (is_pattern(r.path) != patterns) continue;
+                if (!match_path(r.path, path, res.params)) continue;
+                if (r.method == req.method || (r.method == "GET" && req.method == "HEAD" && r.type == kind::plain)) {
+                    res.type = r.type;
+                    res.r = &r;
+                    return res;
+                }
+                res.params.clear();
+                if (!res.allow.empty()) res.allow += ", ";
+                res.allow += r.method;
             }
-            if (!res.allow.empty()) res.allow += ", ";
-            res.allow += r.method;
         }
         if (!res.allow.empty()) {
             res.type = kind::method_not_allowed;
@@ -147,6 +207,8 @@ public:
     }
 
 private:
+    static bool is_pattern(std::string_view p) noexcept { return p.find_first_of("{*") != std::string_view::npos; }
+
     std::vector<route> routes_;
 };
 

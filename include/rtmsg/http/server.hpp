@@ -496,6 +496,9 @@ public:
     std::shared_ptr<closable> lock_closable() noexcept override { return this->weak_from_this().lock(); }
     void abort() override { shutdown(); }
 
+    /// The stream's executor, which every handler of this session runs on.
+    auto executor() { return stream_.get_executor(); }
+
     void start()
     {
         state_->add(this);
@@ -506,19 +509,59 @@ public:
         });
     }
 
+    /** A connection the host accepted (and, for TLS, already shook hands on): no layer
+        handshake.  `already_read` is what the host read from it and did not consume; `req`
+        (optional) a request head the host parsed itself, answered before anything else.
+        `busy`: over the connection limit or stopping, so answer 503 and close. */
+    void start_handed(std::string already_read, std::unique_ptr<request> req, bool busy,
+                      std::shared_ptr<router::route const> route = nullptr)
+    {
+        buffer_ = std::move(already_read);
+        if (busy) {
+            arm_timer();
+            return reply(busy_response(), false);
+        }
+        state_->add(this);
+        arm_timer();
+        if (!req) return read_request();
+        // Held to the same rules as a request rtmsg parsed (RFC 9112 §3, §5): a host may
+        // hand over anything its own parser let through.
+        started_request_ = true;
+        handed_ = std::move(req);
+        if (auto ec = check_head(*handed_)) return on_parse_error(ec);
+        if (!route) return on_request();
+        // The host chose the behavior (server::serve_websocket, serve_sse): no routing.
+        route_ = std::move(route);
+        if (route_->type == router::kind::websocket) return upgrade(*route_, *handed_);
+        if (handed_->method != "GET") {
+            auto res = error_response(status::method_not_allowed, "method not allowed for this resource");
+            res.headers.add("Allow", "GET");
+            return reply(std::move(res), false);
+        }
+        start_sse(*route_, *handed_);
+    }
+
     /// Over the connection limit: answer 503 and close.
     void refuse_busy()
     {
         arm_timer();
         async_accept_layer(role_type::server, stream_, [self = this->shared_from_this()](std::error_code ec) {
             if (ec) return self->drop();
-            auto res = error_response(status::service_unavailable, "the server is at its connection limit");
-            res.headers.add("Retry-After", "1");
-            self->reply(std::move(res), false);
+            self->reply(busy_response(), false);
         });
     }
 
 private:
+    static response busy_response()
+    {
+        auto res = error_response(status::service_unavailable, "the server is at its connection limit");
+        res.headers.add("Retry-After", "1");
+        return res;
+    }
+
+    /// The request being answered: the host's (handed over) or the parser's.
+    request& current() noexcept { return handed_ ? *handed_ : parser_.get(); }
+
     void arm_timer()
     {
         timer_.expires_after(state_->opt.request_timeout);
@@ -587,8 +630,9 @@ private:
     void on_request()
     {
         auto& st = *state_;
-        auto& req = parser_.get();
-        auto const m = st.routes.match(req);
+        auto& req = current();
+        auto m = st.routes.match(req);
+        req.params = std::move(m.params);
         bool const keep = req.keep_alive() && !st.stopping;
         switch (m.type) {
         case router::kind::not_found: return reply(error_response(status::not_found, "no such resource"), keep);
@@ -673,16 +717,17 @@ private:
             // HEAD: the same headers as GET, no body (RFC 9110 §9.3.2).
             auto body = std::move(res.body);
             if (!res.headers.find("Content-Length")) res.headers.add("Content-Length", std::to_string(body.size()));
-            serialize(res, out_, parser_.get().version ? parser_.get().version : 11, keep_alive);
+            serialize(res, out_, current().version ? current().version : 11, keep_alive);
         }
         else
-            serialize(res, out_, parser_.get().version ? parser_.get().version : 11, keep_alive);
+            serialize(res, out_, current().version ? current().version : 11, keep_alive);
         writing_ = true;
         asio::async_write(stream_, asio::buffer(out_),
                           [self = this->shared_from_this(), keep_alive](std::error_code ec, std::size_t) {
                               self->writing_ = false;
                               if (ec) return self->drop();
                               if (!keep_alive) return self->end();
+                              self->handed_.reset();
                               self->parser_.reset();
                               self->started_request_ = false;
                               self->arm_timer();
@@ -706,6 +751,8 @@ private:
     connection_slot slot_;
     std::shared_ptr<server_state> state_; ///< kept after slot_ moves to a WebSocket connection
     request_parser parser_;
+    std::unique_ptr<request> handed_; ///< a request head the host parsed (server::serve)
+    std::shared_ptr<router::route const> route_; ///< the route the host chose (serve_websocket, serve_sse)
     asio::steady_timer timer_;
     asio::ip::tcp::endpoint remote_;
     std::string buffer_;
@@ -794,6 +841,96 @@ public:
                 }
         }
         accept(state_, acc, std::move(make_stream), asio::any_io_executor{});
+    }
+
+    /** Hands over a connection the host accepted: rtmsg serves HTTP on it from here on, as
+        on a connection it accepted itself (routes, keep-alive, pipelining, upgrades, limits,
+        stop()).
+
+        @param stream  Any async_stream, connected and past its own handshake (for TLS, the
+        host has done async_handshake).  Its executor must not run two of its handlers at
+        once: a strand (asio::make_strand) or a context run by one thread.  Like the streams
+        rtmsg accepts itself, it needs `async_teardown` (rtmsg has it for TCP sockets and, with
+        <rtmsg/transport/ssl.hpp>, asio::ssl::stream) and a lowest layer with `close(ec)`.
+        @param already_read  Bytes the host read from the stream and did not consume (the
+        start of a request, or several); copied, and parsed before anything is read.
+
+        Over server_options::max_connections (or max_connections_per_ip, for a stream whose
+        lowest layer tells its peer's address), or after stop(), the client gets 503 and the
+        connection is closed.  The host's moved-from stream is its own again: closing or
+        destroying it does not touch the connection.
+
+        @par Thread safety  Safe from any thread; the work starts on the stream's executor.
+
+        @par Example
+        @code
+        acceptor.async_accept(asio::make_strand(ioc), [&](std::error_code ec, asio::ip::tcp::socket s) {
+            if (!ec) server.serve(std::move(s));
+        });
+        @endcode */
+    template <async_stream Stream>
+    void serve(Stream stream, std::string_view already_read = {})
+    {
+        hand_over(std::move(stream), nullptr, already_read);
+    }
+
+    /** Hands over a request the host parsed with its own HTTP stack, and the connection it
+        came on: rtmsg routes it (WebSocket and SSE routes, the hub's endpoints, plain routes
+        too) and answers it on `stream`, exactly as if it had read the request itself.
+
+        `req` is checked as rtmsg's own parser checks what it reads (check_head): a head the
+        parser would refuse gets the same 4xx/5xx.  A WebSocket upgrade is then checked
+        against RFC 6455 §4.2.1 and the route's hooks; a refusal is answered with its HTTP
+        status through `stream`, which is then closed.  Accepted, the connection becomes a
+        WebSocket (or SSE stream) of this server.  A plain route's response keeps the
+        connection with rtmsg, which reads the next request from it.
+
+        @param stream  As for serve(stream, already_read).
+        @param req  The request head (and body, if the host read one); see
+        <rtmsg/http/beast.hpp> for a Boost.Beast request.
+        @param already_read  Bytes that followed the request on the stream and that the host
+        has read: pipelined requests, or the first WebSocket frames of an eager client.
+
+        @par Thread safety  Safe from any thread; the work starts on the stream's executor. */
+    template <async_stream Stream>
+    void serve(Stream stream, request req, std::string_view already_read = {})
+    {
+        hand_over(std::move(stream), std::make_unique<request>(std::move(req)), already_read);
+    }
+
+    /** Hands over a request the host routed itself to a WebSocket behavior that is in no
+        route of this server (one of the host's, or a hub endpoint: `protocol_endpoint`,
+        `raw_endpoint`), with its connection and the bytes read past it.  As serve(stream,
+        req, already_read), except that no route is looked up: the head is checked
+        (check_head), then the upgrade (RFC 6455 §4.2.1, the behavior's check_origin and
+        on_upgrade); a refusal is answered through `stream`, which is then closed.
+
+        @par Example
+        @code
+        auto ws = std::make_shared<rtmsg::websocket::behavior>(rtmsg::protocol_endpoint(hub));  // once
+        server.serve_websocket(std::move(socket), std::move(req), already_read, ws);           // per request
+        @endcode */
+    template <async_stream Stream>
+    void serve_websocket(Stream stream, request req, std::string_view already_read,
+                         std::shared_ptr<websocket::behavior> b)
+    {
+        auto r = std::make_shared<router::route>();
+        r->type = router::kind::websocket;
+        r->method = "GET";
+        r->ws = std::move(b);
+        hand_over(std::move(stream), std::make_unique<request>(std::move(req)), already_read, std::move(r));
+    }
+
+    /// The same for a Server-Sent Events behavior (for example `sse_endpoint(hub)`): its
+    /// on_request hook admits or refuses, and the stream starts on `stream`.
+    template <async_stream Stream>
+    void serve_sse(Stream stream, request req, std::string_view already_read, std::shared_ptr<sse::behavior> b)
+    {
+        auto r = std::make_shared<router::route>();
+        r->type = router::kind::sse;
+        r->method = "GET";
+        r->events = std::move(b);
+        hand_over(std::move(stream), std::make_unique<request>(std::move(req)), already_read, std::move(r));
     }
 
     /// The address of the n-th listening socket (to learn the port after listening on 0).
@@ -900,6 +1037,32 @@ private:
                 return;
             }
             accept(std::move(st), std::move(acc), std::move(make_stream), std::move(ex));
+        });
+    }
+
+    template <class Stream>
+    void hand_over(Stream&& stream, std::unique_ptr<request> req, std::string_view already_read,
+                   std::shared_ptr<router::route const> route = nullptr)
+    {
+        auto& st = state_;
+        asio::ip::tcp::endpoint remote;
+        std::error_code ec;
+        if constexpr (requires {
+                          { rtmsg::lowest_layer(stream).remote_endpoint(ec) } -> std::convertible_to<asio::ip::tcp::endpoint>;
+                      })
+            remote = rtmsg::lowest_layer(stream).remote_endpoint(ec);
+        else
+            ec = asio::error::operation_not_supported;
+        bool busy = st->stopping || st->connections.load() >= st->opt.max_connections;
+        // A stream that does not tell its peer's address (foreign_stream) is not counted
+        // against max_connections_per_ip: all of them would count as one address.
+        auto slot = ec ? detail::connection_slot(st) : detail::connection_slot(st, remote.address().to_string());
+        if (!ec && st->opt.max_connections_per_ip != 0 && !slot.counted_ip()) busy = true;
+        auto s = std::make_shared<detail::http_session<Stream>>(std::move(stream), std::move(slot), remote);
+        auto const ex = s->executor();
+        asio::post(ex, [s = std::move(s), req = std::move(req), bytes = std::string(already_read), busy,
+                        route = std::move(route)]() mutable {
+            s->start_handed(std::move(bytes), std::move(req), busy, std::move(route));
         });
     }
 
