@@ -229,8 +229,9 @@ UWS_INFO=""
 if [[ " $AVAILABLE " == *" uws "* ]]; then
   UWS_DIR=$(sed -n 's/^RTMSG_BENCH_UWS_DIR:PATH=//p' "$B/CMakeCache.txt" 2>/dev/null || true)
   UWS_INFO="uWebSockets ${UWS_DIR:-?}"
-  v=$(git -C "$UWS_DIR" describe --tags --always 2>/dev/null || true)
-  if [[ -z $v && -f $UWS_DIR/.uws-version ]]; then v=$(head -1 "$UWS_DIR/.uws-version"); fi
+  v=""
+  if [[ -e $UWS_DIR/.git ]]; then v=$(git -C "$UWS_DIR" describe --tags --always 2>/dev/null || true)
+  elif [[ -f $UWS_DIR/.uws-version ]]; then v=$(head -1 "$UWS_DIR/.uws-version"); fi  # a tree without git
   if [[ -n $v ]]; then UWS_INFO="uWebSockets $v"; fi
 fi
 printf 'COMMAND=%q\nELAPSED=%q\nLOADAVG_START=%q\nROUNDS=%q\nQUICK=%q\nUWS_INFO=%q\n' \
