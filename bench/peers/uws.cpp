@@ -217,8 +217,13 @@ struct server {
         us_timer_set(w.stop_timer, [](us_timer_t*) { if (g_stop) shutdown(*self); }, 200, 200);
         us_timer_set(w.heartbeat, [](us_timer_t*) {
             // A `:` comment when no event went out for a whole period (rtmsg: 15 s idle).
-            if (!self->output_since_heartbeat)
-                for (auto* r : self->streams) r->cork([r] { r->write(":\n\n"); });
+            if (!self->output_since_heartbeat) {
+                self->draining = true; // an abort meanwhile only clears its slot
+                for (auto* r : self->streams)
+                    if (r) r->cork([r] { r->write(":\n\n"); });
+                self->draining = false;
+                std::erase(self->streams, nullptr);
+            }
             self->output_since_heartbeat = false;
         }, static_cast<int>(sse_heartbeat_ms), static_cast<int>(sse_heartbeat_ms));
 
