@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Benchmarks rtmsg-testbed against Boost.Beast, websocketpp and Node `ws` and writes BENCHMARKS.md.
+# Benchmarks rtmsg-testbed against Boost.Beast, websocketpp, Node `ws` and, when built (from a
+# uWebSockets source tree: -DRTMSG_BENCH_UWS_DIR, docs/performance.md), uWebSockets; writes BENCHMARKS.md.
 #
 #   scripts/bench.sh            full run (3 interleaved rounds, <= ~15 minutes)
 #   scripts/bench.sh --quick    short windows, fewer scenarios (~4 minutes)
-#   options: --rounds N  --servers "rtmsg beast websocketpp node"  --no-build  --no-install
+#   options: --rounds N  --servers "rtmsg beast websocketpp node uws"  --no-build  --no-install
 #            --no-micro  --out FILE
 #            --report-only  (rewrite the report from build/bench/results.tsv of the last run)
 #            --build-dir DIR  (an already configured build instead of the `bench` preset)
@@ -28,7 +29,7 @@ COMMAND="scripts/bench.sh $*"
 
 QUICK=0 ROUNDS=3 BUILD=1 INSTALL=1 MICRO=1 OUT=BENCHMARKS.md REPORT_ONLY=0
 COMP=1 XNODE=1 XNODE_ONLY=0 XSUBS=1000 XDUR="" XRATE=100 B=build/bench
-SERVERS="rtmsg beast websocketpp node"
+SERVERS="" # default: rtmsg beast websocketpp node, and uws if peer-uws is built
 while [[ $# -gt 0 ]]; do
   case $1 in
     --quick) QUICK=1 ;;
@@ -97,6 +98,10 @@ if (( BUILD )); then
     for t in peer-beast peer-websocketpp; do
       cmake --build $B -j2 --target $t 2>/dev/null || echo "bench.sh: $t not built (package missing?)" >&2
     done
+    # peer-uws exists only in a build configured with -DRTMSG_BENCH_UWS_DIR (docs/performance.md).
+    if cmake --build $B --target help 2>/dev/null | grep -q 'peer-uws'; then
+      cmake --build $B -j2 --target peer-uws || echo "bench.sh: peer-uws did not build" >&2
+    fi
   fi
 fi
 LOAD=$B/bench/load/rtmsg-load
@@ -108,8 +113,14 @@ server_cmd() {
     beast) echo "$B/bench/peers/peer-beast" ;;
     websocketpp) echo "$B/bench/peers/peer-websocketpp" ;;
     node) echo "node bench/peers/node_ws.mjs" ;;
+    uws) echo "$B/bench/peers/peer-uws" ;;
   esac
 }
+if [[ -z $SERVERS ]]; then
+  SERVERS="rtmsg beast websocketpp node"
+  if [[ -x $(server_cmd uws) ]]; then SERVERS="$SERVERS uws"
+  else echo "bench.sh: no $(server_cmd uws) (configure with -DRTMSG_BENCH_UWS_DIR, docs/performance.md): skipping uws" >&2; fi
+fi
 AVAILABLE=""
 for s in $SERVERS; do
   cmd=$(server_cmd "$s")
@@ -141,10 +152,10 @@ SCENARIOS=(
   "echo_4KiB_x16|all|echo --conns 100 --depth 16 --size 4096 $T"
   "echo_32B_x1|all|echo --conns 100 --depth 1 --size 32 $T"
   "fanout_1000|all|fanout --conns 1000 --publishers 1 --size 64 --window 64 $T"
-  "sse_fanout_1000|rtmsg|sse --conns 1000 --publishers 1 --size 64 --window 64 $T"
+  "sse_fanout_1000|rtmsg uws|sse --conns 1000 --publishers 1 --size 64 --window 64 $T"
   "connrate|all|connrate --count $CONNS --conns 64 --duration 10"
   "idle_ws_${IDLE}|all|idle --count $IDLE --path /echo"
-  "idle_sse_${IDLE}|rtmsg|idle --count $IDLE --path /sse"
+  "idle_sse_${IDLE}|rtmsg uws|idle --count $IDLE --path /sse"
 )
 if (( ! QUICK )); then
   SCENARIOS+=(
@@ -213,8 +224,18 @@ if (( MICRO )) && [[ -x $B/bench/rtmsg_bench_micro ]]; then
     | grep -E '^hub_publish_threads' >> "$MICRO_OUT" || true
 fi
 
-printf 'COMMAND=%q\nELAPSED=%q\nLOADAVG_START=%q\nROUNDS=%q\nQUICK=%q\n' \
-  "$COMMAND" "$ELAPSED" "$LOADAVG_START" "$ROUNDS" "$QUICK" > $B/results.meta
+# Which uWebSockets peer-uws was built from (the source tree's git commit, if it has one).
+UWS_INFO=""
+if [[ " $AVAILABLE " == *" uws "* ]]; then
+  UWS_DIR=$(sed -n 's/^RTMSG_BENCH_UWS_DIR:PATH=//p' "$B/CMakeCache.txt" 2>/dev/null || true)
+  UWS_INFO="uWebSockets ${UWS_DIR:-?}"
+  v=""
+  if [[ -e $UWS_DIR/.git ]]; then v=$(git -C "$UWS_DIR" describe --tags --always 2>/dev/null || true)
+  elif [[ -f $UWS_DIR/.uws-version ]]; then v=$(head -1 "$UWS_DIR/.uws-version"); fi  # a tree without git
+  if [[ -n $v ]]; then UWS_INFO="uWebSockets $v"; fi
+fi
+printf 'COMMAND=%q\nELAPSED=%q\nLOADAVG_START=%q\nROUNDS=%q\nQUICK=%q\nUWS_INFO=%q\n' \
+  "$COMMAND" "$ELAPSED" "$LOADAVG_START" "$ROUNDS" "$QUICK" "$UWS_INFO" > $B/results.meta
 fi # ! XNODE_ONLY
 
 # ---- cross-node fan-out (Redis) --------------------------------------------------------------
@@ -415,7 +436,8 @@ fi
 
 # ---- report --------------------------------------------------------------------------------
 COMP_MD=$B/compression.md
-export RESULTS OUT COMMAND ELAPSED LOADAVG_START MICRO_OUT ROUNDS QUICK ROOT XNODE_MD COMP_MD
+UWS_INFO=${UWS_INFO:-}
+export RESULTS OUT COMMAND ELAPSED LOADAVG_START MICRO_OUT ROUNDS QUICK ROOT XNODE_MD COMP_MD UWS_INFO
 python3 - <<'PY'
 import os, statistics, subprocess, collections, platform
 res = collections.defaultdict(list)
@@ -451,7 +473,7 @@ def fmt(x, d=0):
     if abs(x) >= 1e4: return f"{x/1e3:.1f} k"
     return f"{x:.{d}f}"
 
-servers = ["rtmsg", "beast", "websocketpp", "node"]
+servers = ["rtmsg", "beast", "websocketpp", "node", "uws"]
 L = []
 L.append("# rtmsg benchmarks\n")
 L.append("Generated by `scripts/bench.sh` (bench/load = `rtmsg-load`, peers in bench/peers). "
@@ -470,7 +492,9 @@ nodev = sh("node --version")
 boostv = sh("dpkg-query -W -f='${Version}' libboost-dev")
 wsppv = sh("dpkg-query -W -f='${Version}' libwebsocketpp-dev")
 L.append(f"- machine: {cpu}, {sh('nproc')} cores, {mem} GiB, {platform.platform()}")
-L.append(f"- compiler: {cxx}; node {nodev}; Boost {boostv}; websocketpp {wsppv}")
+L.append(f"- compiler: {cxx}; node {nodev}; Boost {boostv}; websocketpp {wsppv}"
+         + (f"; {os.environ['UWS_INFO']} (peer-uws: -O3 -march=native -flto, uWS's own flags)"
+            if os.environ.get("UWS_INFO") else ""))
 L.append(f"- server on core 0, load on core 1 (taskset), 1 I/O thread, loopback; load average at start: "
          f"{os.environ['LOADAVG_START']} (anything above ~0.5 means other work shared the cores)\n")
 
