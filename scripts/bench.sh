@@ -165,7 +165,8 @@ if (( ! QUICK )); then
 fi
 
 LOG=$B/bench.log
-(( XNODE_ONLY )) || { : > "$RESULTS"; : > "$LOG"; rm -f "$XNODE_MD" "$B/compression.md"; }
+# A new run drops the sections of the last one that it makes again (--no-compression keeps the old one).
+(( XNODE_ONLY )) || { : > "$RESULTS"; : > "$LOG"; rm -f "$XNODE_MD"; (( ! COMP )) || rm -f "$B/compression.md"; }
 
 start_server() { # name -> sets SPID, SPORT
   local cmd; cmd=$(server_cmd "$1")
@@ -403,14 +404,14 @@ L.append("")
 open(os.environ["XNODE_MD"], "w").write("\n".join(L) + "\n")
 PY
 fi
-fi # REPORT_ONLY
-
 # ---- compression (permessage-deflate) -------------------------------------------------------
 if (( COMP && ! XNODE_ONLY )); then
   qa=(); (( QUICK )) && qa=(--quick)
   scripts/bench-compression.sh --no-write --build-dir "$B" --rounds "$ROUNDS" "${qa[@]}" ||
     echo "bench.sh: the compression step failed (see $B/compression.log)" >&2
 fi
+fi # REPORT_ONLY
+
 
 if (( XNODE_ONLY )); then
   # Only the cross-node section of $OUT is replaced (or added before the micro benchmarks).
