@@ -135,6 +135,7 @@ for size, label in (("json200", "chat JSON 200 B"), ("json2k", "JSON 2 KiB")):
                  f"{fmt(med(n, 'server_ns_per_msg'))} | {('×%.2f' % ratio) if ratio else '–'} | {fmt(med(n, 'p50_us'), 1)} | "
                  f"{fmt(med(n, 'p99_us'), 1)} | {lost}/{dup} | {ok}/{len(rows[n])} |")
 L.append("")
+L.append("*Per connection* compresses every message once per subscriber with a 32 KiB window each: at 2 KiB the server could not keep up, and the subscribers' queues shed messages by the topic's slow-consumer policy (counted in `rtmsg_dropped_total`; rtmsg-load counts them as lost). That is the cost compress-once avoids.\n")
 L.append("Idle memory: 1,000 `/echo` connections; with compression each first echoed one compressed 2 KiB message "
          "(so the server made its zlib state), then all idle for 2 s (four keepalive ticks at `--ping-ms 500`). "
          "Server VmRSS growth per connection. VmRSS keeps what the allocator once touched: zlib state that a "
