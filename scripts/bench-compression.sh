@@ -155,20 +155,5 @@ open(os.environ["MD"], "w").write("\n".join(L) + "\n")
 print("bench-compression.sh: wrote", os.environ["MD"])
 PY
 if (( WRITE )); then
-  export MD OUT
-  python3 - <<'PY'
-import os
-out = os.environ["OUT"]
-sec = open(os.environ["MD"]).read().rstrip("\n").split("\n") + [""]
-lines = open(out).read().split("\n") if os.path.exists(out) else [""]
-start = next((i for i, l in enumerate(lines) if l.strip() == "## Compression (permessage-deflate)"), None)
-if start is not None:
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines) - 1)
-    lines[start:end] = sec
-else:
-    at = next((i for i, l in enumerate(lines) if l.startswith("## Cross-node") or l.startswith("## Micro benchmarks")), len(lines) - 1)
-    lines[at:at] = sec
-open(out, "w").write("\n".join(lines))
-print("bench-compression.sh: wrote the compression section of", out)
-PY
+  python3 scripts/md-section.py "$OUT" "$MD" "## Cross-node" "## Micro benchmarks"
 fi

@@ -416,22 +416,7 @@ fi # REPORT_ONLY
 if (( XNODE_ONLY )); then
   # Only the cross-node section of $OUT is replaced (or added before the micro benchmarks).
   [[ -f $XNODE_MD ]] || { echo "bench.sh: the cross-node step did not run" >&2; exit 1; }
-  export XNODE_MD OUT
-  python3 - <<'PY'
-import os
-out = os.environ["OUT"]
-sec = open(os.environ["XNODE_MD"]).read().rstrip("\n").split("\n") + [""]
-lines = open(out).read().split("\n") if os.path.exists(out) else [""]
-start = next((i for i, l in enumerate(lines) if l.strip() == "## Cross-node fan-out (Redis)"), None)
-if start is not None:
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines) - 1)
-    lines[start:end] = sec
-else:
-    at = next((i for i, l in enumerate(lines) if l.startswith("## Micro benchmarks")), len(lines) - 1)
-    lines[at:at] = sec
-open(out, "w").write("\n".join(lines))
-print("bench.sh: wrote the cross-node section of", out)
-PY
+  python3 scripts/md-section.py "$OUT" "$XNODE_MD" "## Micro benchmarks"
   exit 0
 fi
 
