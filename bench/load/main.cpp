@@ -15,7 +15,7 @@
 // permessage-deflate (built with zlib): --deflate makes the WebSocket connections offer it
 // (as a browser does: `permessage-deflate; client_max_window_bits`) and inflate what comes
 // back compressed; fanout then reports the bytes on the wire per delivered message
-// (wire_bytes_per_msg).  --json fills fan-out payloads with chat-like JSON text (different
+// (wire_bytes_per_msg).  --ticker fills them with market-data updates instead; --json fills fan-out payloads with chat-like JSON text (different
 // words per message) instead of 'x' padding, which compresses as real traffic does.  idle
 // --deflate --size N: every connection first echoes one compressed message of N bytes, so
 // that the server holds whatever compression state it keeps for an idle connection;
@@ -94,6 +94,7 @@ struct options {
     bool text = false;           // echo: text frames (default binary)
     bool deflate = false;        // offer permessage-deflate, inflate compressed frames
     bool json = false;           // fanout: chat-like JSON padding
+    bool ticker = false;         // fanout: ticker-update JSON padding
     double settle = 1.0;         // idle: seconds between the last connection and the measurement
     int publishers = 1;          // fanout/sse
     double rate = 0;             // fanout/sse: total messages per second; 0: flat out (windowed)
@@ -116,7 +117,7 @@ struct options {
            "         [--depth D] [--size S] [--text] [--publishers P] [--rate R] [--window W] [--count N]\n"
            "         [--duration SEC] [--warmup SEC] [--timeout SEC] [--server-pid PID]\n"
            "         fanout|sse cross-node: [--pub-host H] --pub-port P [--pub-server-pid PID]\n"
-           "         [--deflate] [--json] idle: [--settle SEC]\n";
+           "         [--deflate] [--json|--ticker] idle: [--settle SEC]\n";
     std::exit(code);
 }
 
@@ -142,6 +143,7 @@ options parse(int argc, char** argv)
             else if (k == "--text") o.text = true;
             else if (k == "--deflate") o.deflate = true;
             else if (k == "--json") o.json = true;
+            else if (k == "--ticker") o.ticker = true;
             else if (k == "--settle") o.settle = std::stod(value());
             else if (k == "--publishers") o.publishers = std::stoi(value());
             else if (k == "--rate") o.rate = std::stod(value());
@@ -397,6 +399,22 @@ void fill_json(char* out, std::size_t n, std::uint64_t seed)
     if (n > 2) {
         out[n - 2] = '"';
         out[n - 1] = '}';
+    }
+}
+
+/// A market-data update (--ticker), as examples/ticker publishes them: symbol, price, open.
+void fill_ticker(char* out, std::size_t n, std::uint64_t seed)
+{
+    static constexpr std::string_view syms[] = {"ACME", "GLOBX", "INITECH", "UMBRL", "HOOLI", "STARK", "WAYNE", "CYBRD"};
+    std::uint64_t x = seed * 0x9E3779B97F4A7C15ull + 7;
+    x ^= x >> 29;
+    char buf[128];
+    int const len = std::snprintf(buf, sizeof buf, R"(,"s":"%s","p":%u.%02u,"o":%u.%02u})",
+                                  std::string(syms[x % std::size(syms)]).c_str(), unsigned(100 + x % 900),
+                                  unsigned((x >> 12) % 100), unsigned(100 + (x >> 20) % 900), unsigned((x >> 32) % 100));
+    std::size_t at = 0;
+    while (at < n) {
+        for (int i = 0; i < len && at < n; ++i) out[at++] = buf[i];
     }
 }
 
@@ -1089,6 +1107,7 @@ int fanout(run_state& rs, report& r, bool sse)
             put_hex(msg.data() + 16, now_ns(), 16);
             put_hex(msg.data() + 32, pi, 4);
             if (o.json) fill_json(msg.data() + stamp_size, size - stamp_size, seq * 131 + pi);
+            else if (o.ticker) fill_ticker(msg.data() + stamp_size, size - stamp_size, seq * 131 + pi);
             batch += client_frame(0x1, msg);
         }
         c.send_bytes(batch);

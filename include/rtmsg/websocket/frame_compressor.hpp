@@ -56,8 +56,8 @@ public:
 
     /** Appends to `out` the compressed form (RSV1 set) of `frame`, a complete, unmasked,
         final text or binary frame.  False, with `out` unchanged, when it goes out as it is:
-        its payload is below the threshold, it is not such a frame, it is compressed
-        already, or zlib is not in the program. */
+        its payload is below the threshold or would not get shorter, it is not such a
+        frame, it is compressed already, or zlib is not in the program. */
     bool compress(std::string_view frame, std::string& out)
     {
         whole_frame f;
@@ -70,7 +70,9 @@ public:
         z.clear();
         bool const ok = engine->compress(f.payload, z);
         give_back(std::move(engine));
-        if (!ok) return false;
+        // Compressed alone, a short message can come out longer: then it goes as it is
+        // (safe here, where no window is shared between messages).
+        if (!ok || z.size() >= f.payload.size()) return false;
         char hdr[max_header_size];
         auto const n = write_frame_header(hdr, f.op, true, z.size());
         hdr[0] = static_cast<char>(hdr[0] | 0x40); // RFC 7692 §6: the first frame of a compressed message
