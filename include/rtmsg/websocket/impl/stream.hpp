@@ -343,6 +343,8 @@ public:
         std::unique_ptr<deflate_engine> engine;
         rtmsg::detail::utf8_validator utf8; ///< of an inflated text message
         deflate_params params;              ///< as negotiated
+        /// We compress each message alone (no context takeover in our direction).
+        bool send_alone = false;
     };
     std::unique_ptr<deflate_state> pmd;
     /// Shared, not copied: a server's connections on one route hold its behavior's options
@@ -465,19 +467,20 @@ public:
         pmd = std::make_unique<deflate_state>();
         pmd->engine = make(params, role, opt->deflate);
         pmd->params = params;
+        pmd->send_alone = role == role_type::server ? params.server_no_context_takeover : params.client_no_context_takeover;
         reader.set_compression(true);
     }
 
     /** Queues a complete frame shared with other connections; `size` (its size) is already
-        counted in queued_bytes.  A compressing connection compresses an uncompressed data
-        frame of at least deflate_options::threshold bytes for itself, as send() does (with
-        context takeover it must: compressed bytes shared with others would not match the
-        window its peer keeps); the hub hands frames it already compressed once to the
-        connections that can share them (docs/compression.md). */
+        counted in queued_bytes.  A connection whose compressor keeps its context compresses
+        an uncompressed data frame of at least deflate_options::threshold bytes for itself, as
+        send() does: compressed bytes shared with others would not match the window its peer
+        keeps.  Without context takeover the frame goes as it is given (the hub hands such
+        connections frames it compressed once for all of them, docs/compression.md). */
     void push_shared(std::shared_ptr<std::string const> frame, std::size_t size)
     {
         out_frame f;
-        if (pmd) [[unlikely]] {
+        if (pmd && !pmd->send_alone) [[unlikely]] {
             if (auto own = compress_shared(*frame); !own.empty()) {
                 queued_bytes += own.size();
                 queued_bytes -= size;
@@ -529,6 +532,9 @@ public:
         thread_local std::string scratch;
         scratch.clear();
         if (!pmd->engine->compress(payload, scratch)) return 0;
+        // Compressed alone, a message that does not get shorter goes as it is; with context
+        // takeover it cannot (the peer's window must see what our compressor saw).
+        if (pmd->send_alone && scratch.size() >= payload.size()) return 0;
         auto const n = append_plain_frame(s, op, scratch, true);
         if (scratch.capacity() > pooled_max) std::string().swap(scratch);
         return n;
