@@ -17,7 +17,7 @@ class hub_core;
 
 /// How many wire formats (transport x codec, and the compressed twins of WebSocket ones) one
 /// hub can serve at once.
-inline constexpr std::size_t max_formats = 12;
+inline constexpr std::size_t max_formats = 8;
 
 /** One message of a topic, as every subscriber sees it.
 
