@@ -49,10 +49,14 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
         auto const a = run(msg, msg.size() + 1, limit, whole);
         auto const b = run(msg, piece, limit, split);
         // Where an error shows may move with the split (a limit passed before bad data is
-        // reached), never whether there is one.
-        RTMSG_FUZZ_CHECK(bool(a.ec) == bool(b.ec));
-        if (!a.ec) RTMSG_FUZZ_CHECK(a.out == b.out);
-        if (a.ec) break; // the connection would be closed
+        // reached), never whether there is one, with one exception that zlib makes: it checks a
+        // back-reference against the window *plus what the same inflate call produced*, so with
+        // a window under 32 KiB a reference too far back is caught or not depending on where the
+        // input pieces and the 16 KiB output steps fall (the bytes are then what the peer meant).
+        bool const zlib_lenient = bits < 15 && (a.ec == error::bad_deflate || b.ec == error::bad_deflate);
+        if (!zlib_lenient) RTMSG_FUZZ_CHECK(bool(a.ec) == bool(b.ec));
+        if (!a.ec && !b.ec) RTMSG_FUZZ_CHECK(a.out == b.out);
+        if (a.ec || b.ec) break; // the connection would be closed
     }
     // Round trip: our deflater's output always inflates back.
     rtmsg_fuzz::input again(data, size);

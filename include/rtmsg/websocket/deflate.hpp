@@ -36,7 +36,11 @@ public:
     /// Inflated bytes produced per zlib call, each checked against the size limit.
     static constexpr std::size_t step = 16 * 1024;
 
-    /// `window_bits` 8..15: the largest window the peer compresses with.
+    /// `window_bits` 8..15: the largest window the peer compresses with.  A peer that refers
+    /// further back than its window is caught only where the reference reaches before the
+    /// bytes inflated by the same zlib call (zlib keeps just the window between calls), so
+    /// whether such a message fails depends on how it is split; when it passes, it inflates
+    /// to what the peer meant.  With 15 bits no reference can reach past the window.
     explicit inflater(int window_bits = 15, bool no_context_takeover = false) noexcept
         : bits_(std::clamp(window_bits, 8, 15)), reset_each_(no_context_takeover)
     {
