@@ -1,7 +1,7 @@
 // The package's consumer: the server, the hub with its endpoints, the JSON codec (simdjson) and,
 // where the package has them, TLS (rtmsg::ssl) and the Redis bridge (rtmsg::redis).
 #include <rtmsg/codec/json.hpp>
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 #include <rtmsg/hub/protocol.hpp>
 #include <rtmsg/version.hpp>
 #if defined(RTMSG_TEST_SSL)

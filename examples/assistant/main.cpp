@@ -23,7 +23,7 @@
 //   assistant.USER.CONV the conversation: {"t":"q",turn,text}, {"t":"start",turn,model},
 //                       {"t":"tok",turn,text} per token, {"t":"end",turn,reason[,error]}
 //   convs.USER          the user's conversation list, newest first (its last message is current)
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 #include <rtmsg/hub/protocol.hpp>
 #include <rtmsg/sse/client.hpp>
 

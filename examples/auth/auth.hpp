@@ -4,7 +4,7 @@
 // can_publish hooks.
 #include "jwt.hpp"
 
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 #include <rtmsg/hub/protocol.hpp>
 
 #include <map>
@@ -21,7 +21,7 @@ inline std::string_view bearer_token(rtmsg::http::request const& req)
 {
     if (auto const h = req.headers.find("Authorization")) {
         std::string_view v = *h;
-        if (v.size() > 7 && rtmsg::http::detail::iequals(v.substr(0, 7), "Bearer ")) return v.substr(7);
+        if (v.size() > 7 && rtmsg::http::iequals(v.substr(0, 7), "Bearer ")) return v.substr(7);
         return {};
     }
     auto const q = req.query();

@@ -25,7 +25,7 @@
 // History bound: a board keeps all of its edits, up to --max-ops (default 10000).  Past that
 // the server refuses further edits of that board (error 403 "this board is full"), so a
 // newcomer always replays the whole board and every page agrees; start another board then.
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 #include <rtmsg/hub/protocol.hpp>
 
 #include "../common/cli.hpp"

@@ -17,7 +17,7 @@
 // Topics: `chat.<room>` carries messages {cid, text, ts}; `typing.<room>` carries
 // typing notices (published with echo:false, so the typer never sees its own); `rooms`
 // holds the list of rooms (its last message is the current list).
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 #include <rtmsg/hub/protocol.hpp>
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
 #include <rtmsg/transport/ssl.hpp>

@@ -1,7 +1,7 @@
 // The rtmsg half of existing-server (see rtmsg_side.hpp): standalone Asio only.
 #include "rtmsg_side.hpp"
 
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 #include <rtmsg/hub/protocol.hpp>
 #include <rtmsg/transport/foreign_stream.hpp>
 

@@ -3,7 +3,7 @@
 // only to count what it read), and gives those bytes along, so nothing is lost.
 //
 //   rtmsg-host-accept [--port 9001]      then: curl localhost:PORT/hello, or a WebSocket on /echo
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>

@@ -3,7 +3,7 @@
 // hub topic "broadcast".  With --redis HOST:PORT (built with rtmsg::redis) the hub is bridged:
 // testbeds that share a Redis share the topic, so a message published on one node reaches
 // /broadcast, /sse and /ws clients of every node (the cross-node benchmark of scripts/bench.sh).
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 #include <rtmsg/hub/protocol.hpp>
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
 #include <rtmsg/transport/ssl.hpp>

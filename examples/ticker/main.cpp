@@ -10,7 +10,7 @@
 //     price of each symbol, never a growing backlog.
 //
 //   rtmsg-ticker [--host 127.0.0.1] [--port 8090] [--rate 200] [--www DIR] [--js DIR]
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 #include <rtmsg/hub/protocol.hpp>
 
 #include "../common/cli.hpp"

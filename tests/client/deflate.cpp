@@ -3,7 +3,7 @@
 // raw peer, a compression bomb, and third-party peers (Python websockets, Node ws).
 #include <rtmsg/websocket/deflate.hpp>
 #include <rtmsg/websocket/client.hpp>
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 #include <rtmsg/transport/ssl.hpp>
 #include <rtmsg/hub/protocol.hpp>
 

@@ -1,7 +1,7 @@
 // The WebSocket client: URLs, the client handshake, masking, against our server, Python
 // websockets and Node ws, TLS with a test CA, and misbehaving servers.
 #include <rtmsg/websocket/client.hpp>
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 #include <rtmsg/transport/ssl.hpp>
 
 #include "support.hpp"
@@ -105,7 +105,7 @@ TEST_CASE("client: URLs are parsed by the WebSocket rules", "[client][url]")
     for (auto bad : {"ftp://h/", "ws:/h", "ws://", "ws://:80/", "ws://h:0/", "ws://h:65536/", "ws://h:x/", "ws://h:/",
                      "ws://u@h/", "ws://h/#frag", "ws://h/a b", "ws://[::1/", "ws://[zz]/", "ws://h\r\n/"}) {
         INFO(bad);
-        CHECK(rtmsg::client::parse_url(bad, u) == ws::error::bad_url);
+        CHECK(rtmsg::client::parse_url(bad, u) == rtmsg::http::error::bad_url);
     }
 }
 
@@ -247,7 +247,7 @@ TEST_CASE("client: bad URLs and unreachable servers fail cleanly", "[client][web
     asio::io_context ioc;
     client_stream s(ioc.get_executor());
     ws::client_options o;
-    CHECK(wait(ioc, [&](auto h) { ws::async_connect(s, "http//nope", o, std::move(h)); }) == ws::error::bad_url);
+    CHECK(wait(ioc, [&](auto h) { ws::async_connect(s, "http//nope", o, std::move(h)); }) == rtmsg::http::error::bad_url);
     // A port nobody listens on.
     asio::io_context tmp;
     tcp::acceptor a(tmp, {asio::ip::make_address("127.0.0.1"), 0});

@@ -21,7 +21,7 @@ import tempfile
 
 PRELUDE = """
 #include <rtmsg/cluster/redis.hpp>
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 #include <rtmsg/hub/client.hpp>
 #include <rtmsg/hub/protocol.hpp>
 #include <rtmsg/sse/client.hpp>

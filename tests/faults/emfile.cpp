@@ -1,6 +1,6 @@
 // Running out of file descriptors (RLIMIT_NOFILE): the server neither crashes
 // nor spins, and serves again as soon as descriptors free up.
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
 // Security limits that the fault tests exercise end to end: connections per IP
 // address.
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 
 #include <catch2/catch.hpp>
 

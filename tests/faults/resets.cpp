@@ -1,7 +1,7 @@
 // Abrupt resets (mid-handshake, mid-frame, mid-SSE-event) and half-closed
 // sockets: the connection is released, callbacks report it, and everyone else
 // is still served.
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 // Graceful shutdown and draining: stop() flushes queued WebSocket messages and
 // SSE events, then 1001 / end of stream; a deadline bounds peers that never
 // read; destroying the server while traffic flows is safe.
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 
 #include <catch2/catch.hpp>
 

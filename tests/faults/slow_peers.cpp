@@ -1,7 +1,7 @@
 // Peers that never read: their queues hit the limit, the policy applies (send()
 // refuses, the hub drops or disconnects), memory stays bounded, and everyone
 // else is unaffected.
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 #include <rtmsg/hub/protocol.hpp>
 
 #include <catch2/catch.hpp>

@@ -1,6 +1,6 @@
 // Embedding: a host that accepts connections (and parses requests) itself hands them to
 // http::server::serve, from its own thread, and keeps serving its own routes.
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 #include <rtmsg/transport/foreign_stream.hpp>
 #include <rtmsg/transport/ssl.hpp>
 

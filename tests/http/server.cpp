@@ -1,5 +1,5 @@
 // The HTTP front door and WebSocket upgrades over real loopback sockets.
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 #include <rtmsg/transport/ssl.hpp>
 
 #include <asio/connect.hpp>

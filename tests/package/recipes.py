@@ -444,7 +444,7 @@ def check_conan():
         check(f"conan: exports_sources configure with {opts or 'defaults'} (PREFER_CONFIG, {deps}) and install",
               ok, (r.stdout + r.stderr)[-2000:])
         check(f"conan: the package with {opts or 'defaults'} holds the headers with version.hpp",
-              (package / "include/rtmsg/version.hpp").exists() and (package / "include/rtmsg/http/server.hpp").exists()
+              (package / "include/rtmsg/version.hpp").exists() and (package / "include/rtmsg/server/server.hpp").exists()
               and (package / "include/rtmsg/cluster/redis.hpp").exists())
 
 

@@ -74,7 +74,7 @@ fi
 check "cmake --install into a prefix" cmake --install "$install_tree" --prefix "$prefix"
 installed_layout() {
   local f
-  for f in include/rtmsg/http/server.hpp include/rtmsg/websocket/stream.hpp include/rtmsg/version.hpp \
+  for f in include/rtmsg/server/server.hpp include/rtmsg/websocket/stream.hpp include/rtmsg/version.hpp \
            share/cmake/rtmsg/rtmsgConfig.cmake share/cmake/rtmsg/rtmsgConfigVersion.cmake \
            share/cmake/rtmsg/rtmsgTargets.cmake share/cmake/rtmsg/rtmsg-ssl-targets.cmake \
            share/cmake/rtmsg/FindAsio.cmake share/pkgconfig/rtmsg.pc share/pkgconfig/rtmsg-ssl.pc; do

@@ -1,6 +1,6 @@
 #pragma once
 // Loopback test helpers: a server on its own thread and blocking raw-socket clients.
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 
 #include <asio/connect.hpp>
 #include <asio/io_context.hpp>

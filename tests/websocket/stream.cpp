@@ -1468,9 +1468,9 @@ TEST_CASE("websocket: a batch of replies written together leaves its storage in 
 TEST_CASE("websocket: a large message buffer is parked for the thread's next large message but small and huge ones are not",
           "[websocket]")
 {
-    using websocket::detail::message_buffer;
-    using websocket::detail::park_buffer;
-    auto& parked = websocket::detail::thread_parked_buffers().v;
+    using rtmsg::detail::message_buffer;
+    using rtmsg::detail::park_buffer;
+    auto& parked = rtmsg::detail::thread_parked_buffers().v;
     parked.clear();
 
     std::string big;

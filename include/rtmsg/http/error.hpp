@@ -1,5 +1,6 @@
 #pragma once
-// Errors of the HTTP/1.1 request parser, category "rtmsg.http", and the status code each one answers with.
+// Errors of the HTTP/1.1 request parser (and of URL parsing), category "rtmsg.http", and the status
+// code each request error answers with.
 #include <rtmsg/http/status.hpp>
 
 #include <string>
@@ -9,8 +10,9 @@ namespace rtmsg::http {
 
 /** Why a request was rejected; category "rtmsg.http".  Append only: values are never reused.
 
-    Every code is a fault of the peer. Answer it with `status_for(e)` and close the connection, since the
-    rest of the byte stream can no longer be framed (RFC 9112 §9.6 / §11.2).
+    Every request code is a fault of the peer. Answer it with `status_for(e)` and close the connection,
+    since the rest of the byte stream can no longer be framed (RFC 9112 §9.6 / §11.2).  `bad_url` is what
+    the clients report for a URL they cannot use.
 */
 enum class error {
     bad_request_line = 1,          ///< the request line is not `method SP request-target SP HTTP-version CRLF`
@@ -30,6 +32,7 @@ enum class error {
     ambiguous_length,              ///< both Content-Length and Transfer-Encoding (RFC 9112 §6.3, smuggling)
     bad_transfer_encoding,         ///< chunked is not the final coding, is repeated, or is used with HTTP/1.0
     too_many_empty_lines,          ///< too many empty lines before the request line (RFC 9112 §2.2)
+    bad_url,                       ///< (clients) not a ws, wss, http or https URL with a host (http::parse_url)
 };
 
 namespace detail {
@@ -58,6 +61,7 @@ public:
         case error::bad_transfer_encoding:
             return "invalid Transfer-Encoding: chunked must be the final coding, once, and only in HTTP/1.1";
         case error::too_many_empty_lines: return "too many empty lines before the request line";
+        case error::bad_url: return "the URL is not a ws://, wss://, http:// or https:// URL with a host";
         }
         return "unknown rtmsg.http error";
     }

@@ -26,8 +26,15 @@ struct tchar_table {
 };
 inline constexpr tchar_table tchars{};
 
-constexpr bool is_tchar(char c) noexcept { return tchars.value[static_cast<unsigned char>(c)]; }
+} // namespace detail
 
+// The lexical rules of RFC 9110 that every HTTP-speaking layer above (the WebSocket handshake,
+// the clients) shares.
+
+/// True for a tchar (RFC 9110 §5.6.2).
+constexpr bool is_tchar(char c) noexcept { return detail::tchars.value[static_cast<unsigned char>(c)]; }
+
+/// True for a non-empty token (RFC 9110 §5.6.2): a method, a field name, a list element.
 constexpr bool is_token(std::string_view s) noexcept
 {
     if (s.empty()) return false;
@@ -36,6 +43,7 @@ constexpr bool is_token(std::string_view s) noexcept
     return true;
 }
 
+/// `c` in lower case if it is an ASCII capital letter.
 constexpr char ascii_lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 /// ASCII case-insensitive equality; field names and most tokens are case-insensitive (RFC 9110 §5.1).
@@ -69,8 +77,6 @@ constexpr bool for_each_list_element(std::string_view list, F&& f)
         list.remove_prefix(comma + 1);
     }
 }
-
-} // namespace detail
 
 /// One header field line: the name as received (compare it case-insensitively) and the OWS-trimmed value.
 struct field {
@@ -123,7 +129,7 @@ public:
         first->name.assign(name);
         first->value.assign(value);
         list_.erase(std::remove_if(std::next(first), list_.end(),
-                                   [&](field const& f) { return detail::iequals(f.name, name); }),
+                                   [&](field const& f) { return iequals(f.name, name); }),
                     list_.end());
     }
 
@@ -131,7 +137,7 @@ public:
     std::size_t erase(std::string_view name)
     {
         auto const it = std::remove_if(list_.begin(), list_.end(),
-                                       [&](field const& f) { return detail::iequals(f.name, name); });
+                                       [&](field const& f) { return iequals(f.name, name); });
         auto const removed = static_cast<std::size_t>(list_.end() - it);
         list_.erase(it, list_.end());
         return removed;
@@ -147,7 +153,7 @@ public:
     std::optional<std::string_view> find(std::string_view name) const
     {
         for (auto const& f : list_)
-            if (detail::iequals(f.name, name)) return std::string_view(f.value);
+            if (iequals(f.name, name)) return std::string_view(f.value);
         return std::nullopt;
     }
 
@@ -156,7 +162,7 @@ public:
     {
         std::vector<std::string_view> values;
         for (auto const& f : list_)
-            if (detail::iequals(f.name, name)) values.emplace_back(f.value);
+            if (iequals(f.name, name)) values.emplace_back(f.value);
         return values;
     }
 
@@ -164,13 +170,13 @@ public:
     std::size_t count(std::string_view name) const noexcept
     {
         return static_cast<std::size_t>(std::count_if(
-            list_.begin(), list_.end(), [&](field const& f) { return detail::iequals(f.name, name); }));
+            list_.begin(), list_.end(), [&](field const& f) { return iequals(f.name, name); }));
     }
 
     /// Whether at least one field is named `name`.
     bool contains(std::string_view name) const noexcept
     {
-        return std::any_of(list_.begin(), list_.end(), [&](field const& f) { return detail::iequals(f.name, name); });
+        return std::any_of(list_.begin(), list_.end(), [&](field const& f) { return iequals(f.name, name); });
     }
 
     /** Whether the comma-separated lists of every field named `name` contain `token`.
@@ -187,8 +193,8 @@ public:
     bool has_token(std::string_view name, std::string_view token) const noexcept
     {
         for (auto const& f : list_) {
-            if (!detail::iequals(f.name, name)) continue;
-            if (detail::for_each_list_element(f.value, [&](std::string_view e) { return detail::iequals(e, token); }))
+            if (!iequals(f.name, name)) continue;
+            if (for_each_list_element(f.value, [&](std::string_view e) { return iequals(e, token); }))
                 return true;
         }
         return false;
@@ -211,7 +217,7 @@ public:
 private:
     std::vector<field>::iterator find_it(std::string_view name)
     {
-        return std::find_if(list_.begin(), list_.end(), [&](field const& f) { return detail::iequals(f.name, name); });
+        return std::find_if(list_.begin(), list_.end(), [&](field const& f) { return iequals(f.name, name); });
     }
 
     std::vector<field> list_;

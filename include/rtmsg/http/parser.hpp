@@ -358,11 +358,11 @@ inline void request_parser::on_header_line(std::string_view line)
     }
     auto const name = line.substr(0, colon);
     // RFC 9112 §5.1: no whitespace between the field name and the colon; MUST answer 400.
-    if (!detail::is_token(name)) {
+    if (!is_token(name)) {
         fail(error::bad_header);
         return;
     }
-    auto const value = detail::trim_ows(line.substr(colon + 1));
+    auto const value = trim_ows(line.substr(colon + 1));
     if (!std::all_of(value.begin(), value.end(), detail::is_field_value_char)) {
         fail(error::bad_header);
         return;
@@ -377,7 +377,7 @@ inline void request_parser::on_header_end()
     // RFC 9112 §3.2: exactly one Host in HTTP/1.1; never more than one; a valid value.
     std::size_t hosts = 0;
     for (auto const& f : h) {
-        if (!detail::iequals(f.name, "Host")) continue;
+        if (!iequals(f.name, "Host")) continue;
         if (++hosts > 1) return fail(error::multiple_host);
         if (!std::all_of(f.value.begin(), f.value.end(), detail::is_host_char)) return fail(error::bad_header);
     }
@@ -396,10 +396,10 @@ inline void request_parser::on_header_end()
         std::size_t chunked = 0;
         bool last_is_chunked = false;
         for (auto const& f : h) {
-            if (!detail::iequals(f.name, "Transfer-Encoding")) continue;
-            detail::for_each_list_element(f.value, [&](std::string_view coding) {
+            if (!iequals(f.name, "Transfer-Encoding")) continue;
+            for_each_list_element(f.value, [&](std::string_view coding) {
                 ++codings;
-                last_is_chunked = detail::iequals(coding, "chunked");
+                last_is_chunked = iequals(coding, "chunked");
                 if (last_is_chunked) ++chunked;
                 return false;
             });
@@ -418,7 +418,7 @@ inline void request_parser::on_header_end()
         std::uint64_t length = 0;
         bool first = true;
         for (auto const& f : h) {
-            if (!detail::iequals(f.name, "Content-Length")) continue;
+            if (!iequals(f.name, "Content-Length")) continue;
             std::uint64_t v = 0;
             if (!detail::parse_content_length(f.value, v)) return fail(error::bad_content_length);
             // RFC 9110 §8.6: repeated identical values may be accepted; differing ones are an error.
@@ -452,7 +452,7 @@ inline void request_parser::on_trailer_line(std::string_view line)
     }
     if (line.front() == ' ' || line.front() == '\t') return fail(error::obsolete_line_folding);
     auto const colon = line.find(':');
-    if (colon == std::string_view::npos || !detail::is_token(line.substr(0, colon))) return fail(error::bad_header);
+    if (colon == std::string_view::npos || !is_token(line.substr(0, colon))) return fail(error::bad_header);
     auto const value = line.substr(colon + 1);
     if (!std::all_of(value.begin(), value.end(), detail::is_field_value_char)) return fail(error::bad_header);
     // RFC 9112 §7.1.2: trailer fields may be discarded; none of them can change the framing.
@@ -463,7 +463,7 @@ inline void request_parser::parse_chunk_ext(std::string_view in, std::size_t& po
     while (pos < in.size()) {
         char const c = in[pos];
         bool const ws = c == ' ' || c == '\t';
-        bool const tchar = detail::is_tchar(c);
+        bool const tchar = is_tchar(c);
         bool ok = true;
         switch (ext_) {
         case ext_state::after_size_ws:
@@ -528,7 +528,7 @@ inline std::size_t request_parser::feed(std::string_view in, std::error_code& ec
             if (c == '\r') {
                 ++pos;
                 state_ = state::start_lf;
-            } else if (detail::is_tchar(c)) {
+            } else if (is_tchar(c)) {
                 state_ = state::method;
             } else {
                 fail(error::bad_request_line);
@@ -546,7 +546,7 @@ inline std::size_t request_parser::feed(std::string_view in, std::error_code& ec
             break;
 
         case state::method: {
-            auto const end = detail::scan_while(in, pos, detail::is_tchar);
+            auto const end = detail::scan_while(in, pos, is_tchar);
             if (!charge_head(end - pos, error::header_too_large)) break;
             req_.method.append(in.data() + pos, end - pos);
             pos = end;
@@ -596,7 +596,7 @@ inline std::size_t request_parser::feed(std::string_view in, std::error_code& ec
                     auto const authority = t.substr(authority_start, authority_end - authority_start);
                     // RFC 9110 §4.2.4: userinfo in an http(s) URI is to be treated as an error.
                     if (sep == std::string_view::npos ||
-                        !(detail::iequals(scheme, "http") || detail::iequals(scheme, "https")) ||
+                        !(iequals(scheme, "http") || iequals(scheme, "https")) ||
                         authority.empty() || authority.find('@') != std::string_view::npos) {
                         fail(error::bad_target);
                         break;
@@ -759,7 +759,7 @@ inline std::size_t request_parser::feed(std::string_view in, std::error_code& ec
     error request_parser would have failed with (`status_for` gives the status), or {}. */
 inline std::error_code check_head(request const& req)
 {
-    if (!detail::is_token(req.method)) return error::bad_method;
+    if (!is_token(req.method)) return error::bad_method;
     std::string_view const t = req.target;
     if (t.empty() || !std::all_of(t.begin(), t.end(), [](char c) { return detail::target_chars.value[static_cast<unsigned char>(c)]; }))
         return error::bad_target;
@@ -772,16 +772,16 @@ inline std::error_code check_head(request const& req)
         auto const scheme = t.substr(0, sep);
         auto const authority_end = std::min(t.find_first_of("/?", sep + 3), t.size());
         auto const authority = t.substr(sep + 3, authority_end - sep - 3);
-        if (!(detail::iequals(scheme, "http") || detail::iequals(scheme, "https")) || authority.empty() ||
+        if (!(iequals(scheme, "http") || iequals(scheme, "https")) || authority.empty() ||
             authority.find('@') != std::string_view::npos)
             return error::bad_target;
     }
     if (req.version != 10 && req.version != 11) return error::bad_version;
     std::size_t hosts = 0;
     for (auto const& f : req.headers) {
-        if (!detail::is_token(f.name) || !std::all_of(f.value.begin(), f.value.end(), detail::is_field_value_char))
+        if (!is_token(f.name) || !std::all_of(f.value.begin(), f.value.end(), detail::is_field_value_char))
             return error::bad_header;
-        if (!detail::iequals(f.name, "Host")) continue;
+        if (!iequals(f.name, "Host")) continue;
         if (++hosts > 1) return error::multiple_host;
         if (!std::all_of(f.value.begin(), f.value.end(), detail::is_host_char)) return error::bad_header;
     }

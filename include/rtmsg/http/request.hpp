@@ -118,15 +118,15 @@ struct request {
     std::optional<std::string> cookie(std::string_view name) const
     {
         for (auto const& f : headers) {
-            if (!detail::iequals(f.name, "Cookie")) continue;
+            if (!iequals(f.name, "Cookie")) continue;
             std::string_view rest = f.value;
             while (!rest.empty()) {
                 auto const semi = rest.find(';');
-                auto const pair = detail::trim_ows(rest.substr(0, semi));
+                auto const pair = trim_ows(rest.substr(0, semi));
                 rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
                 auto const eq = pair.find('=');
-                if (eq == std::string_view::npos || detail::trim_ows(pair.substr(0, eq)) != name) continue;
-                auto value = detail::trim_ows(pair.substr(eq + 1));
+                if (eq == std::string_view::npos || trim_ows(pair.substr(0, eq)) != name) continue;
+                auto value = trim_ows(pair.substr(eq + 1));
                 if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
                     value = value.substr(1, value.size() - 2);
                 return std::string(value);

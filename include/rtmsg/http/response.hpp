@@ -39,8 +39,10 @@ inline void append_number(std::string& out, std::size_t n)
     out.append(buf, r.ptr);
 }
 
-// Defends against response splitting (CWE-113) when a value came from user input: RFC 9110 §5.5 has
-// recipients replace CR, LF and NUL with SP, and a sender must never put them on the wire either.
+} // namespace detail
+
+/** Appends a field value, CR, LF and NUL replaced with SP: RFC 9110 §5.5 has recipients do so,
+    and a sender must never put them on the wire (response splitting, CWE-113). */
 inline void append_field_value(std::string& out, std::string_view value)
 {
     auto const start = out.size();
@@ -49,7 +51,6 @@ inline void append_field_value(std::string& out, std::string_view value)
         if (out[i] == '\r' || out[i] == '\n' || out[i] == '\0') out[i] = ' ';
 }
 
-} // namespace detail
 
 /** Appends `res` to `out` as an HTTP/1.x response message.
 
@@ -83,16 +84,16 @@ inline void serialize(response const& res, std::string& out, unsigned version = 
     bool says_close = false;
     bool says_keep_alive = false;
     for (auto const& f : res.headers) {
-        if (!detail::is_token(f.name)) continue;
+        if (!is_token(f.name)) continue;
         out += f.name;
         out += ": ";
-        detail::append_field_value(out, f.value);
+        append_field_value(out, f.value);
         out += "\r\n";
-        if (detail::iequals(f.name, "Content-Length") || detail::iequals(f.name, "Transfer-Encoding")) framed = true;
-        if (detail::iequals(f.name, "Connection")) {
-            detail::for_each_list_element(f.value, [&](std::string_view e) {
-                says_close = says_close || detail::iequals(e, "close");
-                says_keep_alive = says_keep_alive || detail::iequals(e, "keep-alive");
+        if (iequals(f.name, "Content-Length") || iequals(f.name, "Transfer-Encoding")) framed = true;
+        if (iequals(f.name, "Connection")) {
+            for_each_list_element(f.value, [&](std::string_view e) {
+                says_close = says_close || iequals(e, "close");
+                says_keep_alive = says_keep_alive || iequals(e, "keep-alive");
                 return false;
             });
         }

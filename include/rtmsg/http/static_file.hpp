@@ -130,7 +130,7 @@ inline std::string_view mime_type(std::filesystem::path const& file)
     };
     auto const ext = file.extension().string();
     for (auto const& e : table)
-        if (detail::iequals(ext, e.extension)) return e.type;
+        if (iequals(ext, e.extension)) return e.type;
     return "application/octet-stream";
 }
 

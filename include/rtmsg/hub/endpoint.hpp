@@ -3,7 +3,7 @@
 #include <rtmsg/codec/json.hpp>
 #include <rtmsg/http/request.hpp>
 #include <rtmsg/http/response.hpp>
-#include <rtmsg/http/router.hpp>
+#include <rtmsg/server/router.hpp>
 #include <rtmsg/http/status.hpp>
 #include <rtmsg/hub/hub.hpp>
 #include <rtmsg/sse/connection.hpp>

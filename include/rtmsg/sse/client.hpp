@@ -406,8 +406,8 @@ struct sse_read_op {
             // answer fails the connection for good (no reconnection).
             if (s.head.status != 200) return fail(self, client_error::bad_status);
             auto const type = s.head.headers.find("Content-Type").value_or("");
-            auto const essence = http::detail::trim_ows(type.substr(0, type.find(';')));
-            if (!http::detail::iequals(essence, "text/event-stream")) return fail(self, client_error::bad_content_type);
+            auto const essence = http::trim_ows(type.substr(0, type.find(';')));
+            if (!http::iequals(essence, "text/event-stream")) return fail(self, client_error::bad_content_type);
             s.chunked = s.head.headers.has_token("Transfer-Encoding", "chunked");
             s.has_length = false;
             if (!s.chunked) {
@@ -446,16 +446,16 @@ struct sse_read_op {
     {
         auto& r = s.request;
         // The method is a token (RFC 9110 §9.1); anything else falls back to GET.
-        auto const& method = http::detail::is_token(s.opt.method) ? s.opt.method : std::string("GET");
+        auto const& method = http::is_token(s.opt.method) ? s.opt.method : std::string("GET");
         r = method + " " + s.url.target + " HTTP/1.1\r\nHost: " + s.url.host_header() +
             "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n";
         if (!s.opt.body.empty() || method != "GET") r += "Content-Length: " + std::to_string(s.opt.body.size()) + "\r\n";
         // WHATWG: Last-Event-ID is sent when the last event ID is not empty.
         if (!s.events.last_event_id().empty()) r += "Last-Event-ID: " + s.events.last_event_id() + "\r\n";
         for (auto const& f : s.opt.headers) {
-            if (!http::detail::is_token(f.name) || http::detail::iequals(f.name, "Host") ||
-                http::detail::iequals(f.name, "Last-Event-ID") || http::detail::iequals(f.name, "Content-Length") ||
-                http::detail::iequals(f.name, "Transfer-Encoding"))
+            if (!http::is_token(f.name) || http::iequals(f.name, "Host") ||
+                http::iequals(f.name, "Last-Event-ID") || http::iequals(f.name, "Content-Length") ||
+                http::iequals(f.name, "Transfer-Encoding"))
                 continue;
             r += f.name;
             r += ": ";

@@ -3,7 +3,8 @@
 #include <rtmsg/http/request.hpp>
 #include <rtmsg/sse/event.hpp>
 #include <rtmsg/sse/option.hpp>
-#include <rtmsg/websocket/connection.hpp> // upgrade_decision, send_status
+#include <rtmsg/transport/send_status.hpp>
+#include <rtmsg/transport/upgrade.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/ip/tcp.hpp>
@@ -25,15 +26,15 @@ public:
     virtual ~connection() = default;
 
     /// Queues an event (formatted and copied).
-    virtual websocket::send_status send(event const& ev) = 0;
+    virtual send_status send(event const& ev) = 0;
     /// Queues preformatted event-stream bytes, shared with other streams.
-    virtual websocket::send_status send_frame(std::shared_ptr<std::string const> bytes) = 0;
+    virtual send_status send_frame(std::shared_ptr<std::string const> bytes) = 0;
     /// Queues several such events (moved from), to leave in one gathered write.
-    virtual websocket::send_status send_frames(std::span<std::shared_ptr<std::string const>> frames)
+    virtual send_status send_frames(std::span<std::shared_ptr<std::string const>> frames)
     {
         for (auto& f : frames)
-            if (auto const r = send_frame(std::move(f)); r != websocket::send_status::queued) return r;
-        return websocket::send_status::queued;
+            if (auto const r = send_frame(std::move(f)); r != send_status::queued) return r;
+        return send_status::queued;
     }
     /// Flushes what is queued and ends the stream.
     virtual void close() = 0;
@@ -99,7 +100,7 @@ struct behavior {
     /// Settings of the route's streams (heartbeat, retry, queue bounds).
     sse::options options;
     /// Authentication / admission before the stream starts (refuse with a status).
-    std::function<websocket::upgrade_decision(websocket::upgrade_request const&)> on_request;
+    std::function<upgrade_decision(upgrade_request const&)> on_request;
     /// The stream is open (headers sent); `c->last_event_id()` says where to resume.
     std::function<void(connection_ptr const&)> on_open;
     /// The stream ended (client gone, error, or close()).

@@ -1,13 +1,15 @@
 #pragma once
 // rtmsg::sse::stream: a Server-Sent Events response over any Asio stream.
 #include <rtmsg/config.hpp>
+#include <rtmsg/error.hpp>
 #include <rtmsg/http/request.hpp>
 #include <rtmsg/sse/event.hpp>
 #include <rtmsg/sse/option.hpp>
 #include <rtmsg/transport/stream.hpp>
 #include <rtmsg/transport/teardown.hpp>
 #include <rtmsg/transport/ticker.hpp>
-#include <rtmsg/websocket/stream.hpp> // send_status
+#include <rtmsg/transport/send_status.hpp>
+#include <rtmsg/detail/executor.hpp>
 
 #include <asio/async_result.hpp>
 #include <asio/bind_allocator.hpp>
@@ -31,7 +33,7 @@
 
 namespace rtmsg::sse {
 
-using websocket::send_status;
+using rtmsg::send_status;
 
 /// The id a reconnecting client asks to resume after: the `Last-Event-ID` header, or the
 /// `lastEventId` query parameter for clients that cannot set headers.
@@ -108,7 +110,7 @@ public:
             if (write_now()) return;
         }
         write_in_flight = true;
-        asio::async_write(next, w.bufs, websocket::detail::large_transfers,
+        asio::async_write(next, w.bufs, rtmsg::detail::large_transfers,
                           [self = this->shared_from_this()](std::error_code ec, std::size_t) {
             self->on_written(ec);
         });
@@ -425,7 +427,7 @@ public:
         if (s.queued_bytes.load(std::memory_order_relaxed) + size > s.opt->send_queue_hard_limit)
             return send_status::dropped;
         s.queued_bytes += size;
-        if (websocket::detail::runs_inline(s.next.get_executor())) { // skip the type-erased dispatch
+        if (rtmsg::detail::runs_inline(s.next.get_executor())) { // skip the type-erased dispatch
             s.push(std::move(bytes));
             return send_status::queued;
         }
@@ -444,7 +446,7 @@ public:
     send_status send_frames(std::span<std::shared_ptr<std::string const>> frames)
     {
         auto& s = *impl_;
-        if (!websocket::detail::runs_inline(s.next.get_executor())) {
+        if (!rtmsg::detail::runs_inline(s.next.get_executor())) {
             for (auto& b : frames)
                 if (auto const r = send_frame(std::move(b)); r != send_status::queued) return r;
             return send_status::queued;

@@ -1,6 +1,7 @@
 #pragma once
 // The WebSocket client: connect by URL (ws://, wss://), then the same websocket::stream as
 // the server, in the client role.
+#include <rtmsg/client/response.hpp>
 #include <rtmsg/client/socket.hpp>
 #include <rtmsg/client/url.hpp>
 #include <rtmsg/websocket/stream.hpp>

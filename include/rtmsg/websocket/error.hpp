@@ -41,8 +41,8 @@ enum class error {
     bad_status,             ///< (client) the server did not answer 101 Switching Protocols
     bad_response,           ///< (client) the server's handshake response is not valid HTTP/1.1
     bad_subprotocol,        ///< (client) the server selected a subprotocol the client did not offer
-    bad_url,                ///< (client) the URL is not ws://, wss://, http:// or https:// with a host
-    bad_extension,          ///< (client) the server's Sec-WebSocket-Extensions is not one we can accept (RFC 7692 §5)
+    // 31 was bad_url: URL errors are http::error::bad_url
+    bad_extension = 32,     ///< (client) the server's Sec-WebSocket-Extensions is not one we can accept (RFC 7692 §5)
     bad_deflate,            ///< a compressed message is not valid raw DEFLATE data (RFC 7692 §7.2.2)
 };
 
@@ -89,7 +89,6 @@ public:
         case error::bad_status: return "the server did not answer the upgrade with 101 Switching Protocols";
         case error::bad_response: return "the server's handshake response is not valid HTTP/1.1";
         case error::bad_subprotocol: return "the server selected a subprotocol the client did not offer";
-        case error::bad_url: return "the URL is not a ws:// or wss:// URL with a host";
         case error::bad_extension: return "the server answered with an extension the client did not offer, or with bad parameters";
         case error::bad_deflate: return "the peer sent a compressed message that does not inflate";
         }

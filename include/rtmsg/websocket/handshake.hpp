@@ -4,7 +4,7 @@
 #include <rtmsg/detail/sha1.hpp>
 #include <rtmsg/http/request.hpp>
 #include <rtmsg/http/response.hpp>
-#include <rtmsg/client/response.hpp>
+#include <rtmsg/http/response_head.hpp>
 #include <rtmsg/websocket/detail/random.hpp>
 #include <rtmsg/websocket/error.hpp>
 
@@ -120,7 +120,7 @@ inline void write_client_request(client_handshake const& req, std::string_view k
     auto const field = [&out](std::string_view name, std::string_view value) {
         out.append(name);
         out.append(": ");
-        http::detail::append_field_value(out, value);
+        http::append_field_value(out, value);
         out.append("\r\n");
     };
     out.append("GET ");
@@ -141,10 +141,10 @@ inline void write_client_request(client_handshake const& req, std::string_view k
     }
     if (!extensions.empty()) field("Sec-WebSocket-Extensions", extensions);
     for (auto const& f : req.headers) {
-        if (!http::detail::is_token(f.name)) continue;
+        if (!http::is_token(f.name)) continue;
         std::string_view const n = f.name;
-        if (http::detail::iequals(n, "Host") || http::detail::iequals(n, "Upgrade") ||
-            http::detail::iequals(n, "Connection") || (n.size() >= 14 && http::detail::iequals(n.substr(0, 14), "Sec-WebSocket-")))
+        if (http::iequals(n, "Host") || http::iequals(n, "Upgrade") ||
+            http::iequals(n, "Connection") || (n.size() >= 14 && http::iequals(n.substr(0, 14), "Sec-WebSocket-")))
             continue;
         field(n, f.value);
     }
@@ -156,7 +156,7 @@ inline void write_client_request(client_handshake const& req, std::string_view k
     With `extensions_offered`, Sec-WebSocket-Extensions is left to the extension's own check
     (check_deflate_response); without, any extension in the response is an error.
     Returns the first problem, or {}. */
-inline std::error_code check_response(client::response_head const& res, std::string_view key,
+inline std::error_code check_response(http::response_head const& res, std::string_view key,
                                       std::vector<std::string> const& offered, bool extensions_offered = false)
 {
     if (res.status != 101 || res.version < 11) return error::bad_status;

@@ -3,6 +3,7 @@
 #include <rtmsg/config.hpp>
 #include <rtmsg/error.hpp>
 #include <rtmsg/http/request.hpp>
+#include <rtmsg/transport/send_status.hpp>
 #include <rtmsg/transport/stream.hpp>
 #include <rtmsg/transport/teardown.hpp>
 #include <rtmsg/websocket/error.hpp>
@@ -30,13 +31,8 @@ template <class NextLayer>
 class stream_impl;
 }
 
-/// What send() did with a message.
-enum class send_status {
-    queued,       ///< queued for writing
-    backpressure, ///< queued, but the queue is over its soft limit: slow down
-    dropped,      ///< not queued: the queue is over its hard limit (error::queue_full)
-    closed,       ///< not queued: the connection is closing or closed
-};
+/// What send() did with a message (rtmsg::send_status, shared with the SSE stream).
+using rtmsg::send_status;
 
 /** A WebSocket connection over the stream `NextLayer` (RFC 6455), server or client role.
 
@@ -150,7 +146,7 @@ public:
     */
     template <asio::completion_token_for<void(std::error_code)> CompletionToken =
                   asio::default_completion_token_t<executor_type>>
-    auto async_handshake(client_handshake const& req, client::response_head& res,
+    auto async_handshake(client_handshake const& req, http::response_head& res,
                          CompletionToken&& token = CompletionToken{});
 
     /** Reads one complete message into `buffer` (a DynamicBuffer_v2, for example

@@ -2,7 +2,7 @@
 // Asio's deprecated interfaces (io_service, io_context::work, member post).  rtmsg must not
 // take them away: neither its package's usage requirements nor its headers define
 // ASIO_NO_DEPRECATED.  rtmsg's header comes first on purpose.
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 
 #include <asio/io_service.hpp>
 

@@ -9,7 +9,7 @@
 //   ws  /ws/echo   echoes every message                       rtmsg WebSocket
 //   GET /events    "greeting" event, then a "tick" event      rtmsg SSE, fed by the host's timer
 //                  on every tick of the host's timer
-#include <rtmsg/http/server.hpp>
+#include <rtmsg/server/server.hpp>
 #include <rtmsg/sse/connection.hpp>
 #include <rtmsg/version.hpp>
 #if defined(HOST_WITH_TLS)

@@ -16,14 +16,14 @@ struct handshake_op {
     using impl_type = stream_impl<NextLayer>;
     static constexpr std::size_t chunk = 4096;
 
-    handshake_op(std::shared_ptr<impl_type> i, client_handshake const& q, client::response_head& r)
+    handshake_op(std::shared_ptr<impl_type> i, client_handshake const& q, http::response_head& r)
         : impl(std::move(i)), req(q), res(r)
     {
     }
 
     std::shared_ptr<impl_type> impl;
     client_handshake const& req;
-    client::response_head& res;
+    http::response_head& res;
     std::string key;
     std::string in;
     std::unique_ptr<char[]> buf = std::make_unique<char[]>(chunk);
@@ -80,12 +80,12 @@ struct handshake_op {
             if (ec) return finish(self, ec);
             in.append(buf.get(), n);
             std::size_t used = 0;
-            switch (client::parse_response_head(in, res, used)) {
-            case client::parse_result::need_more:
+            switch (http::parse_response_head(in, res, used)) {
+            case http::parse_result::need_more:
                 s.next.async_read_some(asio::buffer(buf.get(), chunk), std::move(self));
                 return;
-            case client::parse_result::bad: return finish(self, error::bad_response);
-            case client::parse_result::done: break;
+            case http::parse_result::bad: return finish(self, error::bad_response);
+            case http::parse_result::done: break;
             }
             if (auto bad = check_response(res, key, req.subprotocols, offer_deflate)) return finish(self, bad);
             if (offer_deflate) {
@@ -125,7 +125,7 @@ namespace rtmsg::websocket {
 
 template <async_stream NextLayer>
 template <asio::completion_token_for<void(std::error_code)> CompletionToken>
-auto stream<NextLayer>::async_handshake(client_handshake const& req, client::response_head& res,
+auto stream<NextLayer>::async_handshake(client_handshake const& req, http::response_head& res,
                                         CompletionToken&& token)
 {
     return asio::async_compose<CompletionToken, void(std::error_code)>(

@@ -2,6 +2,7 @@
 // Implementation of rtmsg::websocket::stream (included by <rtmsg/websocket/stream.hpp>).
 #include <rtmsg/detail/byte_lock.hpp>
 #include <rtmsg/detail/executor.hpp>
+#include <rtmsg/detail/message_buffer.hpp>
 #include <rtmsg/http/response.hpp>
 #include <rtmsg/transport/ticker.hpp>
 #include <rtmsg/detail/utf8.hpp>
@@ -86,35 +87,6 @@ private:
     Handler handler_;
     asio::executor_work_guard<asio::associated_executor_t<Handler, IoExecutor>> work_;
 };
-
-/** Completion condition of our writes: all of it, as transfer_all, but up to 4 MiB per
-    write_some rather than Asio's default 64 KiB, so that a 64 KiB message (or a gathered
-    batch just over 64 KiB) is one sendmsg, not a 64 KiB one and a separate tiny tail. */
-inline std::size_t large_transfers(std::error_code const& ec, std::size_t) noexcept
-{
-    return ec ? 0 : std::size_t(4) << 20;
-}
-
-/** True if asio::dispatch(ex, f) would run f inline here: the caller already runs on `ex`
-    (its strand, or a thread of its io_context).  Lets send() skip wrapping every message in
-    a type-erased function object in the common case, a handler sending on its own connection.
-    False when unsure (other executor types): then the caller dispatches. */
-template <class Executor>
-bool runs_inline(Executor const& ex) noexcept
-{
-    if constexpr (std::is_same_v<Executor, asio::any_io_executor>) {
-        using io_ex = asio::io_context::executor_type;
-        if (auto const* s = rtmsg::detail::executor_target<asio::strand<io_ex>>(ex)) return s->running_in_this_thread();
-        if (auto const* s = rtmsg::detail::executor_target<asio::strand<asio::any_io_executor>>(ex)) return s->running_in_this_thread();
-        if (auto const* e = rtmsg::detail::executor_target<io_ex>(ex)) return e->running_in_this_thread();
-        return false;
-    }
-    else if constexpr (std::is_same_v<Executor, asio::io_context::executor_type> ||
-                       std::is_same_v<Executor, asio::strand<asio::io_context::executor_type>>)
-        return ex.running_in_this_thread();
-    else
-        return false;
-}
 
 /** Work put off until a reader has handed out every message it had already read.
 
@@ -209,112 +181,6 @@ inline lent_input& thread_lent_input() noexcept
     thread_local lent_input l;
     return l;
 }
-
-/// Large message buffers that this thread's connections gave back (see message_buffer): up
-/// to eight, none over 128 KiB (glibc maps larger blocks on their own, with no heap to trim).  A connection that receives a large message takes one instead of
-/// growing a fresh string, and gives it back once the message is handled.  So steady
-/// large-message traffic does not allocate and free 64 KiB blocks per message (freed next
-/// to the heap top, glibc trims the heap and faults the pages in again on the next message),
-/// and an idle connection still holds no buffer.
-struct parked_buffers {
-    static constexpr std::size_t max_count = 8;
-    static constexpr std::size_t min_capacity = 4096 + 1; ///< smaller ones are not worth keeping
-    static constexpr std::size_t max_capacity = 128 * 1024;
-    parked_buffers() { v.reserve(max_count); }
-    std::vector<std::string> v;
-};
-
-inline parked_buffers& thread_parked_buffers()
-{
-    thread_local parked_buffers p;
-    return p;
-}
-
-/// Empties `s`, keeping its storage among the thread's parked buffers if it is worth it.
-inline void park_buffer(std::string& s)
-{
-    std::string out;
-    out.swap(s);
-    auto const cap = out.capacity();
-    if (cap < parked_buffers::min_capacity || cap > parked_buffers::max_capacity) return;
-    out.clear();
-    auto& v = thread_parked_buffers().v;
-    if (v.size() < parked_buffers::max_count) {
-        v.push_back(std::move(out));
-        return;
-    }
-    auto smallest = std::min_element(v.begin(), v.end(), [](auto const& a, auto const& b) { return a.capacity() < b.capacity(); });
-    if (smallest->capacity() < cap) smallest->swap(out);
-}
-
-/// Moves a parked buffer of at least `n` bytes into `s` (empty); false if there is none.
-inline bool unpark_buffer(std::string& s, std::size_t n) noexcept
-{
-    auto& v = thread_parked_buffers().v;
-    for (auto it = v.begin(); it != v.end(); ++it)
-        if (it->capacity() >= n) {
-            s.swap(*it);
-            v.erase(it);
-            return true;
-        }
-    return false;
-}
-
-/** A DynamicBuffer_v2 over a std::string (as asio::dynamic_buffer) that grows into one of
-    the thread's parked buffers when it has one large enough.  Give the string's storage
-    back with park_buffer() once its message is handled.  One pointer: it lives in the read
-    operation that an idle connection keeps pending. */
-class message_buffer {
-public:
-    using const_buffers_type = asio::const_buffer;
-    using mutable_buffers_type = asio::mutable_buffer;
-
-    explicit message_buffer(std::string& s) noexcept : s_(&s) {}
-
-    std::size_t size() const noexcept { return s_->size(); }
-    std::size_t max_size() const noexcept { return s_->max_size(); }
-    std::size_t capacity() const noexcept { return s_->capacity(); }
-    const_buffers_type data(std::size_t pos, std::size_t n) const noexcept
-    {
-        return asio::buffer(asio::const_buffer(s_->data(), s_->size()) + pos, n);
-    }
-    mutable_buffers_type data(std::size_t pos, std::size_t n) noexcept
-    {
-        return asio::buffer(asio::mutable_buffer(s_->data(), s_->size()) + pos, n);
-    }
-    void grow(std::size_t n)
-    {
-        make_room(n);
-        s_->resize(s_->size() + n);
-    }
-    /// Appends `n` bytes: grow() and a copy, without grow()'s zero fill of the new room
-    /// (the stream's reader uses it for every payload chunk).
-    void append(char const* p, std::size_t n)
-    {
-        make_room(n);
-        s_->append(p, n);
-    }
-    void shrink(std::size_t n) { s_->resize(n > s_->size() ? 0 : s_->size() - n); }
-    void consume(std::size_t n) { s_->erase(0, std::min(n, s_->size())); }
-
-private:
-    /// Moves the content into a parked buffer with room for `n` more bytes, if the string
-    /// would otherwise grow and one is there.
-    void make_room(std::size_t n)
-    {
-        if (n > max_size() - size()) throw std::length_error("rtmsg: message_buffer too long");
-        if (auto const need = s_->size() + n; need > s_->capacity() && need >= parked_buffers::min_capacity) {
-            std::string t;
-            if (unpark_buffer(t, need)) {
-                t.assign(*s_); // fits: no allocation
-                s_->swap(t);
-                park_buffer(t);
-            }
-        }
-    }
-
-    std::string* s_;
-};
 
 template <class NextLayer>
 class stream_impl final : public std::enable_shared_from_this<stream_impl<NextLayer>>, public rtmsg::detail::tick_entry {
@@ -647,7 +513,7 @@ public:
             if (write_now()) return;
         }
         write_in_flight = true;
-        asio::async_write(next, w.bufs, large_transfers,
+        asio::async_write(next, w.bufs, rtmsg::detail::large_transfers,
                           [self = this->shared_from_this(), guard = write_guard(this)](std::error_code ec, std::size_t) mutable {
                               guard.release();
                               self->on_written(ec);
@@ -1644,7 +1510,7 @@ send_status stream<NextLayer>::send(message_type type, std::string_view payload)
     if (s.closing) return send_status::closed;
     auto const q = s.queued_bytes.load(std::memory_order_relaxed);
     if (q + payload.size() > s.opt->send_queue_hard_limit) return send_status::dropped;
-    if (detail::runs_inline(s.next.get_executor())) {
+    if (rtmsg::detail::runs_inline(s.next.get_executor())) {
         std::size_t now;
         if (auto const added = s.append_to_queued(static_cast<opcode>(type), payload)) {
             now = s.queued_bytes.fetch_add(added) + added;
@@ -1698,7 +1564,7 @@ send_status stream<NextLayer>::send_frame(std::shared_ptr<std::string const> fra
     auto const q = s.queued_bytes.load(std::memory_order_relaxed);
     if (q + size > s.opt->send_queue_hard_limit) return send_status::dropped;
     auto const now = s.queued_bytes.fetch_add(size) + size;
-    if (detail::runs_inline(s.next.get_executor())) {
+    if (rtmsg::detail::runs_inline(s.next.get_executor())) {
         s.push_shared(std::move(frame), size);
         s.pump();
         return now > s.opt->send_queue_soft_limit ? send_status::backpressure : send_status::queued;
@@ -1718,7 +1584,7 @@ template <async_stream NextLayer>
 send_status stream<NextLayer>::send_frames(std::span<std::shared_ptr<std::string const>> frames)
 {
     auto& s = *impl_;
-    if (!detail::runs_inline(s.next.get_executor())) {
+    if (!rtmsg::detail::runs_inline(s.next.get_executor())) {
         auto st = send_status::queued;
         for (auto& f : frames) {
             auto const r = send_frame(std::move(f));

@@ -4,12 +4,13 @@
 // and routes them to plain handlers, static files and WebSocket upgrades.
 #include <rtmsg/config.hpp>
 #include <rtmsg/detail/executor.hpp>
+#include <rtmsg/detail/message_buffer.hpp>
 #include <rtmsg/error.hpp>
 #include <rtmsg/http/error.hpp>
 #include <rtmsg/http/parser.hpp>
 #include <rtmsg/http/request.hpp>
 #include <rtmsg/http/response.hpp>
-#include <rtmsg/http/router.hpp>
+#include <rtmsg/server/router.hpp>
 #include <rtmsg/http/static_file.hpp>
 #include <rtmsg/sse/connection.hpp>
 #include <rtmsg/sse/stream.hpp>
@@ -356,7 +357,7 @@ private:
     /// buffer_ is empty here, or holds the start of a message that read_buffered() met.
     void read_next()
     {
-        websocket::detail::message_buffer dyn(buffer_);
+        rtmsg::detail::message_buffer dyn(buffer_);
         ws_.async_read(dyn, [self = this->shared_from_this()](std::error_code ec, std::size_t) { self->on_read(ec); });
     }
 
@@ -382,7 +383,7 @@ private:
         // The messages that came in the same read: at once, without another read operation.
         // One cut short by the end of the input stays in buffer_ for the next async_read.
         if (!backpressured()) {
-            websocket::detail::message_buffer dyn(buffer_);
+            rtmsg::detail::message_buffer dyn(buffer_);
             ws_.read_buffered(dyn, [this, &self](std::size_t) {
                 if (b_->on_message) b_->on_message(self, {ws_.got_type(), buffer_});
                 buffer_.clear();
@@ -390,7 +391,7 @@ private:
             });
         }
         // Idle connections should not pin a large buffer: it goes back to the thread's parked ones.
-        if (buffer_.empty() && buffer_.capacity() > 4096) websocket::detail::park_buffer(buffer_);
+        if (buffer_.empty() && buffer_.capacity() > 4096) rtmsg::detail::park_buffer(buffer_);
         // Backpressure: stop reading while the peer does not read what we send it.
         if (backpressured()) ws_.on_drained([self = std::move(self)] { self->read_next(); });
         else
