@@ -458,11 +458,13 @@ public:
             if (self->b_->on_close) self->b_->on_close(self);
             self->stream_.set_close_handler(nullptr);
         });
+        // on_open runs before the head leaves: what it subscribes to is in place when the
+        // client sees the stream open, and what it sends is queued behind the head.
+        if (b_->on_open) b_->on_open(this->shared_from_this());
+        if (!b_->keep_request) request_.reset();
         stream_.async_accept([self = this->shared_from_this()](std::error_code ec) {
             if (ec) return;
             if (self->slot_.state().stopping) self->shutdown();
-            if (self->b_->on_open) self->b_->on_open(self);
-            if (!self->b_->keep_request) self->request_.reset();
         });
     }
 
@@ -815,7 +817,7 @@ public:
     }
 
     /** Accepts connections on `ep` and wraps each socket with `make_stream(socket&&)`,
-        for example in an asio::ssl::stream (see rtmsg::http::listen_tls).  The stream type
+        for example in an asio::ssl::stream (rtmsg::tls_layer does that).  The stream type
         needs an async_accept_layer and an async_teardown overload. */
     template <class StreamFactory>
     void listen(asio::ip::tcp::endpoint const& ep, StreamFactory make_stream, std::error_code& ec)

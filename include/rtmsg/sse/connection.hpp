@@ -101,7 +101,9 @@ struct behavior {
     sse::options options;
     /// Authentication / admission before the stream starts (refuse with a status).
     std::function<upgrade_decision(upgrade_request const&)> on_request;
-    /// The stream is open (headers sent); `c->last_event_id()` says where to resume.
+    /** The stream is open; `c->last_event_id()` says where to resume.  Runs just before the
+        response head is written: what it sends follows the head, and whatever it subscribes
+        to is in place by the time the client sees the stream open (EventSource's `open`). */
     std::function<void(connection_ptr const&)> on_open;
     /// The stream ended (client gone, error, or close()).
     std::function<void(connection_ptr const&)> on_close;
