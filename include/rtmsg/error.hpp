@@ -1,5 +1,5 @@
 #pragma once
-// Errors that belong to no single protocol: time-outs, limits, shutdown.
+// Errors that belong to no single protocol: time-outs.
 #include <string>
 #include <system_error>
 
@@ -7,10 +7,9 @@ namespace rtmsg {
 
 /// Library-wide error codes, category "rtmsg".  Append only.
 enum class error {
-    timeout = 1,           ///< a deadline passed (handshake, idle peer, close handshake)
-    too_many_connections,  ///< the server's connection limit was reached
-    shutting_down,         ///< the server is stopping
-    queue_full,            ///< an outbound queue reached its limit
+    timeout = 1, ///< a deadline passed (handshake, idle peer, close handshake)
+    // 2-4 were too_many_connections, shutting_down and queue_full, which nothing reported: a
+    // refused connection gets an HTTP status, a full queue send_status::dropped.
 };
 
 namespace detail {
@@ -21,9 +20,6 @@ public:
     {
         switch (static_cast<error>(ev)) {
         case error::timeout: return "the operation timed out";
-        case error::too_many_connections: return "the server's connection limit was reached";
-        case error::shutting_down: return "the server is shutting down";
-        case error::queue_full: return "the outbound queue is full";
         }
         return "unknown rtmsg error";
     }

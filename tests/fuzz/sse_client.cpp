@@ -1,8 +1,8 @@
 // Fuzzes the SSE client's sans-I/O parts: the WHATWG event-stream parser and
-// the chunked decoder, fed whole and in fuzzer-chosen pieces (the outcome must
+// the chunked decoder (neither pulls in Asio), fed whole and in fuzzer-chosen pieces (the outcome must
 // not depend on the chunking), plus a round trip: the server's encoder
 // (sse::format_event) then the parser must give back the event.
-#include <rtmsg/sse/client.hpp>
+#include <rtmsg/http/chunked.hpp>
 #include <rtmsg/sse/event.hpp>
 
 #include <array>
@@ -35,7 +35,7 @@ parsed parse(std::string_view in, std::size_t piece, std::size_t max)
 
 std::pair<bool, std::string> dechunk(std::string_view in, std::size_t piece)
 {
-    rtmsg::sse::chunked_decoder d;
+    rtmsg::http::chunked_decoder d;
     std::string out;
     for (std::size_t i = 0; i < in.size(); i += piece)
         if (!d.feed(in.substr(i, piece), out)) return {false, {}};

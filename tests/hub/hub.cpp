@@ -132,6 +132,19 @@ TEST_CASE("hub: offsets increase by one per topic and the epoch is stable", "[hu
     CHECK(h.position("a") == std::pair<std::uint64_t, std::uint64_t>{a.epoch, 2});
 }
 
+TEST_CASE("hub: hub_options::max_topics bounds the topics, with a checked error", "[hub]")
+{
+    rtmsg::hub_options opt;
+    opt.max_topics = 2;
+    rtmsg::hub h(opt);
+    CHECK(!h.publish("a", "x", rtmsg::codec::data_kind::text).ec);
+    CHECK(!h.publish("b", "x", rtmsg::codec::data_kind::text).ec);
+    auto const third = h.publish("c", "x", rtmsg::codec::data_kind::text);
+    CHECK(third.ec == rtmsg::hub_error::too_many_topics);
+    CHECK(third.offset == 0);
+    CHECK(h.publish("a", "y", rtmsg::codec::data_kind::text).offset == 2); // existing topics still work
+}
+
 TEST_CASE("hub: one message is framed once and shared by every subscriber", "[hub]")
 {
     rtmsg::hub h;

@@ -479,14 +479,13 @@ TEST_CASE("websocket: each read error maps to its close code and condition", "[w
         CHECK(make_error_code(e) == websocket::condition::protocol_violation);
         CHECK(make_error_code(e) != websocket::condition::handshake_failed);
     }
-    for (auto e : {error::closed, error::bad_method, error::bad_key, error::bad_version, error::closing,
-                   error::queue_full}) {
+    for (auto e : {error::closed, error::bad_method, error::bad_key, error::bad_version, error::closing}) {
         INFO(make_error_code(e).message());
         CHECK(close_code_for(e) == 0);
         CHECK(make_error_code(e) != websocket::condition::protocol_violation);
     }
     for (auto e : {error::bad_method, error::bad_http_version, error::no_upgrade, error::no_connection_upgrade,
-                   error::no_host, error::bad_key, error::bad_version, error::origin_refused, error::refused,
+                   error::no_host, error::bad_key, error::bad_version, error::origin_refused,
                    error::bad_accept})
         CHECK(make_error_code(e) == websocket::condition::handshake_failed);
     CHECK(std::string(make_error_code(error::bad_utf8).category().name()) == "rtmsg.websocket");

@@ -445,7 +445,6 @@ public:
 
     hub_options opt;
     hub_counters counters;
-    std::size_t max_topics = 100'000;
 
     /** Registers a wire format once (by key); returns its index, always below max_formats.
         @throws std::system_error with hub_error::too_many_formats when the hub already serves
@@ -902,16 +901,6 @@ public:
         if (!t.members.contains(who)) presence_event(t, codec::op::leave, who);
     }
 
-    /// (topic, identity) of every member on this node (a bridge refreshes them in the broker).
-    std::vector<std::pair<std::string, std::string>> local_members() const
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        std::vector<std::pair<std::string, std::string>> out;
-        for (auto const& [name, t] : topics_)
-            for (auto const& [who, n] : t->members) out.emplace_back(name, who);
-        return out;
-    }
-
 private:
     struct format_entry {
         std::string key;
@@ -1181,7 +1170,7 @@ private:
     topic_state* find_or_create(std::string_view name)
     {
         if (auto it = topics_.find(name); it != topics_.end()) return it->second.get();
-        if (topics_.size() >= max_topics) return nullptr;
+        if (topics_.size() >= opt.max_topics) return nullptr;
         auto t = std::make_unique<topic_state>();
         t->name.assign(name);
         t->epoch = new_epoch();

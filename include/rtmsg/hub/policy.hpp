@@ -123,6 +123,9 @@ struct hub_options {
         publish_verdict).  Runs on the publishing connection's thread; keep it quick.  Null:
         accept.  In-process publishes (hub::publish) do not pass through it. */
     std::function<publish_verdict(peer_info const&, publish_request const&)> on_publish;
+    /// Topics the hub holds at most: a publish or subscription that would create one more
+    /// fails with hub_error::too_many_topics (error 507 to a client).
+    std::size_t max_topics = 100'000;
     /// Subscriptions one connection may hold (error 431 beyond).
     std::size_t max_subscriptions_per_connection = 256;
     /// Client publishes per connection: messages per second and bytes per second (error 429).

@@ -9,7 +9,7 @@ namespace rtmsg {
 enum class send_status {
     queued,       ///< queued for writing
     backpressure, ///< queued, but the queue is over its soft limit: slow down
-    dropped,      ///< not queued: the queue is over its hard limit (error::queue_full)
+    dropped,      ///< not queued: the queue is over its hard limit
     closed,       ///< not queued: the connection is closing or closed
 };
 

@@ -2,7 +2,7 @@
 // Periodic checks (WebSocket keepalive, SSE heartbeats) shared by every stream of an
 // execution context: one timer per period for all of them, instead of a timer and a pending
 // wait operation per connection.  An idle connection then costs a list node here, not the
-// ~440 bytes of a timer with its wait (issue 5, idle memory).
+// ~440 bytes of a timer with its wait.
 #include <rtmsg/detail/executor.hpp>
 
 #include <asio/any_io_executor.hpp>

@@ -33,12 +33,12 @@ enum class error {
     bad_key,                ///< Sec-WebSocket-Key is not 16 bytes in base64
     bad_version,            ///< Sec-WebSocket-Version is not 13
     origin_refused,         ///< the Origin check refused the request
-    refused,                ///< the application's upgrade hook refused the request
-    bad_accept,             ///< (client) Sec-WebSocket-Accept does not match
+    // 24 was refused: a refusal by the upgrade hook is the HTTP response the hook chose
+    bad_accept = 25,        ///< (client) Sec-WebSocket-Accept does not match
     closing,                ///< the connection is closing; nothing more can be sent
-    queue_full,             ///< the outbound queue is over its hard limit; the message was not queued
+    // 27 was queue_full: a full queue is send_status::dropped
     // client handshake (§4.1)
-    bad_status,             ///< (client) the server did not answer 101 Switching Protocols
+    bad_status = 28,             ///< (client) the server did not answer 101 Switching Protocols
     bad_response,           ///< (client) the server's handshake response is not valid HTTP/1.1
     bad_subprotocol,        ///< (client) the server selected a subprotocol the client did not offer
     // 31 was bad_url: URL errors are http::error::bad_url
@@ -82,10 +82,8 @@ public:
         case error::bad_key: return "Sec-WebSocket-Key is missing or not 16 base64-encoded bytes";
         case error::bad_version: return "Sec-WebSocket-Version must be 13";
         case error::origin_refused: return "the request's Origin is not allowed";
-        case error::refused: return "the server refused the WebSocket upgrade";
         case error::bad_accept: return "the server's Sec-WebSocket-Accept does not match the key";
         case error::closing: return "the WebSocket connection is closing";
-        case error::queue_full: return "the connection's outbound queue is full";
         case error::bad_status: return "the server did not answer the upgrade with 101 Switching Protocols";
         case error::bad_response: return "the server's handshake response is not valid HTTP/1.1";
         case error::bad_subprotocol: return "the server selected a subprotocol the client did not offer";
@@ -181,7 +179,6 @@ constexpr unsigned http_status_for(error e) noexcept
     case error::bad_method: return 405;
     case error::bad_version: return 426;
     case error::origin_refused: return 403;
-    case error::refused: return 403;
     default: return 400;
     }
 }

@@ -64,7 +64,7 @@ struct options {
     /// Queued outbound bytes above which send() reports backpressure and the server's
     /// read loop pauses until the queue drains (so an echo peer that never reads is bounded).
     std::size_t send_queue_soft_limit = 4u << 20;
-    /// Queued outbound bytes above which send() refuses the message with error::queue_full.
+    /// Queued outbound bytes above which send() refuses the message (send_status::dropped).
     std::size_t send_queue_hard_limit = 64u << 20;
     /// permessage-deflate (RFC 7692); off by default.  The maximum message size above applies
     /// to the inflated size.
