@@ -575,7 +575,16 @@ TEST_CASE("http: an SSE route keeps its request unless told not to", "[http][sse
         auto fo = at_open.get_future();
         REQUIRE(fo.wait_for(5s) == std::future_status::ready);
         CHECK(fo.get() == "/events?room=a me"); // on_open sees it either way
-        e.socket.close(); // the server's close waits for the client's
+        // A stream closed in on_open still answers 200, then ends (the server shuts down its
+        // side; its close waits for the client's).
+        std::string got;
+        char chunk[512];
+        std::error_code ec;
+        while (!ec) got.append(chunk, e.socket.read_some(asio::buffer(chunk), ec));
+        CHECK(ec == asio::error::eof);
+        CHECK(got.starts_with("HTTP/1.1 200 "));
+        CHECK(got.find("Content-Type: text/event-stream\r\n") != std::string::npos);
+        e.socket.close();
         auto fc = at_close.get_future();
         REQUIRE(fc.wait_for(5s) == std::future_status::ready);
         CHECK(fc.get() == (keep ? "/events?room=a" : ""));

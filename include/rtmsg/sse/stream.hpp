@@ -269,7 +269,8 @@ public:
             if (ec) return;
             if (auto self = w.lock()) self->fail(make_error_code(rtmsg::error::timeout));
         });
-        if (!write_in_flight && nothing_queued()) teardown();
+        // Before the head is written (close() in on_open), accept_op ends it after the head.
+        if (started && !write_in_flight && nothing_queued()) teardown();
     }
 
     void teardown()
@@ -323,7 +324,9 @@ struct accept_op {
         s.last_write = stream_impl<NextLayer>::clock::now();
         s.watch();
         s.arm_heartbeat();
+        bool const end_now = s.ending && s.nothing_queued(); // close() came before the head left
         s.pump();
+        if (end_now) s.teardown();
         self.complete({});
     }
 };
