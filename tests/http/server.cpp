@@ -14,12 +14,15 @@
 
 #include "support/net.hpp"
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <optional>
 #include <thread>
 
 namespace {
@@ -588,6 +591,73 @@ TEST_CASE("http: an SSE route keeps its request unless told not to", "[http][sse
         auto fc = at_close.get_future();
         REQUIRE(fc.wait_for(5s) == std::future_status::ready);
         CHECK(fc.get() == (keep ? "/events?room=a" : ""));
+    }
+}
+
+TEST_CASE("websocket and sse: on_open runs before the response head leaves, and what it sends follows the head", "[http][server][sse]")
+{
+    // on_open peeks at the client's socket: bytes already there would mean that the 101 (or
+    // the 200) went out before on_open, and a message published to what on_open subscribes
+    // could be missed by a client that acts on the response at once.
+    auto bytes_waiting = [](tcp::socket& sock) {
+        char b[256];
+        auto const n = ::recv(sock.native_handle(), b, sizeof b, MSG_PEEK | MSG_DONTWAIT);
+        return n < 0 ? 0L : static_cast<long>(n);
+    };
+    SECTION("websocket")
+    {
+        running_server s;
+        std::optional<client> c;
+        std::promise<long> at_open;
+        auto b = echo_behavior();
+        b.on_open = [&](auto const& conn) {
+            at_open.set_value(bytes_waiting(c->socket));
+            conn->send(rtmsg::websocket::message_type::text, "hello from on_open");
+        };
+        s.server.routes().websocket("/echo", b);
+        s.start();
+        c.emplace(s.port);
+        c->send(upgrade_bytes("/echo"));
+        auto f = at_open.get_future();
+        REQUIRE(f.wait_for(5s) == std::future_status::ready);
+        CHECK(f.get() == 0);
+        CHECK(c->response().starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+        auto fr = read_frame(c->socket, c->buf);
+        CHECK(fr.first == 1);
+        CHECK(fr.second == "hello from on_open");
+        c->send(client_frame(op_text, "echo"));
+        fr = read_frame(c->socket, c->buf);
+        CHECK(fr.second == "echo");
+    }
+    SECTION("sse")
+    {
+        running_server s;
+        std::optional<client> c;
+        std::promise<long> at_open;
+        rtmsg::sse::behavior eb;
+        eb.on_open = [&](auto const& conn) {
+            at_open.set_value(bytes_waiting(c->socket));
+            rtmsg::sse::event ev;
+            ev.data = "hello from on_open";
+            conn->send(ev);
+        };
+        s.server.routes().sse("/events", eb);
+        s.start();
+        c.emplace(s.port);
+        c->send(get("/events", "Accept: text/event-stream\r\n"));
+        auto f = at_open.get_future();
+        REQUIRE(f.wait_for(5s) == std::future_status::ready);
+        CHECK(f.get() == 0);
+        std::string got;
+        char chunk[512];
+        while (got.find("hello from on_open") == std::string::npos) {
+            std::error_code ec;
+            auto const n = c->socket.read_some(asio::buffer(chunk), ec);
+            REQUIRE_FALSE(ec);
+            got.append(chunk, n);
+        }
+        CHECK(got.starts_with("HTTP/1.1 200 "));
+        CHECK(got.find("data: hello from on_open\n\n") != std::string::npos);
     }
 }
 

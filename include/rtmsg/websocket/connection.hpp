@@ -160,7 +160,9 @@ struct behavior {
     std::function<std::string(std::vector<std::string_view> const& offered)> select_subprotocol;
     /// Authentication and admission: runs after the RFC 6455 checks, before the 101.
     std::function<upgrade_decision(upgrade_request const&)> on_upgrade;
-    /// The connection is open.
+    /** The connection is open.  Runs before the 101 leaves: what it sends follows the 101,
+        and what it subscribes to is in place when the client sees the connection open.  If
+        the 101 cannot be written, on_close follows (1006). */
     std::function<void(connection_ptr const&)> on_open;
     /// A complete message arrived.
     std::function<void(connection_ptr const&, message_view)> on_message;

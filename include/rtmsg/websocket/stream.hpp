@@ -112,10 +112,14 @@ public:
 
     /** Answers an upgrade request that the HTTP layer has read.
 
-        Checks `req` (RFC 6455 §4.2.1).  If it is acceptable, writes the 101 response with
-        `subprotocol` (empty: none) and starts the keepalive timer; otherwise writes the
-        error response (400, 405, or 426 with Sec-WebSocket-Version: 13) and completes with
-        the error (condition::handshake_failed).  With options::deflate.enable and zlib
+        Checks `req` (RFC 6455 §4.2.1).  If it is acceptable, queues the 101 response with
+        `subprotocol` (empty: none), starts the keepalive timer and completes; the 101 is
+        written after the completion handler returns, together with whatever the handler
+        sends, so that what the handler sets up (a subscription, say) is in place before the
+        client sees the connection open.  A failure to write it is reported by the next
+        async_read.  If the request is not acceptable, writes the error response (400, 405,
+        or 426 with Sec-WebSocket-Version: 13) and completes with the error
+        (condition::handshake_failed) once it is written.  With options::deflate.enable and zlib
         (rtmsg::deflate), the first acceptable permessage-deflate offer is accepted
         (negotiate_deflate) and messages of at least deflate.threshold bytes go out compressed.
 

@@ -238,6 +238,7 @@ public:
     bool corked = false;
     bool read_posted = false;   ///< a read completion is queued on the executor
     bool flush_posted = false;
+    bool give_back_after_write = false; ///< the 101's write is in flight: see write_head()
     // Plain sockets: the next read is first tried from a posted handler, after what else is
     // ready has run, and waits for readability only if that finds nothing.  A busy peer's
     // next message is usually there by then, which saves the readiness wait's re-arming
@@ -637,7 +638,13 @@ public:
             f();
         }
         pump();
-        if (!write_in_flight && nothing_queued()) run_idle();
+        if (!write_in_flight && nothing_queued()) {
+            run_idle();
+            if (give_back_after_write && !write_in_flight && nothing_queued() && !corked) {
+                give_back_after_write = false;
+                release_write_state();
+            }
+        }
     }
 
     /// Nothing is queued or being written: runs the idle callback, then a close that waited
@@ -734,18 +741,35 @@ public:
     /// them again.
     void release_spare_storage()
     {
+        release_write_state();
+        // zlib state that the next message does not need (no context takeover in that direction).
+        if (pmd && !reader.in_message()) pmd->engine->release_idle();
+    }
+
+    /// The pooled frame storage, and the busy state when it holds nothing to write or read.
+    void release_write_state()
+    {
         std::unique_ptr<std::vector<std::string>> drop;
         {
             std::lock_guard<pool_lock> lock(pool_mutex);
             drop.swap(pool);
         }
-        // zlib state that the next message does not need (no context takeover in that direction).
-        if (pmd && !reader.in_message()) pmd->engine->release_idle();
         if (busy_ && busy_->queued.empty() && busy_->writing.empty() && !busy_->held_step &&
             busy_->pending_off == busy_->pending.size()) {
             busy_.reset();
             busy_held.store(false, std::memory_order_relaxed);
         }
+    }
+
+    /// After async_accept's completion handler: writes the 101 queued first (with what the
+    /// handler queued behind it) unless a send already did.  A connection that is then quiet
+    /// gives its write state back at once, as a quiet keepalive tick would.
+    void write_head()
+    {
+        if (closed) return;
+        pump();
+        if (write_in_flight) give_back_after_write = true; // not a plain socket, or a partial write
+        else if (nothing_queued() && !corked) release_write_state();
     }
 
     std::size_t spare_storage() noexcept
@@ -1230,6 +1254,11 @@ struct read_op {
     }
 };
 
+/** async_accept.  An acceptable request's 101 becomes the first entry of the write queue,
+    written only after the completion handler has returned (or together with what the
+    handler sends): a server's on_open runs before the client can see the connection open, so
+    what it subscribes to is in place when the client acts on the 101.  A refusal is written
+    here, and the operation completes with its error once it is out. */
 template <class NextLayer>
 struct accept_op {
     accept_op(std::shared_ptr<stream_impl<NextLayer>> i, std::error_code r, std::unique_ptr<std::string> o)
@@ -1239,31 +1268,53 @@ struct accept_op {
 
     std::shared_ptr<stream_impl<NextLayer>> impl;
     std::error_code result;
-    std::unique_ptr<std::string> out; ///< the response; by pointer, so the write's buffer stays put
-    bool started = false;
+    std::unique_ptr<std::string> out; ///< a refusal; by pointer, so the write's buffer stays put
+    enum class state : std::uint8_t { start, queued, refused } st = state::start;
 
     template <class Self>
     void operator()(Self& self, std::error_code ec = {}, std::size_t = 0)
     {
         auto& s = *impl;
-        if (!started) {
-            started = true;
-            auto const bytes = asio::buffer(*out);
-            asio::async_write(s.next, bytes, std::move(self));
+        switch (st) {
+        case state::start:
+            if (result) {
+                st = state::refused;
+                auto const bytes = asio::buffer(*out);
+                asio::async_write(s.next, bytes, std::move(self));
+                return;
+            }
+            // Queued, not pumped: nothing else can be queued before it (sends start with the
+            // completion handler), and the write happens after that handler.
+            st = state::queued;
+            s.queued_bytes += out->size();
+            s.busy().queued.push_back(make_head(std::move(*out)));
+            out.reset();
+            s.last_rx = stream_impl<NextLayer>::clock::now();
+            s.arm_keepalive();
+            asio::post(s.next.get_executor(), std::move(self)); // never complete inside the initiation
+            return;
+        case state::queued: {
+            if (s.closed) // failed or torn down meanwhile (the stream was destroyed, a deadline)
+                return self.complete(s.timed_out ? std::error_code(rtmsg::error::timeout)
+                                                 : std::error_code(asio::error::not_connected));
+            auto keep = impl; // `self` may be gone after complete()
+            self.complete({});
+            keep->write_head();
             return;
         }
-        out.reset();
-        if (ec) {
+        case state::refused:
+            out.reset();
             s.fail_now();
-            return self.complete(ec);
+            return self.complete(ec ? ec : result);
         }
-        if (result) {
-            s.fail_now();
-            return self.complete(result);
-        }
-        s.last_rx = stream_impl<NextLayer>::clock::now();
-        s.arm_keepalive();
-        self.complete({});
+    }
+
+    static out_frame make_head(std::string&& bytes)
+    {
+        out_frame f;
+        f.bytes = bytes.size();
+        f.storage = std::move(bytes);
+        return f;
     }
 };
 
