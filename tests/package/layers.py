@@ -3,7 +3,9 @@
 
 Every `#include <rtmsg/FOLDER/...>` in a header must point to its own folder or to a folder
 declared below it; no header may name `X::detail::` of another module X.  Exceptions are
-listed in layers.txt, each one must still be needed (a stale exception fails too).
+listed in layers.txt, each one must still be needed (a stale exception fails too).  Headers
+declared `sans-io` must not include an Asio or OpenSSL header, directly or through the rtmsg
+headers they include.
 
     layers.py SOURCE_DIR
 """
@@ -13,7 +15,7 @@ import sys
 
 src = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".")
 inc = src / "include" / "rtmsg"
-order, exceptions = [], set()
+order, exceptions, sans_io = [], set(), []
 for line in (src / "tests" / "package" / "layers.txt").read_text().splitlines():
     line = line.split("#", 1)[0].strip()
     if not line:
@@ -21,6 +23,8 @@ for line in (src / "tests" / "package" / "layers.txt").read_text().splitlines():
     if line.startswith("exception "):
         a, b = line[len("exception "):].split("->")
         exceptions.add((a.strip(), b.strip()))
+    elif line.startswith("sans-io "):
+        sans_io.append(line[len("sans-io "):].strip())
     else:
         order.append(line)
 rank = {name: i for i, name in enumerate(order)}
@@ -61,6 +65,34 @@ for path in sorted(inc.rglob("*.hpp")):
             used.add(key)
         else:
             problems.append(f"{rel}: reaches into {other}::detail")
+system_re = re.compile(r'^\s*#\s*include\s*<((?:asio|openssl)[/.][^>]*)>', re.M)
+io_memo = {}
+
+
+def io_includes(rel):  # the Asio/OpenSSL headers that including rel brings, and through what
+    if rel in io_memo:
+        return io_memo[rel]
+    io_memo[rel] = {}
+    path = inc / rel
+    found = {}
+    if path.exists():
+        text = path.read_text()
+        for h in system_re.findall(text):
+            found.setdefault(h, rel)
+        for target in include_re.findall(text):
+            for h, via in io_includes(target).items():
+                found.setdefault(h, via)
+    io_memo[rel] = found
+    return found
+
+
+for entry in sans_io:
+    headers = sorted(str(p.relative_to(inc)) for p in (inc / entry).rglob("*.hpp")) if entry.endswith("/") else [entry]
+    if not headers or not all((inc / h).exists() for h in headers):
+        problems.append(f"layers.txt: sans-io '{entry}' names no header")
+    for h in headers:
+        for sys_h, via in sorted(io_includes(h).items()):
+            problems.append(f"{h}: declared sans-io, but includes <{sys_h}>" + ("" if via == h else f" (through {via})"))
 for a, b in sorted(exceptions - used):
     problems.append(f"layers.txt: exception '{a} -> {b}' is no longer needed: remove it")
 for p in problems:

@@ -10,6 +10,7 @@
 //
 // completing with void(std::error_code); argument-dependent lookup finds it.
 #include <rtmsg/config.hpp>
+#include <rtmsg/transport/role.hpp>
 #include <rtmsg/transport/stream.hpp>
 
 #include <asio/async_result.hpp>
@@ -22,9 +23,6 @@
 #include <type_traits>
 
 namespace rtmsg {
-
-/// Which end of the connection this side is.  RFC 6455 §7.1.1: the server closes TCP first.
-enum class role_type { client, server };
 
 namespace detail {
 template <class>

@@ -5,7 +5,7 @@
 // fuzzers drive).
 #include <rtmsg/config.hpp>
 #include <rtmsg/detail/utf8.hpp>
-#include <rtmsg/transport/teardown.hpp>
+#include <rtmsg/transport/role.hpp>
 #include <rtmsg/websocket/error.hpp>
 
 #include <algorithm>
