@@ -446,9 +446,9 @@ private:
             std::string describe(std::error_code ec) const
             {
                 auto const& head = es->response();
-                if (ec == rtmsg::sse::client_error::bad_status)
+                if (ec == rtmsg::sse::error::bad_status)
                     return "the upstream answered HTTP " + std::to_string(head.status) + " " + head.reason;
-                if (ec == rtmsg::sse::client_error::bad_content_type) return "the upstream's answer is not an event stream";
+                if (ec == rtmsg::sse::error::bad_content_type) return "the upstream's answer is not an event stream";
                 if (ec == rtmsg::error::timeout)
                     return "the upstream timed out (nothing for " + std::to_string(timeout.count()) + " ms)";
                 if (head.status == 0) return "cannot reach the upstream: " + ec.message();

@@ -99,7 +99,7 @@ int run_sse(asio::io_context& ioc, args const& a)
     int status = 0;
     std::function<void(std::error_code)> on_event = [&](std::error_code ec) {
         if (ec) {
-            if (ec != rtmsg::sse::client_error::closed) {
+            if (ec != rtmsg::sse::error::closed) {
                 std::cerr << "sse: " << ec.message() << "\n";
                 status = 1;
             }

@@ -27,13 +27,18 @@ public:
 } // namespace detail
 
 /// The "rtmsg" category; one instance per program even in a header-only build.
-inline std::error_category const& rtmsg_category() noexcept
+inline std::error_category const& error_category() noexcept
 {
     static detail::rtmsg_category const cat;
     return cat;
 }
+/// The earlier name: every module's category is now `error_category()`.
+[[deprecated("use rtmsg::error_category()")]] inline std::error_category const& rtmsg_category() noexcept
+{
+    return error_category();
+}
 
-inline std::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), rtmsg_category()}; }
+inline std::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), error_category()}; }
 
 } // namespace rtmsg
 

@@ -91,7 +91,7 @@ TEST_CASE("sse client: BOM, CR/LF/CRLF in any split, NUL ids, retry, event types
     REQUIRE(ev.size() == 1);
     // The limit bounds a line that never ends.
     rtmsg::sse::parser small(16);
-    CHECK(small.feed(std::string(17, 'a'), [](received_event&&) {}) == rtmsg::sse::client_error::event_too_big);
+    CHECK(small.feed(std::string(17, 'a'), [](received_event&&) {}) == rtmsg::sse::error::event_too_big);
 }
 
 TEST_CASE("sse client: the chunked decoder takes any split", "[client][sse]")
@@ -139,7 +139,7 @@ TEST_CASE("sse client: a Node SSE server, reconnecting after its retry: delay wi
     CHECK(states == std::vector<st>{st::open, st::reconnecting, st::open, st::reconnecting, st::open});
     c.close();
     received_event more;
-    CHECK(wait(ioc, [&](auto h) { c.async_read(more, std::move(h)); }) == rtmsg::sse::client_error::closed);
+    CHECK(wait(ioc, [&](auto h) { c.async_read(more, std::move(h)); }) == rtmsg::sse::error::closed);
 }
 
 TEST_CASE("sse client: 204 and a wrong content type fail without reconnecting", "[client][sse][peers]")
@@ -148,8 +148,8 @@ TEST_CASE("sse client: 204 and a wrong content type fail without reconnecting", 
     auto const port = node.line();
     REQUIRE(!port.empty());
     asio::io_context ioc;
-    for (auto [path, want] : {std::pair{"/nocontent", rtmsg::sse::client_error::bad_status},
-                              std::pair{"/html", rtmsg::sse::client_error::bad_content_type}}) {
+    for (auto [path, want] : {std::pair{"/nocontent", rtmsg::sse::error::bad_status},
+                              std::pair{"/html", rtmsg::sse::error::bad_content_type}}) {
         rtmsg::sse::client c(ioc.get_executor(), "http://127.0.0.1:" + port + path);
         received_event ev;
         CHECK(wait(ioc, [&](auto h) { c.async_read(ev, std::move(h)); }) == want);
@@ -253,7 +253,7 @@ TEST_CASE("sse client: an error status is reported with its code, and a GET send
     asio::io_context ioc;
     rtmsg::sse::client c(ioc.get_executor(), "http://127.0.0.1:" + std::to_string(srv.port) + "/events");
     received_event ev;
-    CHECK(wait(ioc, [&](auto h) { c.async_read(ev, std::move(h)); }) == rtmsg::sse::client_error::bad_status);
+    CHECK(wait(ioc, [&](auto h) { c.async_read(ev, std::move(h)); }) == rtmsg::sse::error::bad_status);
     CHECK(c.response().status == 429);
     CHECK(c.response().reason == "Too Many Requests");
     srv.join();

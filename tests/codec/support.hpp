@@ -192,7 +192,7 @@ inline std::string printable(std::string_view s)
 }
 
 /// True if `ec` is one of the codec errors (category "rtmsg.codec").
-inline bool is_codec_error(std::error_code ec) { return ec && &ec.category() == &rtmsg::codec::codec_category(); }
+inline bool is_codec_error(std::error_code ec) { return ec && &ec.category() == &rtmsg::codec::error_category(); }
 
 /// Random bytes with a fixed seed; lengths 0..max_len.
 inline std::string random_bytes(std::mt19937& rng, std::size_t max_len)

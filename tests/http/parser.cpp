@@ -492,7 +492,7 @@ TEST_CASE("http: malformed and oversized requests fail with the right error, wha
     INFO(c.what);
     auto const ec = parse_error(c.input);
     CHECK(ec == c.expected);
-    CHECK(ec.category() == http::http_category());
+    CHECK(ec.category() == http::error_category());
     // Same error byte by byte, and in an odd read size.
     CHECK(parse_error(c.input, 1) == c.expected);
     CHECK(parse_error(c.input, 7) == c.expected);

@@ -118,12 +118,18 @@ public:
 };
 } // namespace detail
 
-inline std::error_category const& codec_category() noexcept
+/// The "rtmsg.codec" category; one instance per program even in a header-only build.
+inline std::error_category const& error_category() noexcept
 {
     static detail::codec_category const cat;
     return cat;
 }
-inline std::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), codec_category()}; }
+/// The earlier name: every module's category is now `error_category()`.
+[[deprecated("use rtmsg::codec::error_category()")]] inline std::error_category const& codec_category() noexcept
+{
+    return error_category();
+}
+inline std::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), error_category()}; }
 
 /// Operation names as they appear in text codecs.
 constexpr std::string_view op_name(op o) noexcept

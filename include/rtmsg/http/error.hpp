@@ -69,14 +69,19 @@ public:
 } // namespace detail
 
 /// The "rtmsg.http" category; one instance per program even in a header-only build.
-inline std::error_category const& http_category() noexcept
+inline std::error_category const& error_category() noexcept
 {
     static detail::http_category const cat;
     return cat;
 }
+/// The earlier name: every module's category is now `error_category()`.
+[[deprecated("use rtmsg::http::error_category()")]] inline std::error_category const& http_category() noexcept
+{
+    return error_category();
+}
 
 /// Makes `std::error_code ec = error::bad_header;` work; found by ADL.
-inline std::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), http_category()}; }
+inline std::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), error_category()}; }
 
 /** The status code a server answers a rejected request with: the only place these numbers are written.
 

@@ -625,7 +625,7 @@ private:
 
     void on_parse_error(std::error_code ec)
     {
-        auto const st = ec.category() == rtmsg::http::http_category() ? status_for(static_cast<http::error>(ec.value()))
+        auto const st = ec.category() == rtmsg::http::error_category() ? status_for(static_cast<http::error>(ec.value()))
                                                           : status::bad_request;
         reply(error_response(st, ec.message()), false);
     }

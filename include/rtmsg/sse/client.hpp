@@ -131,9 +131,9 @@ struct sse_read_op {
             return connect(self);
         case step::posted:
             if (!s.ready.empty()) return deliver(self);
-            return self.complete(make_error_code(client_error::closed));
+            return self.complete(make_error_code(error::closed));
         case step::connecting:
-            if (s.user_closed) return self.complete(client_error::closed);
+            if (s.user_closed) return self.complete(error::closed);
             if (ec) return network_error(self, ec);
             s.request.clear();
             build_request(s);
@@ -152,15 +152,15 @@ struct sse_read_op {
             switch (rtmsg::client::parse_response_head(s.in, s.head, used)) {
             case rtmsg::client::parse_result::need_more:
                 return s.sock.async_read_some(asio::buffer(s.buf.get(), 16 * 1024), std::move(self));
-            case rtmsg::client::parse_result::bad: return fail(self, client_error::bad_response);
+            case rtmsg::client::parse_result::bad: return fail(self, error::bad_response);
             case rtmsg::client::parse_result::done: break;
             }
             // WHATWG "announce the connection" only for 200 + text/event-stream; any other
             // answer fails the connection for good (no reconnection).
-            if (s.head.status != 200) return fail(self, client_error::bad_status);
+            if (s.head.status != 200) return fail(self, error::bad_status);
             auto const type = s.head.headers.find("Content-Type").value_or("");
             auto const essence = http::trim_ows(type.substr(0, type.find(';')));
-            if (!http::iequals(essence, "text/event-stream")) return fail(self, client_error::bad_content_type);
+            if (!http::iequals(essence, "text/event-stream")) return fail(self, error::bad_content_type);
             s.chunked = s.head.headers.has_token("Transfer-Encoding", "chunked");
             s.has_length = false;
             if (!s.chunked) {
@@ -190,7 +190,7 @@ struct sse_read_op {
             if (ended(s)) return network_error(self, asio::error::eof);
             return read_body(self);
         case step::waiting:
-            if (s.user_closed) return self.complete(client_error::closed);
+            if (s.user_closed) return self.complete(error::closed);
             return connect(self);
         }
     }
@@ -225,7 +225,7 @@ struct sse_read_op {
         std::string_view data = bytes;
         if (s.chunked) {
             s.body.clear();
-            if (!s.chunks.feed(bytes, s.body)) return client_error::bad_response;
+            if (!s.chunks.feed(bytes, s.body)) return error::bad_response;
             data = s.body;
         }
         else if (s.has_length) {
@@ -276,7 +276,7 @@ struct sse_read_op {
             s.idle_fired = false;
             ec = rtmsg::error::timeout;
         }
-        if (s.user_closed) return self.complete(client_error::closed);
+        if (s.user_closed) return self.complete(error::closed);
         if (!s.opt.reconnect) {
             s.set_state(client_state::closed);
             return self.complete(ec);
@@ -315,7 +315,7 @@ struct sse_read_op {
     of the stream makes the client wait the reconnection time (client_options::retry, or
     what the server last sent as `retry:`) and reconnect, inside the pending async_read; a
     status other than 200 or a content type other than text/event-stream fails for good
-    (client_error::bad_status / bad_content_type), as in WHATWG's "fail the connection";
+    (error::bad_status / bad_content_type), as in WHATWG's "fail the connection";
     response() then tells the status.
 
     Streaming APIs that take a request body work too (client_options::method, body,
@@ -362,7 +362,7 @@ public:
 
     /** Reads the next event into `ev`, connecting or reconnecting as needed.
 
-        @par Completion signature  `void(std::error_code ec)`: client_error::closed after
+        @par Completion signature  `void(std::error_code ec)`: error::closed after
         close(), a fatal response error, or (with reconnect off) the network error.
         Only one read may be pending.  `ev` must stay valid until completion. */
     template <asio::completion_token_for<void(std::error_code)> CompletionToken =
@@ -384,7 +384,7 @@ public:
                                                                           impl_->sock);
     }
 
-    /// Ends the stream; a pending read completes with client_error::closed.
+    /// Ends the stream; a pending read completes with error::closed.
     void close()
     {
         asio::dispatch(impl_->sock.get_executor(), [impl = impl_] {
@@ -406,7 +406,7 @@ public:
     std::chrono::milliseconds retry() const noexcept { return impl_->retry; }
     /// How many times a connection was established (1 + reconnections).
     std::size_t connections() const noexcept { return impl_->connections; }
-    /** The head of the last response read (status 0 before any): after client_error::bad_status
+    /** The head of the last response read (status 0 before any): after error::bad_status
         it tells which status the server answered, e.g. 401 or 429 from an API. */
     rtmsg::client::response_head const& response() const noexcept { return impl_->head; }
 

@@ -117,7 +117,7 @@ public:
     explicit parser(std::size_t max_event_size = 1u << 20) : max_(max_event_size) {}
 
     /// Feeds bytes; calls `on_event(received_event&&)` for each dispatched event.  Returns
-    /// client_error::event_too_big if a line or an event grows beyond the limit.
+    /// error::event_too_big if a line or an event grows beyond the limit.
     template <class OnEvent>
     std::error_code feed(std::string_view in, OnEvent&& on_event)
     {
@@ -144,11 +144,11 @@ public:
             auto const end = in.find_first_of("\r\n", i);
             if (end == std::string_view::npos) {
                 line_.append(in.substr(i));
-                if (line_.size() > max_) return client_error::event_too_big;
+                if (line_.size() > max_) return error::event_too_big;
                 return {};
             }
             line_.append(in.substr(i, end - i));
-            if (line_.size() > max_) return client_error::event_too_big;
+            if (line_.size() > max_) return error::event_too_big;
             after_cr_ = in[end] == '\r';
             i = end + 1;
             if (auto ec = on_line(on_event)) return ec;
@@ -203,7 +203,7 @@ private:
             if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
         }
         if (field == "data") {
-            if (data_.size() + value.size() + 1 > max_) return client_error::event_too_big;
+            if (data_.size() + value.size() + 1 > max_) return error::event_too_big;
             data_.append(value);
             data_ += '\n';
         }
