@@ -2,7 +2,7 @@
 // where the package has them, TLS (rtmsg::ssl) and the Redis bridge (rtmsg::redis).
 #include <rtmsg/codec/json.hpp>
 #include <rtmsg/server/server.hpp>
-#include <rtmsg/hub/protocol.hpp>
+#include <rtmsg/server/hub_protocol.hpp>
 #include <rtmsg/version.hpp>
 #if defined(RTMSG_TEST_SSL)
 #include <rtmsg/transport/ssl.hpp>

@@ -8,7 +8,7 @@
 // hub_publish_outbox:   transport subscribers (the queue every WebSocket/SSE connection has);
 //                       items/s counts delivered messages, so 1/items_per_second is the cost
 //                       per delivered message, including the drain (take + frame lookup).
-#include <rtmsg/hub/endpoint.hpp>
+#include <rtmsg/server/hub_endpoint.hpp>
 #include <rtmsg/hub/hub.hpp>
 #include <rtmsg/sse/event.hpp>
 #include <rtmsg/websocket/frame.hpp>

@@ -24,7 +24,7 @@
 //                       {"t":"tok",turn,text} per token, {"t":"end",turn,reason[,error]}
 //   convs.USER          the user's conversation list, newest first (its last message is current)
 #include <rtmsg/server/server.hpp>
-#include <rtmsg/hub/protocol.hpp>
+#include <rtmsg/server/hub_protocol.hpp>
 #include <rtmsg/sse/client.hpp>
 
 #include "../common/cli.hpp"

@@ -5,7 +5,7 @@
 #include "jwt.hpp"
 
 #include <rtmsg/server/server.hpp>
-#include <rtmsg/hub/protocol.hpp>
+#include <rtmsg/server/hub_protocol.hpp>
 
 #include <map>
 #include <memory>

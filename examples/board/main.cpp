@@ -26,7 +26,7 @@
 // the server refuses further edits of that board (error 403 "this board is full"), so a
 // newcomer always replays the whole board and every page agrees; start another board then.
 #include <rtmsg/server/server.hpp>
-#include <rtmsg/hub/protocol.hpp>
+#include <rtmsg/server/hub_protocol.hpp>
 
 #include "../common/cli.hpp"
 

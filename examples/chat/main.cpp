@@ -18,7 +18,7 @@
 // typing notices (published with echo:false, so the typer never sees its own); `rooms`
 // holds the list of rooms (its last message is the current list).
 #include <rtmsg/server/server.hpp>
-#include <rtmsg/hub/protocol.hpp>
+#include <rtmsg/server/hub_protocol.hpp>
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
 #include <rtmsg/transport/ssl.hpp>
 #endif

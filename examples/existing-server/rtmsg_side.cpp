@@ -2,7 +2,7 @@
 #include "rtmsg_side.hpp"
 
 #include <rtmsg/server/server.hpp>
-#include <rtmsg/hub/protocol.hpp>
+#include <rtmsg/server/hub_protocol.hpp>
 #include <rtmsg/transport/foreign_stream.hpp>
 
 #include <asio/io_context.hpp>

@@ -4,7 +4,7 @@
 // testbeds that share a Redis share the topic, so a message published on one node reaches
 // /broadcast, /sse and /ws clients of every node (the cross-node benchmark of scripts/bench.sh).
 #include <rtmsg/server/server.hpp>
-#include <rtmsg/hub/protocol.hpp>
+#include <rtmsg/server/hub_protocol.hpp>
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
 #include <rtmsg/transport/ssl.hpp>
 #endif

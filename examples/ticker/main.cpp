@@ -11,7 +11,7 @@
 //
 //   rtmsg-ticker [--host 127.0.0.1] [--port 8090] [--rate 200] [--www DIR] [--js DIR]
 #include <rtmsg/server/server.hpp>
-#include <rtmsg/hub/protocol.hpp>
+#include <rtmsg/server/hub_protocol.hpp>
 
 #include "../common/cli.hpp"
 

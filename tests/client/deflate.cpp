@@ -5,7 +5,7 @@
 #include <rtmsg/websocket/client.hpp>
 #include <rtmsg/server/server.hpp>
 #include <rtmsg/transport/ssl.hpp>
-#include <rtmsg/hub/protocol.hpp>
+#include <rtmsg/server/hub_protocol.hpp>
 
 #include "support.hpp"
 #include "support/net.hpp"

@@ -2,7 +2,7 @@
 // backoff, resume with no gap and no duplicate across a server restart and a hung server,
 // gap notices, and the completion-token flavours.
 #include <rtmsg/hub/client.hpp>
-#include <rtmsg/hub/protocol.hpp>
+#include <rtmsg/server/hub_protocol.hpp>
 
 #include "support.hpp"
 #include "support/net.hpp"

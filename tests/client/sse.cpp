@@ -1,7 +1,7 @@
 // The SSE client: the WHATWG parsing rules, reconnection with retry: and Last-Event-ID,
 // against a Node SSE server and against our own hub's SSE endpoint.
 #include <rtmsg/sse/client.hpp>
-#include <rtmsg/hub/endpoint.hpp>
+#include <rtmsg/server/hub_endpoint.hpp>
 
 #include "support.hpp"
 #include "support/net.hpp"

@@ -6,7 +6,7 @@
 // channels follow local interest.  docs/cluster.md states what each test checks.
 #include <rtmsg/cluster/redis.hpp>
 #include <rtmsg/hub/client.hpp>
-#include <rtmsg/hub/protocol.hpp>
+#include <rtmsg/server/hub_protocol.hpp>
 
 #include "client/support.hpp"
 #include "support/net.hpp"

@@ -23,7 +23,7 @@ PRELUDE = """
 #include <rtmsg/cluster/redis.hpp>
 #include <rtmsg/server/server.hpp>
 #include <rtmsg/hub/client.hpp>
-#include <rtmsg/hub/protocol.hpp>
+#include <rtmsg/server/hub_protocol.hpp>
 #include <rtmsg/sse/client.hpp>
 #include <rtmsg/transport/ssl.hpp>
 

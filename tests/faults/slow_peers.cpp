@@ -2,7 +2,7 @@
 // refuses, the hub drops or disconnects), memory stays bounded, and everyone
 // else is unaffected.
 #include <rtmsg/server/server.hpp>
-#include <rtmsg/hub/protocol.hpp>
+#include <rtmsg/server/hub_protocol.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -3,7 +3,7 @@
 // authorization hooks and small limits. Every frame the server sends back must
 // be a well-formed, unmasked, final server frame, and text frames must be valid
 // UTF-8.
-#include <rtmsg/hub/protocol.hpp>
+#include <rtmsg/server/hub_protocol.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>

@@ -9,7 +9,7 @@
 //   → / ← [binary] HEX   a binary message, its bytes in hex
 //   ← [close] CODE REASON   a close frame
 //   SSE blocks: the bytes of the event stream as sent, after the response head.
-#include <rtmsg/hub/protocol.hpp>
+#include <rtmsg/server/hub_protocol.hpp>
 
 #include <catch2/catch.hpp>
 

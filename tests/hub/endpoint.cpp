@@ -1,5 +1,5 @@
 // Hub endpoints over real loopback sockets: fan-out, slow consumers, SSE resume and injection.
-#include <rtmsg/hub/endpoint.hpp>
+#include <rtmsg/server/hub_endpoint.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -1,5 +1,5 @@
 // The wire protocol over real sockets, with the JSON and binary codecs.
-#include <rtmsg/hub/protocol.hpp>
+#include <rtmsg/server/hub_protocol.hpp>
 
 #include <catch2/catch.hpp>
 

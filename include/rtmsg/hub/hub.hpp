@@ -1372,7 +1372,7 @@ private:
     rtmsg::hub hub;
     auto sub = hub.subscribe("prices.*", [](rtmsg::message const& m) { log(m.topic, m.payload); });
     hub.publish("prices.AAPL", R"({"bid":189.2})", rtmsg::codec::data_kind::json);
-    server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub));   // <rtmsg/hub/endpoint.hpp>
+    server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub));   // <rtmsg/server/hub_protocol.hpp>
     @endcode
 
     - **Fan-out**: a message is stored once, encoded and framed once per wire format in
@@ -1444,7 +1444,7 @@ public:
     /// The metrics in the Prometheus text exposition format (serve it at /metrics).
     std::string prometheus() const { return prometheus_text(metrics()); }
 
-    /// The shared state that transports attach to (see <rtmsg/hub/endpoint.hpp>).
+    /// The shared state that transports attach to (see <rtmsg/server/hub_endpoint.hpp>).
     std::shared_ptr<detail::hub_core> const& core() const noexcept { return core_; }
 
 private:

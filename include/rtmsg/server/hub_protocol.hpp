@@ -4,7 +4,7 @@
 #include <rtmsg/codec/binary.hpp>
 #include <rtmsg/codec/codec.hpp>
 #include <rtmsg/codec/json.hpp>
-#include <rtmsg/hub/endpoint.hpp>
+#include <rtmsg/server/hub_endpoint.hpp>
 
 #include <chrono>
 #include <deque>
