@@ -5,7 +5,8 @@
 #   scripts/deps.sh --redis    and hiredis + redis-server (rtmsg::redis, the chat's --redis)
 #   scripts/deps.sh --tests    everything the whole test suite needs (hiredis, Redis, Chromium,
 #                              Node and npm from Debian when no node is on PATH, clang,
-#                              doxygen for scripts/docs.sh, Boost's headers for Beast in
+#                              doxygen for scripts/docs.sh, clang-format-14 for
+#                              scripts/format.sh, Boost's headers for Beast in
 #                              examples/existing-server and its tests, ...)
 # ccache is used when present (the presets pick it up), never required.
 set -euo pipefail
@@ -16,7 +17,7 @@ for arg in "$@"; do
   --redis) pkgs+=(libhiredis-dev redis-server) ;;
   --tests)
     pkgs+=(ccache libhiredis-dev catch2 python3-websockets clang libclang-rt-14-dev libmsgpack-cxx-dev
-           chromium redis-server doxygen libboost-dev)
+           chromium redis-server doxygen libboost-dev clang-format-14)
     command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
     command -v npm >/dev/null 2>&1 || pkgs+=(npm)
     ;;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds the API reference (scripts/docs.sh, warnings are errors),
-# builds, and runs the whole test suite: the developer build,
+# checks the formatting (scripts/format.sh --check), builds, and runs the whole test suite: the developer build,
 # the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (plus short soak and
 # scale runs against the ASan testbed), a clang++ -Werror
 # build of every public header alone and the testbed, a short run of every fuzzer, and the
@@ -16,6 +16,9 @@ npm ci --no-audit --no-fund --loglevel=error
 # member included, fails).
 echo "=== docs: API reference (scripts/docs.sh)"
 scripts/docs.sh
+# One .clang-format for all C++ sources (clang-format 14).
+echo "=== format: scripts/format.sh --check"
+scripts/format.sh --check
 jobs=$(nproc)
 # deps.sh --tests installed hiredis and redis-server: the Redis tests are part of the suite here,
 # never skipped because the presets' AUTO did not find hiredis.
