@@ -87,22 +87,22 @@ struct options {
     std::string scenario;
     std::string host = "127.0.0.1";
     unsigned short port = 9001;
-    std::string path;            // default per scenario
-    int conns = 100;             // connections (echo), subscribers (fanout, sse), concurrency (connrate)
-    int depth = 1;               // echo: messages in flight per connection
-    std::size_t size = 32;       // payload bytes
-    bool text = false;           // echo: text frames (default binary)
-    bool deflate = false;        // offer permessage-deflate, inflate compressed frames
-    bool json = false;           // fanout: chat-like JSON padding
-    bool ticker = false;         // fanout: ticker-update JSON padding
-    double settle = 1.0;         // idle: seconds between the last connection and the measurement
-    int publishers = 1;          // fanout/sse
-    double rate = 0;             // fanout/sse: total messages per second; 0: flat out (windowed)
-    int window = 64;             // fanout/sse flat out: published-but-not-seen-by-publisher bound
-    int count = 10000;           // connrate: handshakes; idle: connections
-    double duration = 5;         // measured seconds
-    double warmup = 1;           // seconds before measuring
-    double timeout = 60;         // bound on setup (connecting) and draining
+    std::string path;      // default per scenario
+    int conns = 100;       // connections (echo), subscribers (fanout, sse), concurrency (connrate)
+    int depth = 1;         // echo: messages in flight per connection
+    std::size_t size = 32; // payload bytes
+    bool text = false;     // echo: text frames (default binary)
+    bool deflate = false;  // offer permessage-deflate, inflate compressed frames
+    bool json = false;     // fanout: chat-like JSON padding
+    bool ticker = false;   // fanout: ticker-update JSON padding
+    double settle = 1.0;   // idle: seconds between the last connection and the measurement
+    int publishers = 1;    // fanout/sse
+    double rate = 0;       // fanout/sse: total messages per second; 0: flat out (windowed)
+    int window = 64;       // fanout/sse flat out: published-but-not-seen-by-publisher bound
+    int count = 10000;     // connrate: handshakes; idle: connections
+    double duration = 5;   // measured seconds
+    double warmup = 1;     // seconds before measuring
+    double timeout = 60;   // bound on setup (connecting) and draining
     int server_pid = 0;
     int connect_concurrency = 256;
     std::string pub_host;        // fanout/sse cross-node: publishers' server (default: --host)
@@ -134,29 +134,52 @@ options parse(int argc, char** argv)
             return argv[++i];
         };
         try {
-            if (k == "--host") o.host = value();
-            else if (k == "--port") o.port = static_cast<unsigned short>(std::stoul(value()));
-            else if (k == "--path") o.path = value();
-            else if (k == "--conns") o.conns = std::stoi(value());
-            else if (k == "--depth") o.depth = std::stoi(value());
-            else if (k == "--size") o.size = std::stoull(value());
-            else if (k == "--text") o.text = true;
-            else if (k == "--deflate") o.deflate = true;
-            else if (k == "--json") o.json = true;
-            else if (k == "--ticker") o.ticker = true;
-            else if (k == "--settle") o.settle = std::stod(value());
-            else if (k == "--publishers") o.publishers = std::stoi(value());
-            else if (k == "--rate") o.rate = std::stod(value());
-            else if (k == "--window") o.window = std::stoi(value());
-            else if (k == "--count") o.count = std::stoi(value());
-            else if (k == "--duration") o.duration = std::stod(value());
-            else if (k == "--warmup") o.warmup = std::stod(value());
-            else if (k == "--timeout") o.timeout = std::stod(value());
-            else if (k == "--server-pid") o.server_pid = std::stoi(value());
-            else if (k == "--pub-host") o.pub_host = value();
-            else if (k == "--pub-port") o.pub_port = static_cast<unsigned short>(std::stoul(value()));
-            else if (k == "--pub-server-pid") o.pub_server_pid = std::stoi(value());
-            else usage(2);
+            if (k == "--host")
+                o.host = value();
+            else if (k == "--port")
+                o.port = static_cast<unsigned short>(std::stoul(value()));
+            else if (k == "--path")
+                o.path = value();
+            else if (k == "--conns")
+                o.conns = std::stoi(value());
+            else if (k == "--depth")
+                o.depth = std::stoi(value());
+            else if (k == "--size")
+                o.size = std::stoull(value());
+            else if (k == "--text")
+                o.text = true;
+            else if (k == "--deflate")
+                o.deflate = true;
+            else if (k == "--json")
+                o.json = true;
+            else if (k == "--ticker")
+                o.ticker = true;
+            else if (k == "--settle")
+                o.settle = std::stod(value());
+            else if (k == "--publishers")
+                o.publishers = std::stoi(value());
+            else if (k == "--rate")
+                o.rate = std::stod(value());
+            else if (k == "--window")
+                o.window = std::stoi(value());
+            else if (k == "--count")
+                o.count = std::stoi(value());
+            else if (k == "--duration")
+                o.duration = std::stod(value());
+            else if (k == "--warmup")
+                o.warmup = std::stod(value());
+            else if (k == "--timeout")
+                o.timeout = std::stod(value());
+            else if (k == "--server-pid")
+                o.server_pid = std::stoi(value());
+            else if (k == "--pub-host")
+                o.pub_host = value();
+            else if (k == "--pub-port")
+                o.pub_port = static_cast<unsigned short>(std::stoul(value()));
+            else if (k == "--pub-server-pid")
+                o.pub_server_pid = std::stoi(value());
+            else
+                usage(2);
         }
         catch (std::exception const&) {
             usage(2);
@@ -297,7 +320,8 @@ std::string client_frame(std::uint8_t opcode, std::string_view payload)
     std::string f;
     f += static_cast<char>(0x80 | opcode);
     auto const n = payload.size();
-    if (n < 126) f += static_cast<char>(0x80 | n);
+    if (n < 126)
+        f += static_cast<char>(0x80 | n);
     else if (n < 65536) {
         f += static_cast<char>(0x80 | 126);
         f += static_cast<char>(n >> 8);
@@ -363,9 +387,12 @@ bool get_hex(char const* in, int digits, std::uint64_t& v)
     for (int i = 0; i < digits; ++i) {
         char const c = in[i];
         std::uint64_t d;
-        if (c >= '0' && c <= '9') d = std::uint64_t(c - '0');
-        else if (c >= 'a' && c <= 'f') d = std::uint64_t(c - 'a' + 10);
-        else return false;
+        if (c >= '0' && c <= '9')
+            d = std::uint64_t(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            d = std::uint64_t(c - 'a' + 10);
+        else
+            return false;
         v = (v << 4) | d;
     }
     return true;
@@ -381,9 +408,10 @@ std::uint64_t g_wire_in = 0;
 void fill_json(char* out, std::size_t n, std::uint64_t seed)
 {
     static constexpr std::string_view words[] = {
-        "the", "market", "opens", "at", "nine", "and", "we", "will", "see", "you", "in", "room", "lobby",
-        "price", "update", "hello", "thanks", "meeting", "tomorrow", "please", "review", "ticket", "done",
-        "deploy", "shipped", "great", "work", "team", "coffee", "later", "alice", "bob", "carol", "dave"};
+        "the",      "market", "opens",  "at",     "nine",  "and",    "we",      "will",   "see",
+        "you",      "in",     "room",   "lobby",  "price", "update", "hello",   "thanks", "meeting",
+        "tomorrow", "please", "review", "ticket", "done",  "deploy", "shipped", "great",  "work",
+        "team",     "coffee", "later",  "alice",  "bob",   "carol",  "dave"};
     static constexpr std::string_view head = R"(,"user":"alice","room":"lobby","text":")";
     std::size_t at = 0;
     for (std::size_t i = 0; i < head.size() && at < n; ++i) out[at++] = head[i];
@@ -405,13 +433,14 @@ void fill_json(char* out, std::size_t n, std::uint64_t seed)
 /// A market-data update (--ticker), as examples/ticker publishes them: symbol, price, open.
 void fill_ticker(char* out, std::size_t n, std::uint64_t seed)
 {
-    static constexpr std::string_view syms[] = {"ACME", "GLOBX", "INITECH", "UMBRL", "HOOLI", "STARK", "WAYNE", "CYBRD"};
+    static constexpr std::string_view syms[] = {"ACME",  "GLOBX", "INITECH", "UMBRL",
+                                                "HOOLI", "STARK", "WAYNE",   "CYBRD"};
     std::uint64_t x = seed * 0x9E3779B97F4A7C15ull + 7;
     x ^= x >> 29;
     char buf[128];
-    int const len = std::snprintf(buf, sizeof buf, R"(,"s":"%s","p":%u.%02u,"o":%u.%02u})",
-                                  std::string(syms[x % std::size(syms)]).c_str(), unsigned(100 + x % 900),
-                                  unsigned((x >> 12) % 100), unsigned(100 + (x >> 20) % 900), unsigned((x >> 32) % 100));
+    int const len = std::snprintf(
+        buf, sizeof buf, R"(,"s":"%s","p":%u.%02u,"o":%u.%02u})", std::string(syms[x % std::size(syms)]).c_str(),
+        unsigned(100 + x % 900), unsigned((x >> 12) % 100), unsigned(100 + (x >> 20) % 900), unsigned((x >> 32) % 100));
     std::size_t at = 0;
     while (at < n) {
         for (int i = 0; i < len && at < n; ++i) out[at++] = buf[i];
@@ -425,8 +454,10 @@ class zstream {
 public:
     explicit zstream(bool inflate) : inflate_(inflate)
     {
-        if (inflate_) ::inflateInit2(&z_, -15);
-        else ::deflateInit2(&z_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+        if (inflate_)
+            ::inflateInit2(&z_, -15);
+        else
+            ::deflateInit2(&z_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
     }
     ~zstream() { inflate_ ? ::inflateEnd(&z_) : ::deflateEnd(&z_); }
     zstream(zstream const&) = delete;
@@ -486,9 +517,9 @@ std::string upgrade_request(std::string_view host, unsigned short port, std::str
 {
     std::string r = "GET ";
     r.append(path).append(" HTTP/1.1\r\nHost: ").append(host).append(":").append(std::to_string(port));
-    if (sse) r.append("\r\nAccept: text/event-stream\r\n\r\n");
-    else
-    {
+    if (sse)
+        r.append("\r\nAccept: text/event-stream\r\n\r\n");
+    else {
         r.append("\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                  "Sec-WebSocket-Version: 13\r\n");
         if (g_offer_deflate) r.append("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n");
@@ -569,8 +600,10 @@ private:
 
     void ready(bool ok)
     {
-        if (!ok) abort();
-        else open_ = true;
+        if (!ok)
+            abort();
+        else
+            open_ = true;
         auto f = std::move(on_ready_);
         on_ready_ = nullptr;
         if (f) f(*this, ok);
@@ -590,7 +623,8 @@ private:
                                   }
                                   bool const ok = v.rfind(self->sse_ ? "HTTP/1.1 200" : "HTTP/1.1 101", 0) == 0;
                                   auto const head = v.substr(0, end);
-                                  self->compressing_ = !self->sse_ && head.find("permessage-deflate") != std::string_view::npos;
+                                  self->compressing_ =
+                                      !self->sse_ && head.find("permessage-deflate") != std::string_view::npos;
                                   self->reset_each_ = head.find("server_no_context_takeover") != std::string_view::npos;
                                   std::memmove(self->buf_.data(), self->buf_.data() + end + 4, self->have_ - end - 4);
                                   self->have_ -= end + 4;
@@ -623,14 +657,15 @@ private:
         out_writing_.swap(out_pending_);
         out_pending_.clear();
         writing_ = true;
-        asio::async_write(sock_, asio::buffer(out_writing_), [self = shared_from_this()](std::error_code ec, std::size_t) {
-            self->writing_ = false;
-            if (ec) {
-                self->open_ = false;
-                return;
-            }
-            self->flush();
-        });
+        asio::async_write(sock_, asio::buffer(out_writing_),
+                          [self = shared_from_this()](std::error_code ec, std::size_t) {
+                              self->writing_ = false;
+                              if (ec) {
+                                  self->open_ = false;
+                                  return;
+                              }
+                              self->flush();
+                          });
     }
 
     run_state& rs_;
@@ -661,7 +696,10 @@ struct run_state {
 };
 
 run_state* g_state = nullptr;
-asio::io_context& conn::ioc() { return g_state->ioc; }
+asio::io_context& conn::ioc()
+{
+    return g_state->ioc;
+}
 
 void conn::consume()
 {
@@ -765,8 +803,8 @@ public:
     bool run(double timeout)
     {
         for (int i = 0; i < std::min(n_, rs_.opt.connect_concurrency); ++i) next();
-        auto const deadline = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
-                                                      std::chrono::duration<double>(timeout));
+        auto const deadline = clock_type::now() +
+                              std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(timeout));
         while (ok + failed < n_ && clock_type::now() < deadline) rs_.ioc.run_one_for(std::chrono::milliseconds(100));
         return ok == n_;
     }
@@ -794,8 +832,8 @@ private:
 
 void run_for(run_state& rs, double seconds)
 {
-    auto const deadline = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
-                                                  std::chrono::duration<double>(seconds));
+    auto const deadline =
+        clock_type::now() + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds));
     while (clock_type::now() < deadline) rs.ioc.run_one_until(deadline);
 }
 
@@ -855,7 +893,9 @@ public:
     };
 
     echo_driver(options const& o, std::string frame, std::size_t payload_size)
-        : depth_(static_cast<std::size_t>(o.depth)), frame_(std::move(frame)), payload_size_(payload_size),
+        : depth_(static_cast<std::size_t>(o.depth)),
+          frame_(std::move(frame)),
+          payload_size_(payload_size),
           ep_(::epoll_create1(EPOLL_CLOEXEC))
     {
     }
@@ -1008,7 +1048,8 @@ int echo(run_state& rs, report& r)
     auto const& o = rs.opt;
     std::string const path = o.path.empty() ? "/echo" : o.path;
     std::string const payload(o.size, 'a');
-    connector cx(rs, o.conns, [&](int) { return upgrade_request(o, path, false); }, false);
+    connector cx(
+        rs, o.conns, [&](int) { return upgrade_request(o, path, false); }, false);
     if (!cx.run(o.timeout)) {
         std::cerr << "rtmsg-load: only " << cx.ok << " of " << o.conns << " connections opened\n";
         return 1;
@@ -1072,7 +1113,8 @@ int fanout(run_state& rs, report& r, bool sse)
         std::cerr << "rtmsg-load: publishers did not connect\n";
         return 1;
     }
-    connector subs(rs, o.conns, [&](int) { return upgrade_request(o, sub_path, sse); }, sse);
+    connector subs(
+        rs, o.conns, [&](int) { return upgrade_request(o, sub_path, sse); }, sse);
     if (!subs.run(o.timeout)) {
         std::cerr << "rtmsg-load: only " << subs.ok << " of " << o.conns << " subscribers connected\n";
         return 1;
@@ -1106,8 +1148,10 @@ int fanout(run_state& rs, report& r, bool sse)
             put_hex(msg.data(), seq, 16);
             put_hex(msg.data() + 16, now_ns(), 16);
             put_hex(msg.data() + 32, pi, 4);
-            if (o.json) fill_json(msg.data() + stamp_size, size - stamp_size, seq * 131 + pi);
-            else if (o.ticker) fill_ticker(msg.data() + stamp_size, size - stamp_size, seq * 131 + pi);
+            if (o.json)
+                fill_json(msg.data() + stamp_size, size - stamp_size, seq * 131 + pi);
+            else if (o.ticker)
+                fill_ticker(msg.data() + stamp_size, size - stamp_size, seq * 131 + pi);
             batch += client_frame(0x1, msg);
         }
         c.send_bytes(batch);
@@ -1133,7 +1177,8 @@ int fanout(run_state& rs, report& r, bool sse)
             }
             auto const i = static_cast<std::size_t>(c.index());
             auto& e = expect[i * P + pub];
-            if (seq == e) ++e;
+            if (seq == e)
+                ++e;
             else if (seq > e) {
                 lost[i] += seq - e;
                 e = seq + 1;
@@ -1172,13 +1217,15 @@ int fanout(run_state& rs, report& r, bool sse)
         auto const elapsed = std::chrono::duration<double>(clock_type::now() - start).count();
         auto const due = static_cast<std::uint64_t>(elapsed * o.rate / double(P));
         for (std::size_t pi = 0; pi < P; ++pi)
-            if (ps[pi].sent < due) publish(pi, static_cast<std::size_t>(std::min<std::uint64_t>(due - ps[pi].sent, 10000)));
+            if (ps[pi].sent < due)
+                publish(pi, static_cast<std::size_t>(std::min<std::uint64_t>(due - ps[pi].sent, 10000)));
         pacer.expires_after(std::chrono::milliseconds(1));
         pacer.async_wait([&](std::error_code ec) {
             if (!ec) tick();
         });
     };
-    if (o.rate > 0) tick();
+    if (o.rate > 0)
+        tick();
     else
         for (std::size_t pi = 0; pi < P; ++pi) publish(pi, static_cast<std::size_t>(window_size));
 
@@ -1268,8 +1315,8 @@ int connrate(run_state& rs, report& r)
     window w;
     w.begin(o.server_pid);
     for (int i = 0; i < std::min(o.conns, o.count); ++i) next();
-    auto const deadline = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
-                                                  std::chrono::duration<double>(o.duration));
+    auto const deadline =
+        clock_type::now() + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(o.duration));
     while (ok + failed < started && clock_type::now() < deadline) rs.ioc.run_one_until(deadline);
     stop = true;
     w.end(o.server_pid);
@@ -1294,7 +1341,8 @@ int idle(run_state& rs, report& r)
     }
     run_for(rs, 0.2);
     auto const before = process_rss(o.server_pid);
-    connector cx(rs, o.count, [&](int) { return upgrade_request(o, path, sse); }, sse);
+    connector cx(
+        rs, o.count, [&](int) { return upgrade_request(o, path, sse); }, sse);
     bool all = cx.run(o.timeout);
 #if defined(RTMSG_LOAD_WITH_ZLIB)
     if (o.deflate && o.size > 0) {

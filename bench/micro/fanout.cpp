@@ -46,8 +46,8 @@ void frame_serialize_masked(benchmark::State& state)
     std::memcpy(&key, k.data(), 4);
     for (auto _ : state) {
         char hdr[rtmsg::websocket::max_header_size];
-        auto const h = rtmsg::websocket::write_frame_header(hdr, rtmsg::websocket::opcode::binary, true,
-                                                            payload.size(), &key);
+        auto const h =
+            rtmsg::websocket::write_frame_header(hdr, rtmsg::websocket::opcode::binary, true, payload.size(), &key);
         out.assign(hdr, h);
         out.append(payload);
         rtmsg::websocket::mask_bytes(out.data() + h, payload.size(), k, 0);
@@ -79,8 +79,14 @@ void sse_format(benchmark::State& state, bool multiline)
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * out.size()));
     state.SetItemsProcessed(state.iterations());
 }
-void sse_format_single_line(benchmark::State& s) { sse_format(s, false); }
-void sse_format_multi_line(benchmark::State& s) { sse_format(s, true); }
+void sse_format_single_line(benchmark::State& s)
+{
+    sse_format(s, false);
+}
+void sse_format_multi_line(benchmark::State& s)
+{
+    sse_format(s, true);
+}
 
 /// The hub's own SSE encoder (id from the offset + format_event), as the testbed's /sse uses it.
 void sse_encode_message(benchmark::State& state)
@@ -156,7 +162,6 @@ void hub_publish_outbox(benchmark::State& state)
     state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
 }
 
-
 /// Hub lock contention: every benchmark thread publishes to 100 transport subscribers and
 /// drains them, as an I/O thread of a multi-threaded server would.  range(0) == 0: each
 /// thread has a topic of its own; 1: all threads publish to one topic (and drain its
@@ -168,7 +173,7 @@ struct contended_hub {
         return o;
     }()};
     std::vector<std::vector<std::shared_ptr<bench_outbox>>> boxes; ///< by topic
-    std::vector<std::string> names;                                  ///< by topic
+    std::vector<std::string> names;                                ///< by topic
 };
 std::unique_ptr<contended_hub> contended;
 

@@ -40,8 +40,14 @@ void frame_read(benchmark::State& state, rtmsg::websocket::opcode op)
     state.SetItemsProcessed(state.iterations());
 }
 
-void frame_read_text(benchmark::State& s) { frame_read(s, rtmsg::websocket::opcode::text); }
-void frame_read_binary(benchmark::State& s) { frame_read(s, rtmsg::websocket::opcode::binary); }
+void frame_read_text(benchmark::State& s)
+{
+    frame_read(s, rtmsg::websocket::opcode::text);
+}
+void frame_read_binary(benchmark::State& s)
+{
+    frame_read(s, rtmsg::websocket::opcode::binary);
+}
 
 void frame_write_header(benchmark::State& state)
 {

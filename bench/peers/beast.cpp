@@ -79,9 +79,12 @@ private:
     {
         if (ec || !websocket::is_upgrade(req_)) return;
         auto const target = req_.target();
-        if (target == "/echo") broadcast_ = false;
-        else if (target == "/broadcast") broadcast_ = true;
-        else return;
+        if (target == "/echo")
+            broadcast_ = false;
+        else if (target == "/broadcast")
+            broadcast_ = true;
+        else
+            return;
         ws_.auto_fragment(false);
         ws_.read_message_max(state_->max_message);
         ws_.async_accept(req_, [self = shared_from_this()](error_code ec) {

@@ -27,11 +27,16 @@ inline args parse(int argc, char** argv, char const* name)
         if (i + 1 >= argc) usage(2);
         std::string const v = argv[++i];
         try {
-            if (k == "--host") a.host = v;
-            else if (k == "--port") a.port = static_cast<unsigned short>(std::stoul(v));
-            else if (k == "--threads") a.threads = static_cast<unsigned>(std::stoul(v));
-            else if (k == "--max-message") a.max_message = std::stoull(v);
-            else usage(2);
+            if (k == "--host")
+                a.host = v;
+            else if (k == "--port")
+                a.port = static_cast<unsigned short>(std::stoul(v));
+            else if (k == "--threads")
+                a.threads = static_cast<unsigned>(std::stoul(v));
+            else if (k == "--max-message")
+                a.max_message = std::stoull(v);
+            else
+                usage(2);
         }
         catch (std::exception const&) {
             usage(2);

@@ -34,12 +34,15 @@ namespace {
 using response = uWS::HttpResponse<false>;
 
 constexpr unsigned sse_heartbeat_ms = 15'000;
-constexpr std::size_t sse_retained = 1000;          // rtmsg's hub: history_count = 1000
-constexpr std::size_t sse_queue_limit = 16u << 20;  // rtmsg's sse send_queue_hard_limit
-constexpr unsigned ws_backpressure = 64u << 20;     // rtmsg's websocket send_queue_hard_limit
+constexpr std::size_t sse_retained = 1000;         // rtmsg's hub: history_count = 1000
+constexpr std::size_t sse_queue_limit = 16u << 20; // rtmsg's sse send_queue_hard_limit
+constexpr unsigned ws_backpressure = 64u << 20;    // rtmsg's websocket send_queue_hard_limit
 
 volatile std::sig_atomic_t g_stop = 0;
-extern "C" void on_signal(int) { g_stop = 1; }
+extern "C" void on_signal(int)
+{
+    g_stop = 1;
+}
 
 /// One Server-Sent Event for `payload` (one `data:` line per line of the payload).
 void format_event(std::string& out, std::uint64_t id, std::string_view payload)
@@ -87,7 +90,10 @@ struct topic_log {
 struct buffered_access : uWS::AsyncSocket<false> {
     static constexpr auto get = &buffered_access::getBufferedAmount;
 };
-std::size_t buffered(response* r) { return (static_cast<uWS::AsyncSocket<false>*>(r)->*buffered_access::get)(); }
+std::size_t buffered(response* r)
+{
+    return (static_cast<uWS::AsyncSocket<false>*>(r)->*buffered_access::get)();
+}
 
 struct ws_data;
 
@@ -98,10 +104,10 @@ struct worker {
     us_listen_socket_t* listener = nullptr;
     us_timer_t* stop_timer = nullptr;
     us_timer_t* heartbeat = nullptr;
-    ws_data* sockets = nullptr;          // every open WebSocket (intrusive list), for the 1001 close
-    std::vector<response*> streams;      // open /sse responses
-    std::string pending;                 // events published in this loop turn, not yet written
-    bool draining = false;               // an abort during the drain only clears its slot
+    ws_data* sockets = nullptr;     // every open WebSocket (intrusive list), for the 1001 close
+    std::vector<response*> streams; // open /sse responses
+    std::string pending;            // events published in this loop turn, not yet written
+    bool draining = false;          // an abort during the drain only clears its slot
     bool output_since_heartbeat = false;
     bool stopping = false;
 };
@@ -171,7 +177,8 @@ struct server {
         // The close frames and last chunks are written (or queued) by now; uWS v20 does not
         // close WebSocket contexts with App::close(), and peers may never answer the close
         // frame, so the process ends 300 ms later instead of waiting for every socket.
-        us_timer_set(w.stop_timer, [](us_timer_t*) { std::_Exit(0); }, 300, 0);
+        us_timer_set(
+            w.stop_timer, [](us_timer_t*) { std::_Exit(0); }, 300, 0);
     }
 
     void run_worker(worker& w, bool first, std::atomic<int>& ready)
@@ -214,18 +221,26 @@ struct server {
         self = &w;
         w.stop_timer = us_create_timer(loop, 1, 0);
         w.heartbeat = us_create_timer(loop, 1, 0);
-        us_timer_set(w.stop_timer, [](us_timer_t*) { if (g_stop) shutdown(*self); }, 200, 200);
-        us_timer_set(w.heartbeat, [](us_timer_t*) {
-            // A `:` comment when no event went out for a whole period (rtmsg: 15 s idle).
-            if (!self->output_since_heartbeat) {
-                self->draining = true; // an abort meanwhile only clears its slot
-                for (auto* r : self->streams)
-                    if (r) r->cork([r] { r->write(":\n\n"); });
-                self->draining = false;
-                std::erase(self->streams, nullptr);
-            }
-            self->output_since_heartbeat = false;
-        }, static_cast<int>(sse_heartbeat_ms), static_cast<int>(sse_heartbeat_ms));
+        us_timer_set(
+            w.stop_timer,
+            [](us_timer_t*) {
+                if (g_stop) shutdown(*self);
+            },
+            200, 200);
+        us_timer_set(
+            w.heartbeat,
+            [](us_timer_t*) {
+                // A `:` comment when no event went out for a whole period (rtmsg: 15 s idle).
+                if (!self->output_since_heartbeat) {
+                    self->draining = true; // an abort meanwhile only clears its slot
+                    for (auto* r : self->streams)
+                        if (r) r->cork([r] { r->write(":\n\n"); });
+                    self->draining = false;
+                    std::erase(self->streams, nullptr);
+                }
+                self->output_since_heartbeat = false;
+            },
+            static_cast<int>(sse_heartbeat_ms), static_cast<int>(sse_heartbeat_ms));
 
         // The first thread binds (possibly port 0); the others then share its port.  uSockets
         // sets SO_REUSEPORT only for a nonzero port: with --port 0 and more than one thread the
@@ -268,8 +283,10 @@ struct server {
     static void unlink(worker& w, websocket* ws)
     {
         auto* d = ws->getUserData();
-        if (d->prev) d->prev->next = d->next;
-        else if (w.sockets == d) w.sockets = d->next;
+        if (d->prev)
+            d->prev->next = d->next;
+        else if (w.sockets == d)
+            w.sockets = d->next;
         if (d->next) d->next->prev = d->prev;
         d->prev = d->next = nullptr;
     }
@@ -291,7 +308,8 @@ struct server {
         res->onAborted([&w, res] {
             auto it = std::find(w.streams.begin(), w.streams.end(), res);
             if (it == w.streams.end()) return;
-            if (w.draining) *it = nullptr;
+            if (w.draining)
+                *it = nullptr;
             else {
                 *it = w.streams.back();
                 w.streams.pop_back();

@@ -60,8 +60,8 @@
 namespace {
 
 using namespace std::chrono_literals;
-constexpr std::size_t max_question = 4000;    // bytes; the page says so, the hub enforces max_payload
-constexpr std::size_t max_conversations = 50; // per user: the gateway keeps them in memory
+constexpr std::size_t max_question = 4000;     // bytes; the page says so, the hub enforces max_payload
+constexpr std::size_t max_conversations = 50;  // per user: the gateway keeps them in memory
 constexpr std::size_t max_answer = 256 * 1024; // bytes of one answer; longer ones are stopped there
 
 struct args {
@@ -79,7 +79,8 @@ struct args {
 {
     (code ? std::cerr : std::cout)
         << "usage: rtmsg-assistant [--host 127.0.0.1] [--port 8080] [--upstream URL [--model NAME] [--api-key KEY]]\n"
-           "                       [--timeout-ms 60000] [--demo-delay-ms 40] [--demo-text FILE] [--www DIR] [--js DIR]\n"
+           "                       [--timeout-ms 60000] [--demo-delay-ms 40] [--demo-text FILE] [--www DIR] [--js "
+           "DIR]\n"
            "  --upstream URL   an OpenAI-compatible server, e.g. http://127.0.0.1:11434 (Ollama); the path\n"
            "                   /v1/chat/completions is added unless the URL has one.  Without it: a demo model.\n"
            "  --api-key KEY    sent as 'Authorization: Bearer KEY' (default: $OPENAI_API_KEY if set)\n";
@@ -91,17 +92,28 @@ args parse(int argc, char** argv)
     args a;
     if (char const* k = std::getenv("OPENAI_API_KEY")) a.api_key = k;
     rtmsg_example::parse_flags(argc, argv, usage, [&](std::string const& k, auto& value) {
-        if (k == "--host") a.host = value();
-        else if (k == "--port") a.port = static_cast<unsigned short>(std::stoul(value()));
-        else if (k == "--upstream") a.upstream = value();
-        else if (k == "--model") a.model = value();
-        else if (k == "--api-key") a.api_key = value();
-        else if (k == "--timeout-ms") a.timeout = std::chrono::milliseconds(std::stoul(value()));
-        else if (k == "--demo-delay-ms") a.demo_delay = std::chrono::milliseconds(std::stoul(value()));
-        else if (k == "--demo-text") a.demo_text = value();
-        else if (k == "--www") a.www = value();
-        else if (k == "--js") a.js = value();
-        else return false;
+        if (k == "--host")
+            a.host = value();
+        else if (k == "--port")
+            a.port = static_cast<unsigned short>(std::stoul(value()));
+        else if (k == "--upstream")
+            a.upstream = value();
+        else if (k == "--model")
+            a.model = value();
+        else if (k == "--api-key")
+            a.api_key = value();
+        else if (k == "--timeout-ms")
+            a.timeout = std::chrono::milliseconds(std::stoul(value()));
+        else if (k == "--demo-delay-ms")
+            a.demo_delay = std::chrono::milliseconds(std::stoul(value()));
+        else if (k == "--demo-text")
+            a.demo_text = value();
+        else if (k == "--www")
+            a.www = value();
+        else if (k == "--js")
+            a.js = value();
+        else
+            return false;
         return true;
     });
     return a;
@@ -209,8 +221,8 @@ public:
         }
         if (question.find("code") != std::string_view::npos) {
             for (auto const* t : {"\n\n", "Here", " is", " how", " a", " page", " follows", " a", " conversation:",
-                                  "\n\n```js\n", "const sub = client.subscribe(", "'assistant.alice.c1',",
-                                  " (ev) =>", " render(ev),", " { history: 20000 });", "\n```"})
+                                  "\n\n```js\n", "const sub = client.subscribe(", "'assistant.alice.c1',", " (ev) =>",
+                                  " render(ev),", " { history: 20000 });", "\n```"})
                 out.emplace_back(t);
         }
         return out;
@@ -290,9 +302,10 @@ public:
         auto const topic = "assistant." + user + "." + std::string(conv_id);
         auto const turn = c.turns.size();
         c.turns.push_back({std::string(utf8_prefix(text, max_question)), {}});
-        publish(topic, R"({"t":"q","turn":)" + std::to_string(turn) + R"(,"text":)" + quote(c.turns.back().question) + "}");
-        publish(topic, R"({"t":"start","turn":)" + std::to_string(turn) +
-                           R"(,"model":)" + quote(upstream_.empty() ? "demo (Markov chain)" : a_.model) + "}");
+        publish(topic,
+                R"({"t":"q","turn":)" + std::to_string(turn) + R"(,"text":)" + quote(c.turns.back().question) + "}");
+        publish(topic, R"({"t":"start","turn":)" + std::to_string(turn) + R"(,"model":)" +
+                           quote(upstream_.empty() ? "demo (Markov chain)" : a_.model) + "}");
         auto on_token = [this, user, id = std::string(conv_id), topic, turn](std::string_view tok) {
             auto& cv = convs_[user][id];
             auto& answer = cv.turns[turn].answer;
@@ -304,14 +317,15 @@ public:
             publish(topic, R"({"t":"tok","turn":)" + std::to_string(turn) + R"(,"text":)" + quote(tok) + "}");
         };
         auto on_end = [this, user, id = std::string(conv_id), topic, turn](std::string_view reason,
-                                                                            std::string_view error) {
+                                                                           std::string_view error) {
             auto& cv = convs_[user][id];
             cv.running.reset();
             std::string e = R"({"t":"end","turn":)" + std::to_string(turn) + R"(,"reason":)" + quote(reason);
             if (!error.empty()) e += R"(,"error":)" + quote(error);
             publish(topic, e + "}");
-            log(user, id, "turn " + std::to_string(turn) + " ended: " + std::string(reason) +
-                              (error.empty() ? "" : " (" + std::string(error) + ")"));
+            log(user, id,
+                "turn " + std::to_string(turn) + " ended: " + std::string(reason) +
+                    (error.empty() ? "" : " (" + std::string(error) + ")"));
         };
         c.running = upstream_.empty() ? start_demo(text, on_token, on_end) : start_upstream(c, on_token, on_end);
     }
@@ -501,7 +515,7 @@ private:
     markov const* demo_;
     std::string upstream_;
     std::map<std::string, std::map<std::string, conversation, std::less<>>> convs_; // user -> id -> conversation
-    std::map<std::string, std::vector<std::string>> order_;           // user -> ids, newest first
+    std::map<std::string, std::vector<std::string>> order_;                         // user -> ids, newest first
 };
 
 } // namespace
@@ -535,8 +549,10 @@ int main(int argc, char** argv)
             // resumes from history, and the generation never waits for it.
             t.policy = rtmsg::slow_consumer_policy::disconnect;
         }
-        else if (topic.starts_with("convs.")) t.history_count = 1; // the latest list
-        else t.history_count = 0; // ask.USER: commands are acted on, not kept
+        else if (topic.starts_with("convs."))
+            t.history_count = 1; // the latest list
+        else
+            t.history_count = 0; // ask.USER: commands are acted on, not kept
         return t;
     };
     // Each user sees only their own topics (the identity comes from the upgrade below).
@@ -574,9 +590,9 @@ int main(int argc, char** argv)
     server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub, ws));
     server.routes().get("/config.json", [&a, &gw](rtmsg::http::request const&, rtmsg::http::response& res) {
         res.headers.add("Content-Type", "application/json");
-        res.body = std::string(R"({"demo":)") + (gw.upstream().empty() ? "true" : "false") +
-                   R"(,"model":)" + quote(gw.upstream().empty() ? "demo (Markov chain)" : a.model) +
-                   R"(,"maxChars":)" + std::to_string(max_question) + "}";
+        res.body = std::string(R"({"demo":)") + (gw.upstream().empty() ? "true" : "false") + R"(,"model":)" +
+                   quote(gw.upstream().empty() ? "demo (Markov chain)" : a.model) + R"(,"maxChars":)" +
+                   std::to_string(max_question) + "}";
     });
     server.routes().static_files("/js", std::filesystem::weakly_canonical(a.js)); // /js/rtmsg.js
     server.routes().static_files("/", std::filesystem::weakly_canonical(a.www));
@@ -594,8 +610,10 @@ int main(int argc, char** argv)
         asio::post(ioc, [&gw] { gw.stop_all(); });
     });
     auto const local = server.local_endpoint();
-    if (gw.upstream().empty()) std::cout << "rtmsg-assistant: demo model (no --upstream)" << std::endl;
-    else std::cout << "rtmsg-assistant: upstream " << gw.upstream() << " model " << a.model << std::endl;
+    if (gw.upstream().empty())
+        std::cout << "rtmsg-assistant: demo model (no --upstream)" << std::endl;
+    else
+        std::cout << "rtmsg-assistant: upstream " << gw.upstream() << " model " << a.model << std::endl;
     std::cout << "rtmsg-assistant: open http://" << local.address().to_string() << ":" << local.port() << "/"
               << std::endl;
     ioc.run();

@@ -52,7 +52,7 @@ constexpr std::size_t max_text = 280; // characters of a note, shown by the page
 struct args {
     std::string host = "127.0.0.1";
     unsigned short port = 8070;
-    std::size_t max_ops = 10000; // edits a board keeps (and accepts)
+    std::size_t max_ops = 10000;                         // edits a board keeps (and accepts)
     std::string www = RTMSG_BOARD_SOURCE_DIR "/www";     // index.html, board.js, board.css
     std::string js = RTMSG_BOARD_SOURCE_DIR "/../../js"; // rtmsg.js
 };
@@ -68,12 +68,18 @@ args parse(int argc, char** argv)
 {
     args a;
     rtmsg_example::parse_flags(argc, argv, usage, [&](std::string const& k, auto& value) {
-        if (k == "--host") a.host = value();
-        else if (k == "--port") a.port = static_cast<unsigned short>(std::stoul(value()));
-        else if (k == "--max-ops") a.max_ops = std::stoul(value());
-        else if (k == "--www") a.www = value();
-        else if (k == "--js") a.js = value();
-        else return false;
+        if (k == "--host")
+            a.host = value();
+        else if (k == "--port")
+            a.port = static_cast<unsigned short>(std::stoul(value()));
+        else if (k == "--max-ops")
+            a.max_ops = std::stoul(value());
+        else if (k == "--www")
+            a.www = value();
+        else if (k == "--js")
+            a.js = value();
+        else
+            return false;
         return true;
     });
     if (a.max_ops == 0) a.max_ops = 1;
@@ -93,8 +99,14 @@ bool valid_level(std::string_view s, std::size_t max, bool upper = true)
 }
 
 /// A user name is a topic level (it names the user's cursor topic): 1 to 24 of [A-Za-z0-9_-].
-bool valid_name(std::string_view n) { return valid_level(n, 24); }
-bool valid_board(std::string_view b) { return valid_level(b, 32, false); }
+bool valid_name(std::string_view n)
+{
+    return valid_level(n, 24);
+}
+bool valid_board(std::string_view b)
+{
+    return valid_level(b, 32, false);
+}
 
 /// What a topic of this example is: board.<b>.ops or board.<b>.cursor.<name-or-*>.
 struct board_topic {
@@ -169,9 +181,9 @@ int main(int argc, char** argv)
         auto it = ops_count.ops.find(p.topic);
         if (it == ops_count.ops.end()) it = ops_count.ops.emplace(std::string(p.topic), 0).first;
         if (it->second >= max)
-            return rtmsg::publish_verdict::reject(rtmsg::hub_error::not_allowed,
-                                                  "this board is full (" + std::to_string(max) +
-                                                      " edits): start another board");
+            return rtmsg::publish_verdict::reject(rtmsg::hub_error::not_allowed, "this board is full (" +
+                                                                                     std::to_string(max) +
+                                                                                     " edits): start another board");
         ++it->second;
         return rtmsg::publish_verdict::accept();
     };

@@ -57,8 +57,8 @@ constexpr std::size_t max_chars = 500; // shown by the page; the hub enforces ma
 struct args {
     std::string host = "127.0.0.1";
     unsigned short port = 8080;
-    std::string www = RTMSG_CHAT_SOURCE_DIR "/www";      // index.html, chat.js, chat.css
-    std::string js = RTMSG_CHAT_SOURCE_DIR "/../../js";  // rtmsg.js
+    std::string www = RTMSG_CHAT_SOURCE_DIR "/www";     // index.html, chat.js, chat.css
+    std::string js = RTMSG_CHAT_SOURCE_DIR "/../../js"; // rtmsg.js
     std::string tls_cert, tls_key;
     std::string redis, redis_prefix; // --redis HOST:PORT [--redis-prefix P]: rooms shared through Redis
     bool test_hooks = false;
@@ -78,20 +78,28 @@ args parse(int argc, char** argv)
 {
     args a;
     rtmsg_example::parse_flags(argc, argv, usage, [&](std::string const& k, auto& value) {
-        if (k == "--host") a.host = value();
-        else if (k == "--port") a.port = static_cast<unsigned short>(std::stoul(value()));
-        else if (k == "--www") a.www = value();
-        else if (k == "--js") a.js = value();
+        if (k == "--host")
+            a.host = value();
+        else if (k == "--port")
+            a.port = static_cast<unsigned short>(std::stoul(value()));
+        else if (k == "--www")
+            a.www = value();
+        else if (k == "--js")
+            a.js = value();
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
         else if (k == "--tls") {
             a.tls_cert = value();
             a.tls_key = value();
         }
 #endif
-        else if (k == "--redis") a.redis = value();
-        else if (k == "--redis-prefix") a.redis_prefix = value();
-        else if (k == "--test-hooks") a.test_hooks = true;
-        else return false;
+        else if (k == "--redis")
+            a.redis = value();
+        else if (k == "--redis-prefix")
+            a.redis_prefix = value();
+        else if (k == "--test-hooks")
+            a.test_hooks = true;
+        else
+            return false;
         return true;
     });
     return a;
@@ -177,16 +185,19 @@ int main(int argc, char** argv)
     rtmsg::hub_options opt;
     opt.topic_config = [](std::string_view topic) {
         rtmsg::topic_options t;
-        if (topic.starts_with("chat.")) t.history_count = 200; // history for joiners and reloads
-        else if (topic.starts_with("typing.")) t.history_count = 0;
-        else t.history_count = 1; // "rooms": the latest list is all a joiner needs
+        if (topic.starts_with("chat."))
+            t.history_count = 200; // history for joiners and reloads
+        else if (topic.starts_with("typing."))
+            t.history_count = 0;
+        else
+            t.history_count = 1; // "rooms": the latest list is all a joiner needs
         return t;
     };
     // Clients may publish to rooms and typing notices only; the server owns "rooms".
     opt.can_publish = [](rtmsg::peer_info const&, std::string_view topic) {
         return topic.starts_with("chat.") || topic.starts_with("typing.");
     };
-    opt.max_payload = 4 * max_chars + 200;        // worst-case UTF-8 plus the envelope: error 413
+    opt.max_payload = 4 * max_chars + 200;            // worst-case UTF-8 plus the envelope: error 413
     opt.publish_messages = rtmsg::rate_limit{10, 20}; // per connection, a backstop: error 429
     // Per user, over all of a user's tabs: messages and typing notices (one per 2 s at most)
     // together, 3 per second with bursts of 10: error 429 "rate limit exceeded for this user".
@@ -201,7 +212,8 @@ int main(int argc, char** argv)
     hub.publish("rooms", rooms_json(rooms), rtmsg::codec::data_kind::json);
     auto room_watch = hub.subscribe("chat.*", [&](rtmsg::message const& m) {
         std::lock_guard<std::recursive_mutex> lock(rooms_mutex);
-        if (rooms.insert(m.topic.substr(5)).second) hub.publish("rooms", rooms_json(rooms), rtmsg::codec::data_kind::json);
+        if (rooms.insert(m.topic.substr(5)).second)
+            hub.publish("rooms", rooms_json(rooms), rtmsg::codec::data_kind::json);
     });
     // Clustered, every server keeps its own set: a list from another server that lacks some
     // of this one's rooms is answered with the union, so the latest list (what a joiner
@@ -234,7 +246,8 @@ int main(int argc, char** argv)
             return rtmsg::websocket::upgrade_decision::refuse(rtmsg::http::status::bad_request, "bad name");
         if (test) {
             std::lock_guard<std::mutex> lock(test->m);
-            if (auto it = test->until.find(*name); it != test->until.end() && std::chrono::steady_clock::now() < it->second)
+            if (auto it = test->until.find(*name);
+                it != test->until.end() && std::chrono::steady_clock::now() < it->second)
                 return rtmsg::websocket::upgrade_decision::refuse(rtmsg::http::status::service_unavailable);
         }
         return rtmsg::websocket::upgrade_decision::accept_as(std::string(*name));
@@ -306,7 +319,8 @@ int main(int argc, char** argv)
             auto const s = bridge->stats();
             if (s.connected != redis_up) {
                 redis_up = s.connected;
-                if (redis_up) std::cout << "rtmsg-chat: connected to Redis at " << redis_where << std::endl;
+                if (redis_up)
+                    std::cout << "rtmsg-chat: connected to Redis at " << redis_where << std::endl;
                 else
                     std::cout << "rtmsg-chat: lost Redis at " << redis_where << "; reconnecting" << std::endl;
             }

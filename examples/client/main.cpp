@@ -47,7 +47,9 @@ int run_hub(asio::io_context& ioc, args const& a)
     o.on_gap = [](rtmsg::hub_gap const& g) {
         std::cerr << "[gap " << g.topic << " " << g.from << ".." << g.to << "]\n";
     };
-    o.on_error = [](std::error_code ec, std::string_view what) { std::cerr << "[" << what << ": " << ec.message() << "]\n"; };
+    o.on_error = [](std::error_code ec, std::string_view what) {
+        std::cerr << "[" << what << ": " << ec.message() << "]\n";
+    };
     rtmsg::hub_client<Codec> client(ioc.get_executor(), a.rest[1], o);
     int status = 0;
     long seen = 0;
@@ -59,7 +61,8 @@ int run_hub(asio::io_context& ioc, args const& a)
                     std::cout << m.topic << " " << m.offset << " " << m.data << std::endl;
                     if (a.count > 0 && ++seen >= a.count) client.close();
                 },
-                {}, [&, topic = a.rest[i]](std::error_code ec, rtmsg::hub_subscribed) {
+                {},
+                [&, topic = a.rest[i]](std::error_code ec, rtmsg::hub_subscribed) {
                     if (!ec) return;
                     std::cerr << "subscribe " << topic << ": " << ec.message() << "\n";
                     status = 1;
@@ -83,8 +86,7 @@ int run_hub(asio::io_context& ioc, args const& a)
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&](std::error_code, int) { client.close(); });
     client.start();
-    while (client.state() != rtmsg::hub_client_state::closed && ioc.run_one()) {
-    }
+    while (client.state() != rtmsg::hub_client_state::closed && ioc.run_one()) {}
     signals.cancel();
     return status;
 }
@@ -112,8 +114,7 @@ int run_sse(asio::io_context& ioc, args const& a)
     client.async_read(ev, on_event);
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&](std::error_code, int) { client.close(); });
-    while (client.state() != rtmsg::sse::client_state::closed && ioc.run_one()) {
-    }
+    while (client.state() != rtmsg::sse::client_state::closed && ioc.run_one()) {}
     signals.cancel();
     ioc.poll();
     return status;
@@ -126,15 +127,20 @@ int main(int argc, char** argv)
     args a;
     for (int i = 1; i < argc; ++i) {
         std::string const s = argv[i];
-        if (s == "--binary") a.binary = true;
-        else if (s == "--json") a.json = true;
+        if (s == "--binary")
+            a.binary = true;
+        else if (s == "--json")
+            a.json = true;
         else if (s == "--insecure") {
             a.tls.insecure_skip_verification = true;
             std::cerr << "WARNING: --insecure: the server's certificate is not verified\n";
         }
-        else if (s == "--ca" && i + 1 < argc) a.tls.ca_file = argv[++i];
-        else if (s == "--count" && i + 1 < argc) a.count = std::stol(argv[++i]);
-        else a.rest.push_back(s);
+        else if (s == "--ca" && i + 1 < argc)
+            a.tls.ca_file = argv[++i];
+        else if (s == "--count" && i + 1 < argc)
+            a.count = std::stol(argv[++i]);
+        else
+            a.rest.push_back(s);
     }
     if (a.rest.size() < 2) return usage();
     asio::io_context ioc;

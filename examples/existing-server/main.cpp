@@ -63,16 +63,22 @@ args parse(int argc, char** argv)
             return argv[++i];
         };
         try {
-            if (k == "--host") a.host = value();
-            else if (k == "--port") a.port = static_cast<unsigned short>(std::stoul(value()));
-            else if (k == "--threads") a.threads = static_cast<unsigned>(std::stoul(value()));
-            else if (k == "--max-message") a.max_message = std::stoull(value());
+            if (k == "--host")
+                a.host = value();
+            else if (k == "--port")
+                a.port = static_cast<unsigned short>(std::stoul(value()));
+            else if (k == "--threads")
+                a.threads = static_cast<unsigned>(std::stoul(value()));
+            else if (k == "--max-message")
+                a.max_message = std::stoull(value());
             else if (k == "--tls") {
                 a.tls_cert = value();
                 a.tls_key = value();
             }
-            else if (k == "--help" || k == "-h") usage(0);
-            else usage(2);
+            else if (k == "--help" || k == "-h")
+                usage(0);
+            else
+                usage(2);
         }
         catch (std::exception const&) {
             usage(2);
@@ -98,19 +104,17 @@ public:
     void read_some(void* data, std::size_t size, io_handler done) override
     {
         bnet::post(s_.get_executor(), [self = this->shared_from_this(), data, size, done = std::move(done)]() mutable {
-            self->s_.async_read_some(bnet::buffer(data, size),
-                                     [self, done = std::move(done)](boost::system::error_code ec, std::size_t n) {
-                                         done(to_std(ec), n);
-                                     });
+            self->s_.async_read_some(
+                bnet::buffer(data, size),
+                [self, done = std::move(done)](boost::system::error_code ec, std::size_t n) { done(to_std(ec), n); });
         });
     }
     void write_some(void const* data, std::size_t size, io_handler done) override
     {
         bnet::post(s_.get_executor(), [self = this->shared_from_this(), data, size, done = std::move(done)]() mutable {
-            self->s_.async_write_some(bnet::buffer(data, size),
-                                      [self, done = std::move(done)](boost::system::error_code ec, std::size_t n) {
-                                          done(to_std(ec), n);
-                                      });
+            self->s_.async_write_some(
+                bnet::buffer(data, size),
+                [self, done = std::move(done)](boost::system::error_code ec, std::size_t n) { done(to_std(ec), n); });
         });
     }
     void shutdown(std::function<void()> done) override
@@ -135,12 +139,12 @@ private:
     void drain(std::function<void()> done)
     {
         s_.next_layer().async_read_some(bnet::buffer(discard_),
-                                          [self = this->shared_from_this(), done = std::move(done)](
-                                              boost::system::error_code ec, std::size_t) mutable {
-                                              if (!ec) return self->drain(std::move(done));
-                                              self->close_here();
-                                              done();
-                                          });
+                                        [self = this->shared_from_this(),
+                                         done = std::move(done)](boost::system::error_code ec, std::size_t) mutable {
+                                            if (!ec) return self->drain(std::move(done));
+                                            self->close_here();
+                                            done();
+                                        });
     }
     void close_here()
     {
@@ -176,7 +180,8 @@ public:
 
     void start()
     {
-        if constexpr (std::is_same_v<Stream, btcp::socket>) read();
+        if constexpr (std::is_same_v<Stream, btcp::socket>)
+            read();
         else
             stream_.async_handshake(bnet::ssl::stream_base::server,
                                     [self = this->shared_from_this()](boost::system::error_code ec) {
@@ -190,10 +195,9 @@ private:
         parser_.emplace();
         parser_->header_limit(16 * 1024);
         parser_->body_limit(1 << 20);
-        bhttp::async_read(stream_, buffer_, *parser_,
-                          [self = this->shared_from_this()](boost::system::error_code ec, std::size_t) {
-                              self->on_read(ec);
-                          });
+        bhttp::async_read(
+            stream_, buffer_, *parser_,
+            [self = this->shared_from_this()](boost::system::error_code ec, std::size_t) { self->on_read(ec); });
     }
 
     void on_read(boost::system::error_code ec)
@@ -230,7 +234,7 @@ private:
             // The host publishes into rtmsg's hub: /broadcast WebSockets and /sse streams get it.
             bool const ok = app_.rt.publish(req.body());
             bhttp::response<bhttp::string_body> res{ok ? bhttp::status::no_content : bhttp::status::bad_request,
-                                                   req.version()};
+                                                    req.version()};
             return reply(std::move(res), keep);
         }
         reply(text(bhttp::status::not_found, "no such resource\n", req.version()), keep);
@@ -274,11 +278,12 @@ private:
         res.keep_alive(keep);
         res.prepare_payload();
         res_ = std::move(res);
-        bhttp::async_write(stream_, res_, [self = this->shared_from_this(), keep](boost::system::error_code ec, std::size_t) {
-            if (!ec && keep) return self->read();
-            boost::system::error_code ignored;
-            self->stream_.lowest_layer().shutdown(btcp::socket::shutdown_send, ignored);
-        });
+        bhttp::async_write(stream_, res_,
+                           [self = this->shared_from_this(), keep](boost::system::error_code ec, std::size_t) {
+                               if (!ec && keep) return self->read();
+                               boost::system::error_code ignored;
+                               self->stream_.lowest_layer().shutdown(btcp::socket::shutdown_send, ignored);
+                           });
     }
 
     Stream stream_;
@@ -319,7 +324,8 @@ int main(int argc, char** argv)
     if (!ec) acceptor.bind(ep, ec);
     if (!ec) acceptor.listen(bnet::socket_base::max_listen_connections, ec);
     if (ec) {
-        std::cerr << "rtmsg-existing-server: cannot listen on " << a.host << ":" << a.port << ": " << ec.message() << "\n";
+        std::cerr << "rtmsg-existing-server: cannot listen on " << a.host << ":" << a.port << ": " << ec.message()
+                  << "\n";
         return 1;
     }
 

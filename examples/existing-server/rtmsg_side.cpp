@@ -37,7 +37,10 @@ rtmsg_side::rtmsg_side(unsigned threads, std::size_t max_message) : p_(std::make
     for (unsigned i = 0; i < threads; ++i) p_->threads.emplace_back([this] { p_->ioc.run(); });
 }
 
-rtmsg_side::~rtmsg_side() { stop_and_wait(); }
+rtmsg_side::~rtmsg_side()
+{
+    stop_and_wait();
+}
 
 void rtmsg_side::serve_fd(int fd, bool v6, rtmsg::http::request req, std::string_view already_read)
 {
@@ -57,7 +60,10 @@ bool rtmsg_side::publish(std::string_view text)
     return !p_->hub.publish("broadcast", text, rtmsg::codec::data_kind::text).ec;
 }
 
-std::size_t rtmsg_side::connections() const { return p_->server.connection_count(); }
+std::size_t rtmsg_side::connections() const
+{
+    return p_->server.connection_count();
+}
 
 void rtmsg_side::stop_and_wait()
 {

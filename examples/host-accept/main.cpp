@@ -45,7 +45,8 @@ int main(int argc, char** argv)
 
     asio::io_context ioc;
     rtmsg::http::server server(ioc.get_executor()); // no listen(): the host accepts
-    server.routes().get("/hello", [](rtmsg::http::request const&, rtmsg::http::response& res) { res.body = "hello\n"; });
+    server.routes().get("/hello",
+                        [](rtmsg::http::request const&, rtmsg::http::response& res) { res.body = "hello\n"; });
     rtmsg::websocket::behavior echo;
     echo.on_message = [](auto const& c, rtmsg::websocket::message_view m) { c->send(m.type, m.data); };
     server.routes().websocket("/echo", echo);

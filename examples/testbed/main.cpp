@@ -38,8 +38,8 @@ struct args {
     std::size_t max_message = 16u << 20;
     std::string tls_cert, tls_key;
     std::string www;
-    std::string redis; // --redis HOST:PORT: the hub is bridged through Redis
-    bool deflate = false; // --deflate: accept permessage-deflate (needs rtmsg::deflate)
+    std::string redis;                   // --redis HOST:PORT: the hub is bridged through Redis
+    bool deflate = false;                // --deflate: accept permessage-deflate (needs rtmsg::deflate)
     std::size_t deflate_threshold = 256; // --deflate-threshold N: smallest message compressed
     bool deflate_no_context = false;     // --deflate-no-context: /echo without context takeover, both ways
     bool deflate_per_connection = false; // --deflate-per-connection: the hub compresses per subscriber
@@ -63,24 +63,36 @@ args parse(int argc, char** argv)
 {
     args a;
     rtmsg_example::parse_flags(argc, argv, usage, [&](std::string const& k, auto& value) {
-        if (k == "--host") a.host = value();
-        else if (k == "--port") a.port = static_cast<unsigned short>(std::stoul(value()));
-        else if (k == "--threads") a.threads = static_cast<unsigned>(std::stoul(value()));
-        else if (k == "--max-message") a.max_message = std::stoull(value());
-        else if (k == "--www") a.www = value();
-        else if (k == "--redis") a.redis = value();
-        else if (k == "--deflate") a.deflate = true;
-        else if (k == "--deflate-threshold") a.deflate_threshold = std::stoull(value());
-        else if (k == "--deflate-no-context") a.deflate_no_context = true;
-        else if (k == "--deflate-per-connection") a.deflate_per_connection = true;
-        else if (k == "--ping-ms") a.ping_ms = static_cast<unsigned>(std::stoul(value()));
+        if (k == "--host")
+            a.host = value();
+        else if (k == "--port")
+            a.port = static_cast<unsigned short>(std::stoul(value()));
+        else if (k == "--threads")
+            a.threads = static_cast<unsigned>(std::stoul(value()));
+        else if (k == "--max-message")
+            a.max_message = std::stoull(value());
+        else if (k == "--www")
+            a.www = value();
+        else if (k == "--redis")
+            a.redis = value();
+        else if (k == "--deflate")
+            a.deflate = true;
+        else if (k == "--deflate-threshold")
+            a.deflate_threshold = std::stoull(value());
+        else if (k == "--deflate-no-context")
+            a.deflate_no_context = true;
+        else if (k == "--deflate-per-connection")
+            a.deflate_per_connection = true;
+        else if (k == "--ping-ms")
+            a.ping_ms = static_cast<unsigned>(std::stoul(value()));
 #if defined(RTMSG_EXAMPLES_WITH_SSL)
         else if (k == "--tls") {
             a.tls_cert = value();
             a.tls_key = value();
         }
 #endif
-        else return false;
+        else
+            return false;
         return true;
     });
     if (a.threads == 0) a.threads = 1;

@@ -56,12 +56,18 @@ args parse(int argc, char** argv)
 {
     args a;
     rtmsg_example::parse_flags(argc, argv, usage, [&](std::string const& k, auto& value) {
-        if (k == "--host") a.host = value();
-        else if (k == "--port") a.port = static_cast<unsigned short>(std::stoul(value()));
-        else if (k == "--rate") a.rate = static_cast<unsigned>(std::stoul(value()));
-        else if (k == "--www") a.www = value();
-        else if (k == "--js") a.js = value();
-        else return false;
+        if (k == "--host")
+            a.host = value();
+        else if (k == "--port")
+            a.port = static_cast<unsigned short>(std::stoul(value()));
+        else if (k == "--rate")
+            a.rate = static_cast<unsigned>(std::stoul(value()));
+        else if (k == "--www")
+            a.www = value();
+        else if (k == "--js")
+            a.js = value();
+        else
+            return false;
         return true;
     });
     if (a.rate == 0) a.rate = 1;
@@ -106,15 +112,15 @@ private:
         auto const per_tick = std::max(1u, rate_ / 100);
         std::uniform_int_distribution<std::size_t> pick(0, symbols_.size() - 1);
         std::normal_distribution<double> move(0, 0.0008); // 0.08% per move
-        auto const now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count();
+        auto const now_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
         for (unsigned i = 0; i < per_tick; ++i) {
             auto& s = symbols_[pick(rng_)];
             s.price = std::max(1.0, s.price * (1 + move(rng_)));
             char payload[160];
-            std::snprintf(payload, sizeof payload, R"({"s":"%s","p":%.2f,"o":%.2f,"t":%lld})", s.name.c_str(),
-                          s.price, s.open, static_cast<long long>(now_ms));
+            std::snprintf(payload, sizeof payload, R"({"s":"%s","p":%.2f,"o":%.2f,"t":%lld})", s.name.c_str(), s.price,
+                          s.open, static_cast<long long>(now_ms));
             hub_.publish("prices." + s.name, payload, rtmsg::codec::data_kind::json);
         }
         when += std::chrono::milliseconds(rate_ >= 100 ? 10 : 1000 / rate_);
@@ -179,8 +185,7 @@ int main(int argc, char** argv)
     });
 
     auto const local = server.local_endpoint();
-    std::cout << "rtmsg-ticker: open http://" << local.address().to_string() << ":" << local.port() << "/"
-              << std::endl;
+    std::cout << "rtmsg-ticker: open http://" << local.address().to_string() << ":" << local.port() << "/" << std::endl;
     ioc.run();
     return 0;
 }

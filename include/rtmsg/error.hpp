@@ -38,9 +38,13 @@ inline std::error_category const& error_category() noexcept
     return error_category();
 }
 
-inline std::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), error_category()}; }
+inline std::error_code make_error_code(error e) noexcept
+{
+    return {static_cast<int>(e), error_category()};
+}
 
 } // namespace rtmsg
 
 template <>
-struct std::is_error_code_enum<rtmsg::error> : std::true_type {};
+struct std::is_error_code_enum<rtmsg::error> : std::true_type {
+};

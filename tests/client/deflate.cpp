@@ -31,8 +31,8 @@ std::string json_like(std::size_t n, unsigned seed = 1)
     std::mt19937 rng(seed);
     std::string s;
     while (s.size() < n)
-        s += "{\"sym\":\"S" + std::to_string(rng() % 50) + "\",\"px\":" + std::to_string(rng() % 100000) + ",\"qty\":" +
-             std::to_string(rng() % 1000) + "},";
+        s += "{\"sym\":\"S" + std::to_string(rng() % 50) + "\",\"px\":" + std::to_string(rng() % 100000) +
+             ",\"qty\":" + std::to_string(rng() % 1000) + "},";
     s.resize(n);
     return s;
 }
@@ -239,7 +239,8 @@ TEST_CASE("deflate: Python websockets and Node ws clients against our server", "
     }
     for (std::string mode : {"on", "off"}) {
         CAPTURE(mode);
-        std::vector<std::string> argv{RTMSG_TEST_NODE, peer("node_ws_deflate_client.js"), RTMSG_TEST_NODE_MODULES, url, mode};
+        std::vector<std::string> argv{RTMSG_TEST_NODE, peer("node_ws_deflate_client.js"), RTMSG_TEST_NODE_MODULES, url,
+                                      mode};
         argv.insert(argv.end(), sizes.begin(), sizes.end());
         child node(argv);
         CHECK(node.line() == (mode == "on" ? "permessage-deflate" : ""));
@@ -274,8 +275,10 @@ struct raw_subscriber {
         };
         need(2);
         std::size_t len = static_cast<unsigned char>(c.buf[1]) & 0x7F, at = 2;
-        if (len == 126) at = 4;
-        else if (len == 127) at = 10;
+        if (len == 126)
+            at = 4;
+        else if (len == 127)
+            at = 10;
         need(at);
         if (at != 2) {
             len = 0;
@@ -357,7 +360,8 @@ TEST_CASE("deflate: the hub compresses a fan-out message once for every subscrib
     CHECK(plain.head.find("Sec-WebSocket-Extensions") == std::string::npos);
     wait_for_connections(hub, 4);
 
-    std::vector<std::string> const msgs{"short, below the threshold", json_like(1000), json_like(1000), json_like(70000, 7)};
+    std::vector<std::string> const msgs{"short, below the threshold", json_like(1000), json_like(1000),
+                                        json_like(70000, 7)};
     for (auto const& m : msgs) hub.publish("t", m, rtmsg::codec::data_kind::text);
     std::string first_compressed;
     for (auto const& m : msgs) {
@@ -382,8 +386,10 @@ TEST_CASE("deflate: the hub compresses a fan-out message once for every subscrib
         CHECK(fresh(fa.payload) == m);
         // Compressed without context, the same message is the same frame every time.
         if (m.size() == 1000) {
-            if (first_compressed.empty()) first_compressed = fa.bytes;
-            else CHECK(fa.bytes == first_compressed);
+            if (first_compressed.empty())
+                first_compressed = fa.bytes;
+            else
+                CHECK(fa.bytes == first_compressed);
         }
         // The subscriber with a 10-bit window gets the uncompressed frame.
         CHECK(!fs.compressed());
@@ -430,7 +436,8 @@ TEST_CASE("deflate: with compress_per_connection the hub's subscribers keep thei
     CHECK(f2.payload.size() * 4 < f1.payload.size());
 }
 
-TEST_CASE("deflate: Python websockets, Node ws and our client subscribe to a compressing hub", "[client][deflate][hub][peers]")
+TEST_CASE("deflate: Python websockets, Node ws and our client subscribe to a compressing hub",
+          "[client][deflate][hub][peers]")
 {
     rtmsg::hub hub;
     ws::behavior base;

@@ -29,7 +29,8 @@ struct proto_server {
     {
         rtmsg::websocket::behavior base;
         base.on_upgrade = [](rtmsg::websocket::upgrade_request const& u) {
-            return rtmsg::websocket::upgrade_decision::accept_as(std::string(u.request.headers.find("X-User").value_or("")));
+            return rtmsg::websocket::upgrade_decision::accept_as(
+                std::string(u.request.headers.find("X-User").value_or("")));
         };
         base.options.ping_interval = 100ms;
         srv.server.routes().websocket("/ws", rtmsg::protocol_endpoint(h, base));
@@ -111,13 +112,17 @@ void protocol_round_trip()
     b.start();
     CHECK(!wait(ioc, [&](auto h) { a.async_subscribe("prices.*", in.handler(), {}, std::move(h)); }));
     CHECK(!wait(ioc, [&](auto h) { a.async_subscribe("chat.lobby", in.handler(), po, std::move(h)); }));
-    CHECK(!wait(ioc, [&](auto h) { b.async_subscribe("chat.lobby", [](hub_client_message const&) {}, po, std::move(h)); }));
+    CHECK(!wait(ioc, [&](auto h) {
+        b.async_subscribe(
+            "chat.lobby", [](hub_client_message const&) {}, po, std::move(h));
+    }));
     std::uint64_t offset = 0;
     auto ec = wait(ioc, [&](auto h) {
-        b.async_publish("prices.btc", R"({"bid":1.5})", {}, [&, h = std::move(h)](std::error_code e, std::uint64_t off) mutable {
-            offset = off;
-            h(e);
-        });
+        b.async_publish("prices.btc", R"({"bid":1.5})", {},
+                        [&, h = std::move(h)](std::error_code e, std::uint64_t off) mutable {
+                            offset = off;
+                            h(e);
+                        });
     });
     CHECK(!ec);
     CHECK(offset == 1);
@@ -162,9 +167,8 @@ void protocol_round_trip()
     CHECK(in.count("prices.btc") == 1);
     // bob leaves.
     b.close();
-    REQUIRE(run_until(ioc, [&] {
-        return std::find(presence.begin(), presence.end(), "chat.lobby -bob") != presence.end();
-    }));
+    REQUIRE(run_until(
+        ioc, [&] { return std::find(presence.begin(), presence.end(), "chat.lobby -bob") != presence.end(); }));
     CHECK(a.state() == hub_client_state::open);
     a.close();
     CHECK(run_until(ioc, [&] { return a.state() == hub_client_state::closed; }));
@@ -319,19 +323,21 @@ TEST_CASE("hub client: the server restarts mid-stream, and the client resumes wi
     server.reset(); // every connection drops, the port closes
     auto const down_at = published.load();
     std::this_thread::sleep_for(300ms); // the client retries against a closed port meanwhile
-    run_until(ioc, [] { return false; }, 100ms);
+    run_until(
+        ioc, [] { return false; }, 100ms);
     server = std::make_unique<proto_server>(hub, port);
     server->pump = &ioc;
     REQUIRE(run_until(ioc, [&] { return c.connections() >= 2 && c.state() == hub_client_state::open; }));
     auto const target = published.load() + 20;
     REQUIRE(run_until(ioc, [&] {
-        return in.count("ticks") >= static_cast<std::size_t>(target) && in.count("prices.a") >= static_cast<std::size_t>(target);
+        return in.count("ticks") >= static_cast<std::size_t>(target) &&
+               in.count("prices.a") >= static_cast<std::size_t>(target);
     }));
     stop = true;
     publisher.join();
     CHECK(down_at > 20);
     auto const ticks = in.offsets("ticks");
-    CHECK(ticks == one_to(ticks.size()));  // every offset once, in order, across the restart
+    CHECK(ticks == one_to(ticks.size())); // every offset once, in order, across the restart
     auto const prices = in.offsets("prices.a");
     CHECK(prices == one_to(prices.size())); // also through the pattern subscription
     CHECK(in.by_topic["ticks"][10] == "11:11");
@@ -372,7 +378,8 @@ TEST_CASE("hub client: a server that stops answering is noticed within the keepa
     while (!hung) std::this_thread::sleep_for(1ms);
     auto const hung_at = std::chrono::steady_clock::now();
     for (int i = 2; i <= 5; ++i) hub.publish("ticks", std::to_string(i), rtmsg::codec::data_kind::text);
-    REQUIRE(run_until(ioc, [&] { return c.state() != hub_client_state::open; }, 3s));
+    REQUIRE(run_until(
+        ioc, [&] { return c.state() != hub_client_state::open; }, 3s));
     auto const noticed = std::chrono::steady_clock::now() - hung_at;
     // Noticed by the idle timeout (400 ms, checked every 25 ms), not by anything else.
     CHECK(noticed >= 300ms);
@@ -403,7 +410,8 @@ TEST_CASE("hub client: messages the server no longer retains are reported as a g
     hub.publish("t", "1", rtmsg::codec::data_kind::text);
     REQUIRE(run_until(ioc, [&] { return in.count("t") == 1; }));
     server.reset();
-    for (int i = 2; i <= 10; ++i) hub.publish("t", std::to_string(i), rtmsg::codec::data_kind::text); // only 8, 9, 10 are retained
+    for (int i = 2; i <= 10; ++i)
+        hub.publish("t", std::to_string(i), rtmsg::codec::data_kind::text); // only 8, 9, 10 are retained
     server = std::make_unique<proto_server>(hub, port);
     server->pump = &ioc;
     REQUIRE(run_until(ioc, [&] { return in.count("t") == 4; }));
@@ -430,7 +438,8 @@ TEST_CASE("hub client: a publish made while disconnected is sent after reconnect
         result = ec;
         offset = off;
     });
-    run_until(ioc, [] { return false; }, 100ms);
+    run_until(
+        ioc, [] { return false; }, 100ms);
     CHECK(!result);
     server = std::make_unique<proto_server>(hub, port);
     server->pump = &ioc;

@@ -46,7 +46,7 @@ TEST_CASE("sse client: the parser follows the WHATWG examples and rules", "[clie
     REQUIRE(ev.size() == 3);
     CHECK((ev[0].data == "first event" && ev[0].id == "1"));
     CHECK((ev[1].data == "second event" && ev[1].id.empty())); // "id" alone resets it
-    CHECK((ev[2].data == " third event" && ev[2].id.empty()));  // only one space is stripped
+    CHECK((ev[2].data == " third event" && ev[2].id.empty())); // only one space is stripped
     ev = parse_all({"data\n\ndata\ndata\n\ndata:\n"}, p);
     REQUIRE(ev.size() == 2);
     CHECK(ev[0].data.empty());
@@ -80,11 +80,15 @@ TEST_CASE("sse client: BOM, CR/LF/CRLF in any split, NUL ids, retry, event types
     }
     // A BOM is skipped only at the start; elsewhere it is data.
     rtmsg::sse::parser p;
-    auto ev = parse_all({"\xEF\xBB", "\xBF" "data: x\xEF\xBB\xBF\n\n"}, p);
+    auto ev = parse_all({"\xEF\xBB", "\xBF"
+                                     "data: x\xEF\xBB\xBF\n\n"},
+                        p);
     REQUIRE(ev.size() == 1);
     CHECK(ev[0].data == "x\xEF\xBB\xBF");
     // Past the start a BOM is part of the line: here it makes an unknown field name.
-    ev = parse_all({"\xEF\xBB\xBF" "data: y\n\n"}, p);
+    ev = parse_all({"\xEF\xBB\xBF"
+                    "data: y\n\n"},
+                   p);
     CHECK(ev.empty());
     rtmsg::sse::parser fresh;
     ev = parse_all({"data: y\n\ndatax: z\n\n"}, fresh);
@@ -127,9 +131,9 @@ TEST_CASE("sse client: a Node SSE server, reconnecting after its retry: delay wi
     std::vector<std::string> got;
     for (auto const& e : ev) got.push_back(e.type + "|" + e.data + "|" + e.id);
     std::vector<std::string> const want{
-        "hello|last=none|",   "message|nospace 1|1", "message|v2|2",        "tick|line1\nline2|3",
-        "hello|last=3|3",     "message|nospace 4|4", "message|v5|5",        "tick|line1\nline2|6",
-        "hello|last=6|6",     "message|nospace 7|7", "message|v8|8",        "tick|line1\nline2|9",
+        "hello|last=none|", "message|nospace 1|1", "message|v2|2", "tick|line1\nline2|3",
+        "hello|last=3|3",   "message|nospace 4|4", "message|v5|5", "tick|line1\nline2|6",
+        "hello|last=6|6",   "message|nospace 7|7", "message|v8|8", "tick|line1\nline2|9",
     };
     CHECK(got == want);
     CHECK(c.retry() == std::chrono::milliseconds(150));
@@ -225,7 +229,8 @@ TEST_CASE("sse client: POST with a body and extra headers, as streaming APIs tak
     o.headers.add("Authorization", "Bearer k1");
     o.headers.add("Content-Length", "999"); // ignored: the client counts the body
     o.reconnect = false;
-    rtmsg::sse::client c(ioc.get_executor(), "http://127.0.0.1:" + std::to_string(srv.port) + "/v1/chat/completions", o);
+    rtmsg::sse::client c(ioc.get_executor(), "http://127.0.0.1:" + std::to_string(srv.port) + "/v1/chat/completions",
+                         o);
     auto ev = read_events(ioc, c, 2);
     CHECK(ev[0].data == R"({"t":"a"})");
     CHECK(ev[1].data == "[DONE]");
@@ -247,8 +252,9 @@ TEST_CASE("sse client: an error status is reported with its code, and a GET send
     raw_server srv([&](tcp::socket& sock) {
         std::string buf;
         head = read_head(sock, buf);
-        asio::write(sock, asio::buffer(std::string("HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
-                                                   "Content-Length: 2\r\n\r\n{}")));
+        asio::write(sock,
+                    asio::buffer(std::string("HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+                                             "Content-Length: 2\r\n\r\n{}")));
     });
     asio::io_context ioc;
     rtmsg::sse::client c(ioc.get_executor(), "http://127.0.0.1:" + std::to_string(srv.port) + "/events");

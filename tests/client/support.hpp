@@ -50,7 +50,8 @@ std::error_code wait(asio::io_context& ioc, Start start, std::chrono::millisecon
 {
     std::optional<std::error_code> r;
     start([&r](std::error_code ec, auto&&...) { r = ec; });
-    REQUIRE(run_until(ioc, [&] { return r.has_value(); }, limit));
+    REQUIRE(run_until(
+        ioc, [&] { return r.has_value(); }, limit));
     return *r;
 }
 
@@ -101,7 +102,8 @@ public:
                 buf_.erase(0, nl + 1);
                 return l;
             }
-            auto const left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            auto const left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0) return {};
             pollfd p{out_, POLLIN, 0};
             if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return {};
@@ -155,7 +157,10 @@ void stop_server(Server& srv, Hub& hub, asio::io_context* pump = nullptr)
 }
 
 /// A peer script under tests/client/peers.
-inline std::string peer(std::string const& name) { return std::string(RTMSG_TEST_PEERS_DIR) + "/" + name; }
+inline std::string peer(std::string const& name)
+{
+    return std::string(RTMSG_TEST_PEERS_DIR) + "/" + name;
+}
 
 /// A raw loopback server: runs `session(socket)` (blocking I/O) for each of `count`
 /// connections on its own thread.
@@ -173,7 +178,8 @@ public:
                 if (ec) return;
                 try {
                     session(s);
-                } catch (std::exception const&) {
+                }
+                catch (std::exception const&) {
                 }
             }
         });
@@ -245,8 +251,10 @@ struct test_pki {
         std::string const o = RTMSG_TEST_OPENSSL;
         REQUIRE(!o.empty());
         auto run = [](std::string const& cmd) { REQUIRE(std::system((cmd + " >/dev/null 2>&1").c_str()) == 0); };
-        run(o + " req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=rtmsg-test-ca"
-                " -keyout " + d + "/ca.key -out " + d + "/ca.pem");
+        run(o +
+            " req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=rtmsg-test-ca"
+            " -keyout " +
+            d + "/ca.key -out " + d + "/ca.pem");
         run(o + " req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost -keyout " + d +
             "/srv.key -out " + d + "/srv.csr");
         run("printf 'subjectAltName=DNS:localhost\\nbasicConstraints=CA:FALSE\\n' > " + d + "/ext");

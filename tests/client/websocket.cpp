@@ -26,8 +26,8 @@ void echo_round_trip(std::string const& url, ws::client_options const& o = {})
     asio::io_context ioc;
     client_stream s(ioc.get_executor());
     REQUIRE(wait(ioc, [&](auto h) { ws::async_connect(s, url, o, std::move(h)); }) == std::error_code{});
-    for (std::string const& msg : {std::string("hello"), std::string("h\xc3\xa9llo \xf0\x9f\x98\x80"), std::string(70000, 'x'),
-                                  std::string()}) {
+    for (std::string const& msg :
+         {std::string("hello"), std::string("h\xc3\xa9llo \xf0\x9f\x98\x80"), std::string(70000, 'x'), std::string()}) {
         REQUIRE(!wait(ioc, [&](auto h) { s.async_write(message_type::text, asio::buffer(msg), std::move(h)); }));
         std::string got;
         REQUIRE(!read_message(ioc, s, got));
@@ -153,12 +153,15 @@ TEST_CASE("client: the upgrade request and the response check follow RFC 6455 §
           ws::error::bad_response);
     rtmsg::client::response_head h;
     std::size_t used = 0;
-    CHECK(rtmsg::client::parse_response_head("HTTP/1.1 101 X\r\nA: b\r\n", h, used) == rtmsg::client::parse_result::need_more);
-    CHECK(rtmsg::client::parse_response_head("HTTP/1.1 101 X\r\n folded\r\n\r\n", h, used) == rtmsg::client::parse_result::bad);
+    CHECK(rtmsg::client::parse_response_head("HTTP/1.1 101 X\r\nA: b\r\n", h, used) ==
+          rtmsg::client::parse_result::need_more);
+    CHECK(rtmsg::client::parse_response_head("HTTP/1.1 101 X\r\n folded\r\n\r\n", h, used) ==
+          rtmsg::client::parse_result::bad);
     CHECK(rtmsg::client::parse_response_head("HTTP/2 101 X\r\n\r\n", h, used) == rtmsg::client::parse_result::bad);
     CHECK(rtmsg::client::parse_response_head("HTTP/1.1 1O1 X\r\n\r\n", h, used) == rtmsg::client::parse_result::bad);
     CHECK(rtmsg::client::parse_response_head(std::string(20000, 'x'), h, used) == rtmsg::client::parse_result::bad);
-    CHECK(rtmsg::client::parse_response_head("HTTP/1.1 204 No Content\n\nrest", h, used) == rtmsg::client::parse_result::done);
+    CHECK(rtmsg::client::parse_response_head("HTTP/1.1 204 No Content\n\nrest", h, used) ==
+          rtmsg::client::parse_result::done);
     CHECK(used == 25);
 }
 
@@ -205,10 +208,10 @@ TEST_CASE("client: works with asio::use_future", "[client][websocket]")
         s.async_read(b, asio::use_future).get();
         CHECK(got == "future");
         client_stream bad(ioc.get_executor());
-        CHECK_THROWS_AS(ws::async_connect(bad, "ws://127.0.0.1:" + std::to_string(srv.port) + "/nowhere", o,
-                                          asio::use_future)
-                            .get(),
-                        std::system_error);
+        CHECK_THROWS_AS(
+            ws::async_connect(bad, "ws://127.0.0.1:" + std::to_string(srv.port) + "/nowhere", o, asio::use_future)
+                .get(),
+            std::system_error);
         s.async_close(ws::close_code::normal, "", asio::use_future).get();
     }
     guard.reset();
@@ -247,7 +250,8 @@ TEST_CASE("client: bad URLs and unreachable servers fail cleanly", "[client][web
     asio::io_context ioc;
     client_stream s(ioc.get_executor());
     ws::client_options o;
-    CHECK(wait(ioc, [&](auto h) { ws::async_connect(s, "http//nope", o, std::move(h)); }) == rtmsg::http::error::bad_url);
+    CHECK(wait(ioc, [&](auto h) { ws::async_connect(s, "http//nope", o, std::move(h)); }) ==
+          rtmsg::http::error::bad_url);
     // A port nobody listens on.
     asio::io_context tmp;
     tcp::acceptor a(tmp, {asio::ip::make_address("127.0.0.1"), 0});
@@ -299,8 +303,9 @@ TEST_CASE("client: a wrong Sec-WebSocket-Accept or subprotocol is refused", "[cl
         ws::client_options o;
         o.subprotocols = {"chat"};
         auto const ec = wait(ioc, [&](auto h) { ws::async_connect(s, srv.url(), o, std::move(h)); });
-        CHECK(ec == (variant == 0 ? ws::error::bad_accept
-                                  : variant == 1 ? ws::error::bad_subprotocol : ws::error::no_connection_upgrade));
+        CHECK(ec == (variant == 0   ? ws::error::bad_accept
+                     : variant == 1 ? ws::error::bad_subprotocol
+                                    : ws::error::no_connection_upgrade));
         CHECK(ec == ws::condition::handshake_failed);
     }
 }
@@ -352,8 +357,9 @@ TEST_CASE("client: frames are masked with fresh random keys, and masked server f
     CHECK(got == "hi");
     for (int i = 0; i < 8; ++i) s.send(message_type::text, "m" + std::to_string(i));
     CHECK(read_message(ioc, s, got) == ws::error::masked_frame);
-    run_until(ioc, [] { return false; }, 200ms); // the close frame goes out
-    srv.join(); // the server thread wrote payloads and close_payload
+    run_until(
+        ioc, [] { return false; }, 200ms); // the close frame goes out
+    srv.join();                            // the server thread wrote payloads and close_payload
     REQUIRE(payloads.size() == 8);
     for (int i = 0; i < 8; ++i) CHECK(payloads[static_cast<std::size_t>(i)] == "m" + std::to_string(i));
     CHECK(std::set<std::array<unsigned char, 4>>(keys.begin(), keys.end()).size() == keys.size());
@@ -367,7 +373,8 @@ TEST_CASE("client: invalid UTF-8 and oversized messages from the server close wi
         raw_server srv([variant](tcp::socket& sock) {
             std::string buf;
             auto head = read_head(sock, buf);
-            std::string frame = variant == 0 ? std::string("\x81\x02\xc3\x28", 4) : "\x82\x7e\x04\x00" + std::string(1024, 'z');
+            std::string frame =
+                variant == 0 ? std::string("\x81\x02\xc3\x28", 4) : "\x82\x7e\x04\x00" + std::string(1024, 'z');
             asio::write(sock, asio::buffer(upgrade_response(head) + frame));
             std::error_code ec;
             asio::read(sock, asio::dynamic_buffer(buf), asio::transfer_at_least(1), ec);

@@ -51,7 +51,10 @@ class redis {
 public:
     explicit redis(bool persistent = false, unsigned short port = 0, std::vector<std::string> extra = {},
                    std::string cli_flags = {})
-        : port_(port ? port : free_port()), persistent_(persistent), extra_(std::move(extra)), cli_flags_(std::move(cli_flags))
+        : port_(port ? port : free_port()),
+          persistent_(persistent),
+          extra_(std::move(extra)),
+          cli_flags_(std::move(cli_flags))
     {
         if (persistent_) {
             dir_ = std::filesystem::temp_directory_path() / ("rtmsg-redis-" + std::to_string(port_));
@@ -68,8 +71,8 @@ public:
 
     void start()
     {
-        std::vector<std::string> argv{RTMSG_TEST_REDIS_SERVER, "--bind", "127.0.0.1", "--save", "",
-                                      "--protected-mode", "no", "--logfile", "/dev/null"};
+        std::vector<std::string> argv{RTMSG_TEST_REDIS_SERVER, "--bind", "127.0.0.1", "--save",   "",
+                                      "--protected-mode",      "no",     "--logfile", "/dev/null"};
         if (extra_.empty()) {
             argv.emplace_back("--port");
             argv.push_back(std::to_string(port_));
@@ -133,8 +136,9 @@ struct node {
     {
         rtmsg::websocket::behavior base;
         base.on_upgrade = [](rtmsg::websocket::upgrade_request const& u) {
-            return rtmsg::websocket::upgrade_decision::accept_as(std::string(u.request.headers.find("X-User").value_or("")),
-                                                                 std::string(u.request.headers.find("X-Info").value_or("")));
+            return rtmsg::websocket::upgrade_decision::accept_as(
+                std::string(u.request.headers.find("X-User").value_or("")),
+                std::string(u.request.headers.find("X-Info").value_or("")));
         };
         srv.server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub, base));
         bridge.emplace(srv.ioc.get_executor(), hub, ro);
@@ -296,9 +300,11 @@ TEST_CASE("cluster: a publish on one node reaches subscribers on every node once
     auto const acks = publish(ioc, pub, "room.one", 1, 200);
     for (std::size_t i = 0; i < acks.size(); ++i) CHECK(acks[i].first == i + 1);
     REQUIRE(run_until(ioc, [&] {
-        return ia.offsets.size() >= 200 && ib.offsets.size() >= 200 && ic.offsets.size() >= 200 && ip.offsets.size() >= 200;
+        return ia.offsets.size() >= 200 && ib.offsets.size() >= 200 && ic.offsets.size() >= 200 &&
+               ip.offsets.size() >= 200;
     }));
-    run_until(ioc, [] { return false; }, 200ms); // anything extra would arrive now
+    run_until(
+        ioc, [] { return false; }, 200ms); // anything extra would arrive now
     for (auto* in : {&ia, &ib, &ic, &ip}) {
         CHECK(in->offsets == range(1, 200));
         CHECK(in->data.front() == "p1");
@@ -321,10 +327,11 @@ TEST_CASE("cluster: a publish on one node reaches subscribers on every node once
     std::optional<std::error_code> e;
     sb.async_publish("room.one", "quiet", noecho, [&](std::error_code ec, std::uint64_t) { e = ec; });
     REQUIRE(run_until(ioc, [&] { return e.has_value() && ia.offsets.size() == 202 && ic.offsets.size() == 202; }));
-    run_until(ioc, [] { return false; }, 200ms);
+    run_until(
+        ioc, [] { return false; }, 200ms);
     CHECK(ia.data.back() == "quiet");
     CHECK(ia.senders.back() == "peer::"); // an anonymous client of node B
-    CHECK(ib.offsets.size() == 201); // its own publish did not come back
+    CHECK(ib.offsets.size() == 201);      // its own publish did not come back
     CHECK(ib.data.back() == "from C++");
     CHECK(ib.senders.back() == "server");
     CHECK(ia.senders[200] == "server");
@@ -354,7 +361,8 @@ TEST_CASE("cluster: a client moves to another node and resumes with no gap and n
     REQUIRE(run_until(ioc, [&] { return mover.connections() >= 2 && mover.state() == hub_client_state::open; }));
     publish(ioc, pub, "orders.eu", 101, 120);
     REQUIRE(run_until(ioc, [&] { return in.offsets.size() >= 120; }));
-    run_until(ioc, [] { return false; }, 200ms);
+    run_until(
+        ioc, [] { return false; }, 200ms);
     CHECK(in.offsets == range(1, 120));
     CHECK(in.data[50] == "p51");
     CHECK(in.epochs.size() == 1);
@@ -389,7 +397,8 @@ TEST_CASE("cluster: Redis restarts mid-stream, the bridges reconnect, and nothin
     REQUIRE(wait_connected({&a, &b}, 15s));
     publish(ioc, pub, "ticks", 46, 80);
     REQUIRE(run_until(ioc, [&] { return ir.offsets.size() >= 75; }));
-    run_until(ioc, [] { return false; }, 300ms);
+    run_until(
+        ioc, [] { return false; }, 300ms);
     // Everything Redis numbered reached B exactly once, in order, in the same epoch; the
     // outage's local messages stayed on A.
     CHECK(ir.offsets == range(1, 75));
@@ -454,9 +463,8 @@ TEST_CASE("cluster: publishes waiting for a stalled Redis are bounded, then refu
         if (x && *x == rtmsg::hub_error::unavailable) ++refused;
     CHECK(refused == 3);
     r.resume();
-    REQUIRE(run_until(ioc, [&] {
-        return std::all_of(results.begin(), results.end(), [](auto const& x) { return x.has_value(); });
-    }));
+    REQUIRE(run_until(
+        ioc, [&] { return std::all_of(results.begin(), results.end(), [](auto const& x) { return x.has_value(); }); }));
     std::size_t ok = 0;
     for (auto const& x : results) ok += !*x;
     CHECK(ok == 5);
@@ -498,17 +506,18 @@ TEST_CASE("cluster: presence spans nodes, and a dead node's members expire", "[c
     // Node C dies without a word: carol leaves once her entry expires.
     c->crash();
     c.reset();
-    REQUIRE(run_until(ioc, [&] { return has("-carol"); }, 10s));
+    REQUIRE(run_until(
+        ioc, [&] { return has("-carol"); }, 10s));
     CHECK(members(alice) == std::vector<std::string>{"alice", "bob"});
     // Bob closes: he leaves at once (his node says so).
     bob.close();
-    REQUIRE(run_until(ioc, [&] { return has("-bob"); }, 3s));
+    REQUIRE(run_until(
+        ioc, [&] { return has("-bob"); }, 3s));
     CHECK(std::count(seen.begin(), seen.end(), "-carol") == 1);
     CHECK(std::count(seen.begin(), seen.end(), "+bob") == 1);
 }
 
-TEST_CASE("cluster: a node that missed messages Redis no longer keeps sends a gap notice, then the rest",
-          "[cluster]")
+TEST_CASE("cluster: a node that missed messages Redis no longer keeps sends a gap notice, then the rest", "[cluster]")
 {
     redis r;
     auto const prefix = unique_prefix();
@@ -535,8 +544,10 @@ TEST_CASE("cluster: a node that missed messages Redis no longer keeps sends a ga
     CHECK(r.cli("CLIENT KILL TYPE pubsub") == "1");
     publish(ioc, pub, "feed", 4, 20);
     release.set_value();
-    REQUIRE(run_until(ioc, [&] { return !gaps.empty() && in.offsets.size() >= 8; }, 10s));
-    run_until(ioc, [] { return false; }, 200ms);
+    REQUIRE(run_until(
+        ioc, [&] { return !gaps.empty() && in.offsets.size() >= 8; }, 10s));
+    run_until(
+        ioc, [] { return false; }, 200ms);
     REQUIRE(gaps.size() == 1);
     CHECK(gaps[0].topic == "feed");
     CHECK(gaps[0].from == 4);

@@ -42,8 +42,14 @@ std::string encode(envelope const& e)
 }
 
 // Message builders: version 1, an op byte, then raw field bytes.
-std::string msg(op o, std::string_view fields = {}) { return "\x01"s + static_cast<char>(o) + std::string(fields); }
-constexpr char tag(rtmsg::codec::binary::tag t) { return static_cast<char>(t); }
+std::string msg(op o, std::string_view fields = {})
+{
+    return "\x01"s + static_cast<char>(o) + std::string(fields);
+}
+constexpr char tag(rtmsg::codec::binary::tag t)
+{
+    return static_cast<char>(t);
+}
 using t = rtmsg::codec::binary::tag;
 std::string const topic_t = std::string{tag(t::topic)} + "\x01t";
 
@@ -72,7 +78,13 @@ TEST_CASE("binary: the bytes of a message are as documented", "[codec][binary]")
     e.offset = 300;
     e.epoch = 1;
     // version, op 16, topic "chat", data, offset 300 = AC 02, epoch 1 (docs/protocol.md)
-    CHECK(encode(e) == "\x01\x10" "\x02\x04" "chat" "\x04\x07" R"({"a":1})" "\x05\xAC\x02" "\x07\x01"s);
+    CHECK(encode(e) == "\x01\x10"
+                       "\x02\x04"
+                       "chat"
+                       "\x04\x07"
+                       R"({"a":1})"
+                       "\x05\xAC\x02"
+                       "\x07\x01"s);
 
     envelope s;
     s.op = op::subscribe;
@@ -81,7 +93,12 @@ TEST_CASE("binary: the bytes of a message are as documented", "[codec][binary]")
     s.has_since = true;
     s.offset = 0;
     s.presence = true;
-    CHECK(encode(s) == "\x01\x01" "\x01\x01" "\x02\x03" "a.*" "\x08\x00" "\x0A\x01"s);
+    CHECK(encode(s) == "\x01\x01"
+                       "\x01\x01"
+                       "\x02\x03"
+                       "a.*"
+                       "\x08\x00"
+                       "\x0A\x01"s);
 
     envelope p;
     p.op = op::publish;
@@ -90,44 +107,93 @@ TEST_CASE("binary: the bytes of a message are as documented", "[codec][binary]")
     p.data = "\x00\xFF"sv;
     p.echo = false;
     p.ack = true;
-    CHECK(encode(p) == "\x01\x03" "\x02\x01t" "\x03\x02" "\x04\x02\x00\xFF" "\x0B\x01" "\x0C\x00"s);
+    CHECK(encode(p) == "\x01\x03"
+                       "\x02\x01t"
+                       "\x03\x02"
+                       "\x04\x02\x00\xFF"
+                       "\x0B\x01"
+                       "\x0C\x00"s);
 
     envelope m;
     m.op = op::members;
     m.topic = "r";
     m.members = {"ab", ""};
-    CHECK(encode(m) == "\x01\x16" "\x02\x01r" "\x10\x02" "\x02" "ab" "\x00"s);
+    CHECK(encode(m) == "\x01\x16"
+                       "\x02\x01r"
+                       "\x10\x02"
+                       "\x02"
+                       "ab"
+                       "\x00"s);
 
     // The attested sender: `from` (17) and `info` (18), or `server` (19).
     e.from = rtmsg::codec::origin::peer;
     e.from_id = "al";
     e.from_info = "{}";
-    CHECK(encode(e) == "\x01\x10" "\x02\x04" "chat" "\x04\x07" R"({"a":1})" "\x05\xAC\x02" "\x07\x01" "\x11\x02" "al" "\x12\x02" "{}"s);
+    CHECK(encode(e) == "\x01\x10"
+                       "\x02\x04"
+                       "chat"
+                       "\x04\x07"
+                       R"({"a":1})"
+                       "\x05\xAC\x02"
+                       "\x07\x01"
+                       "\x11\x02"
+                       "al"
+                       "\x12\x02"
+                       "{}"s);
     e.from = rtmsg::codec::origin::server;
-    CHECK(encode(e) == "\x01\x10" "\x02\x04" "chat" "\x04\x07" R"({"a":1})" "\x05\xAC\x02" "\x07\x01" "\x13\x01"s);
+    CHECK(encode(e) == "\x01\x10"
+                       "\x02\x04"
+                       "chat"
+                       "\x04\x07"
+                       R"({"a":1})"
+                       "\x05\xAC\x02"
+                       "\x07\x01"
+                       "\x13\x01"s);
 }
 
 TEST_CASE("binary: the attested sender decodes, and only in one consistent form", "[codec][binary]")
 {
-    std::string const head = "\x01\x10" "\x02\x01t" "\x04\x01" "1" "\x05\x01"s;
+    std::string const head = "\x01\x10"
+                             "\x02\x01t"
+                             "\x04\x01"
+                             "1"
+                             "\x05\x01"s;
     rtmsg::codec::binary c;
     envelope e;
     REQUIRE_FALSE(c.decode(head + "\x13\x01"s, e));
     CHECK(e.from == rtmsg::codec::origin::server);
-    std::string const peer = head + "\x12\x01" "1" "\x11\x01" "b"s; // any order; the views point into it
+    std::string const peer = head + "\x12\x01"
+                                    "1"
+                                    "\x11\x01"
+                                    "b"s; // any order; the views point into it
     REQUIRE_FALSE(c.decode(peer, e));
     CHECK(e.from == rtmsg::codec::origin::peer);
     CHECK(e.from_id == "b");
     CHECK(e.from_info == "1");
     REQUIRE_FALSE(c.decode(head, e));
     CHECK(e.from == rtmsg::codec::origin::unknown);
-    CHECK(c.decode(head + "\x13\x00"s, e) == error::bad_field);                  // server: 1 only
-    CHECK(c.decode(head + "\x13\x01" "\x11\x01" "b"s, e) == error::bad_field);  // server and a peer
-    CHECK(c.decode(head + "\x12\x01" "1"s, e) == error::bad_field);              // info without from
-    CHECK(c.decode(head + "\x11\x01" "\xFF"s, e) == error::bad_field);           // not UTF-8
-    CHECK(c.decode(head + "\x11\x05" "b"s, e) == error::malformed);              // truncated
+    CHECK(c.decode(head + "\x13\x00"s, e) == error::bad_field); // server: 1 only
+    CHECK(c.decode(head + "\x13\x01"
+                          "\x11\x01"
+                          "b"s,
+                   e) == error::bad_field); // server and a peer
+    CHECK(c.decode(head + "\x12\x01"
+                          "1"s,
+                   e) == error::bad_field); // info without from
+    CHECK(c.decode(head + "\x11\x01"
+                          "\xFF"s,
+                   e) == error::bad_field); // not UTF-8
+    CHECK(c.decode(head + "\x11\x05"
+                          "b"s,
+                   e) == error::malformed); // truncated
     // A client's publication cannot carry a sender: checked, then ignored.
-    REQUIRE_FALSE(c.decode("\x01\x03" "\x02\x01t" "\x04\x01" "1" "\x11\x03" "bob"s, e));
+    REQUIRE_FALSE(c.decode("\x01\x03"
+                           "\x02\x01t"
+                           "\x04\x01"
+                           "1"
+                           "\x11\x03"
+                           "bob"s,
+                           e));
     CHECK(e.op == op::publish);
     CHECK(e.from == rtmsg::codec::origin::unknown);
 }
@@ -145,7 +211,8 @@ TEST_CASE("binary: every truncation of a valid message is safe", "[codec][binary
         if (ec) {
             CHECK(is_codec_error(ec));
             CHECK(same(e, envelope{}));
-        } else {
+        }
+        else {
             // The message length comes from the WebSocket frame: a cut between two optional
             // fields is a shorter valid message, and then it is exactly that message.
             CHECK(encode(e) == prefix);
@@ -157,7 +224,9 @@ TEST_CASE("binary: every truncation of a valid message is safe", "[codec][binary
 
 TEST_CASE("binary: varints are LEB128, at most 10 bytes, minimal", "[codec][binary]")
 {
-    auto with_id = [](std::string_view varint) { return msg(op::unsubscribe, topic_t + tag(t::id) + std::string(varint)); };
+    auto with_id = [](std::string_view varint) {
+        return msg(op::unsubscribe, topic_t + tag(t::id) + std::string(varint));
+    };
     envelope e;
     REQUIRE_FALSE(decode(with_id("\x00"sv), e));
     CHECK(e.id == 0);
@@ -196,27 +265,39 @@ TEST_CASE("binary: lengths and counts that point past the end are malformed", "[
     CHECK(decode_error(msg(op::subscribe, "\x02\x02t")) == error::malformed);
     CHECK(decode_error(msg(op::subscribe, "\x02\xFF\xFF\xFF\xFF\x0Ft")) == error::malformed);
     CHECK(decode_error(msg(op::subscribe, "\x02\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x01t")) == error::malformed);
-    CHECK(decode_error(msg(op::publish, topic_t + "\x04\x05" "abcd")) == error::malformed);
-    CHECK(decode_error(msg(op::members, topic_t + "\x10\x03\x01" "a\x01" "b")) == error::malformed);
+    CHECK(decode_error(msg(op::publish, topic_t + "\x04\x05"
+                                                  "abcd")) == error::malformed);
+    CHECK(decode_error(msg(op::members, topic_t + "\x10\x03\x01"
+                                                  "a\x01"
+                                                  "b")) == error::malformed);
     CHECK(decode_error(msg(op::members, topic_t + "\x10\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x01")) == error::malformed);
-    CHECK(decode_error(msg(op::members, topic_t + "\x10\x01\x05" "ab")) == error::malformed);
+    CHECK(decode_error(msg(op::members, topic_t + "\x10\x01\x05"
+                                                  "ab")) == error::malformed);
     CHECK(decode_error(msg(op::subscribe, topic_t + "\x0A")) == error::malformed); // bool without a byte
     CHECK(decode_error(msg(op::publish, topic_t + "\x03")) == error::malformed);   // kind without a byte
 }
 
 TEST_CASE("binary: unknown tags, duplicate tags, bad bools and kinds are bad_field", "[codec][binary]")
 {
-    for (char unknown : {'\x00', '\x14', '\x7F', '\xFF'}) CHECK(decode_error(msg(op::subscribe, topic_t + unknown + "\x00"s)) == error::bad_field);
+    for (char unknown : {'\x00', '\x14', '\x7F', '\xFF'})
+        CHECK(decode_error(msg(op::subscribe, topic_t + unknown + "\x00"s)) == error::bad_field);
     CHECK(decode_error(msg(op::subscribe, topic_t + topic_t)) == error::bad_field);
     CHECK(decode_error(msg(op::subscribe, topic_t + "\x01\x01\x01\x02")) == error::bad_field);
     for (char b : {'\x02', '\x80', '\xFF'}) {
         CHECK(decode_error(msg(op::subscribe, topic_t + "\x0A" + b)) == error::bad_field);
-        CHECK(decode_error(msg(op::publish, topic_t + "\x04\x01x" "\x0B" + b)) == error::bad_field);
-        CHECK(decode_error(msg(op::publish, topic_t + "\x04\x01x" "\x0C" + b)) == error::bad_field);
+        CHECK(decode_error(msg(op::publish, topic_t +
+                                                "\x04\x01x"
+                                                "\x0B" +
+                                                b)) == error::bad_field);
+        CHECK(decode_error(msg(op::publish, topic_t +
+                                                "\x04\x01x"
+                                                "\x0C" +
+                                                b)) == error::bad_field);
     }
-    CHECK(decode_error(msg(op::publish, topic_t + "\x03\x03" "\x04\x01x")) == error::bad_field);
+    CHECK(decode_error(msg(op::publish, topic_t + "\x03\x03"
+                                                  "\x04\x01x")) == error::bad_field);
     CHECK(decode_error(msg(op::subscribe, topic_t + "\x09\x80\x80\x80\x80\x10")) == error::bad_field); // history 2^32
-    CHECK(decode_error(msg(op::error, "\x0D\x80\x80\x04")) == error::bad_field);                      // code 65536
+    CHECK(decode_error(msg(op::error, "\x0D\x80\x80\x04")) == error::bad_field);                       // code 65536
     // Fields in any order are fine; fields the op does not use are checked, then dropped.
     envelope e;
     REQUIRE_FALSE(decode(msg(op::subscribe, "\x0A\x01" + topic_t + "\x0F\x01w"), e));
@@ -252,9 +333,9 @@ TEST_CASE("binary: strings must be UTF-8, binary data need not be", "[codec][bin
         CHECK(decode_error(msg(op::error, "\x0D\x01\x0E" + s)) == error::bad_field);
         CHECK(decode_error(msg(op::join, topic_t + "\x0F" + s)) == error::bad_field);
         CHECK(decode_error(msg(op::members, topic_t + "\x10\x01" + s)) == error::bad_field);
-        CHECK(decode_error(msg(op::publish, topic_t + "\x04" + s)) == error::bad_field);             // json
-        CHECK(decode_error(msg(op::publish, topic_t + "\x03\x01\x04" + s)) == error::bad_field);     // text
-        CHECK_FALSE(decode_error(msg(op::publish, topic_t + "\x03\x02\x04" + s)));                  // binary
+        CHECK(decode_error(msg(op::publish, topic_t + "\x04" + s)) == error::bad_field);         // json
+        CHECK(decode_error(msg(op::publish, topic_t + "\x03\x01\x04" + s)) == error::bad_field); // text
+        CHECK_FALSE(decode_error(msg(op::publish, topic_t + "\x03\x02\x04" + s)));               // binary
         envelope e = full_envelope(op::publish, data_kind::text);
         e.data = bad;
         std::string out = "kept";
@@ -276,7 +357,8 @@ TEST_CASE("binary: random bytes and mutated messages never crash, and what is ac
 {
     std::vector<std::string> corpus;
     for (op o : all_ops)
-        for (data_kind k : {data_kind::json, data_kind::text, data_kind::binary}) corpus.push_back(encode(full_envelope(o, k)));
+        for (data_kind k : {data_kind::json, data_kind::text, data_kind::binary})
+            corpus.push_back(encode(full_envelope(o, k)));
     std::mt19937 rng(20240601);
     std::uniform_int_distribution<std::size_t> pick(0, corpus.size() - 1);
     std::uniform_int_distribution<int> op_index(0, std::size(all_ops) - 1);
@@ -285,10 +367,12 @@ TEST_CASE("binary: random bytes and mutated messages never crash, and what is ac
         std::string in;
         if (i < 1000) {
             in = random_bytes(rng, 48);
-        } else if (i < 2000) { // a valid header, random fields: reaches the field parser
+        }
+        else if (i < 2000) {                     // a valid header, random fields: reaches the field parser
             op const o = all_ops[op_index(rng)]; // sequenced: same inputs with every compiler
             in = msg(o, random_bytes(rng, 32));
-        } else {
+        }
+        else {
             in = mutate(rng, corpus[pick(rng)], "\x00\x01\x02\x03\x04\x05\x7F\x80\xFF"sv);
         }
         CAPTURE(printable(in));

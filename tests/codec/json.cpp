@@ -71,7 +71,10 @@ std::string encode(envelope const& e)
 }
 
 // A `pub` whose data is `data`.
-std::string pub_with(std::string_view data) { return R"({"op":"pub","topic":"t","data":)" + std::string(data) + "}"; }
+std::string pub_with(std::string_view data)
+{
+    return R"({"op":"pub","topic":"t","data":)" + std::string(data) + "}";
+}
 
 } // namespace
 
@@ -101,19 +104,25 @@ TEST_CASE("json: encode writes only the fields the operation uses, in a fixed or
     auto msg = [](op o) { return encode(full_envelope(o)); };
     std::string const id = R"("id":1152921504606846983)";
     std::string const data = R"("data":{"text":"hi","n":[1,2.5,null,true]})";
-    CHECK(msg(op::subscribe) == R"({"op":"sub",)" + id +
-                                    R"(,"topic":"chat.room-1","epoch":"9007199254740993","since":42,"history":10,"presence":true})");
+    CHECK(msg(op::subscribe) ==
+          R"({"op":"sub",)" + id +
+              R"(,"topic":"chat.room-1","epoch":"9007199254740993","since":42,"history":10,"presence":true})");
     CHECK(msg(op::unsubscribe) == R"({"op":"unsub",)" + id + R"(,"topic":"chat.room-1"})");
-    CHECK(msg(op::publish) == R"({"op":"pub",)" + id + R"(,"topic":"chat.room-1",)" + data + R"(,"ack":true,"echo":false})");
+    CHECK(msg(op::publish) ==
+          R"({"op":"pub",)" + id + R"(,"topic":"chat.room-1",)" + data + R"(,"ack":true,"echo":false})");
     CHECK(msg(op::presence) == R"({"op":"presence",)" + id + R"(,"topic":"chat.room-1"})");
-    CHECK(msg(op::message) == R"({"op":"msg","topic":"chat.room-1",)" + data +
-                                  R"(,"offset":42,"epoch":"9007199254740993","from":{"id":"al\"iceé","info":{"name":"Alice","colors":[1,2]}}})");
+    CHECK(
+        msg(op::message) ==
+        R"({"op":"msg","topic":"chat.room-1",)" + data +
+            R"(,"offset":42,"epoch":"9007199254740993","from":{"id":"al\"iceé","info":{"name":"Alice","colors":[1,2]}}})");
     CHECK(msg(op::ack) == R"({"op":"ack",)" + id + R"(,"topic":"chat.room-1","offset":42,"epoch":"9007199254740993"})");
-    CHECK(msg(op::error) == R"({"op":"error",)" + id + R"(,"topic":"chat.room-1","code":429,"message":"rate limited"})");
+    CHECK(msg(op::error) ==
+          R"({"op":"error",)" + id + R"(,"topic":"chat.room-1","code":429,"message":"rate limited"})");
     CHECK(msg(op::join) == R"({"op":"join","topic":"chat.room-1","who":"alice"})");
     CHECK(msg(op::leave) == R"({"op":"leave","topic":"chat.room-1","who":"alice"})");
     CHECK(msg(op::gap) == R"({"op":"gap","topic":"chat.room-1","offset":42,"to":50,"epoch":"9007199254740993"})");
-    CHECK(msg(op::members) == R"({"op":"members",)" + id + "," + R"("topic":"chat.room-1","members":["alice","bob","ç"]})");
+    CHECK(msg(op::members) ==
+          R"({"op":"members",)" + id + "," + R"("topic":"chat.room-1","members":["alice","bob","ç"]})");
 
     // Defaults are left out; the fields an operation always carries are not.
     auto bare = [](op o) {
@@ -234,9 +243,10 @@ TEST_CASE("json: data kinds json, text and binary", "[codec][json]")
 
     SECTION("json data is any JSON value, kept as sent")
     {
-        for (std::string_view data : {R"({"text":"hi"})", "[]", "{}", "0", "-1.5e-7", "true", "false", "null",
-                                      R"("a string")", R"([ 1 , { "a" : [ null ] } ])", "123456789012345678901234567890",
-                                      "1e400", R"({"a":1,"a":2})", R"("\ud83d\ude00")"}) {
+        for (std::string_view data :
+             {R"({"text":"hi"})", "[]", "{}", "0", "-1.5e-7", "true", "false", "null", R"("a string")",
+              R"([ 1 , { "a" : [ null ] } ])", "123456789012345678901234567890", "1e400", R"({"a":1,"a":2})",
+              R"("\ud83d\ude00")"}) {
             CAPTURE(data);
             REQUIRE_FALSE(decode(c, pub_with(data), out));
             CHECK(out.kind == data_kind::json);
@@ -307,7 +317,10 @@ TEST_CASE("json: hand-written client messages decode", "[codec][json]")
     CHECK(e.ack);
     CHECK(e.echo);
 
-    REQUIRE_FALSE(decode(c, "\n{ \"op\" : \"sub\" ,\n  \"topic\" : \"prices.*.usd\", \"history\": 20, \"presence\": true, \"id\": 1 }\r\n", e));
+    REQUIRE_FALSE(decode(
+        c,
+        "\n{ \"op\" : \"sub\" ,\n  \"topic\" : \"prices.*.usd\", \"history\": 20, \"presence\": true, \"id\": 1 }\r\n",
+        e));
     CHECK(e.op == op::subscribe);
     CHECK(e.topic == "prices.*.usd");
     CHECK(e.history == 20);
@@ -503,7 +516,7 @@ TEST_CASE("json: malformed messages are rejected with the right error", "[codec]
         {pub_with(std::string(60, '[')), error::malformed},
         {std::string(10000, '['), error::malformed},
         {std::string(10000, '[') + std::string(10000, ']'), error::malformed},
-        {pub_with(std::string(5000, '{') ), error::malformed},
+        {pub_with(std::string(5000, '{')), error::malformed},
     };
     for (auto const& v : vectors) {
         CAPTURE(printable(v.in));
@@ -588,8 +601,10 @@ TEST_CASE("json: random bytes and mutated messages never crash, and what is acce
 {
     std::vector<std::string> corpus;
     for (op o : all_ops)
-        for (data_kind k : {data_kind::json, data_kind::text, data_kind::binary}) corpus.push_back(encode(full_envelope(o, k)));
-    corpus.push_back(R"({"op":"pub","topic":"chat","data":{"text":"hi","a":[1,-2.5e3,true,false,null,"\u00e9\n"]},"id":7,"ack":true})");
+        for (data_kind k : {data_kind::json, data_kind::text, data_kind::binary})
+            corpus.push_back(encode(full_envelope(o, k)));
+    corpus.push_back(
+        R"({"op":"pub","topic":"chat","data":{"text":"hi","a":[1,-2.5e3,true,false,null,"\u00e9\n"]},"id":7,"ack":true})");
     corpus.push_back(R"({ "op" : "sub" , "topic" : "a.*.>" , "since" : 0 , "epoch" : "12" , "x" : [ {} , [] ] })");
 
     std::mt19937 rng(20240601); // fixed: failures reproduce
@@ -598,8 +613,8 @@ TEST_CASE("json: random bytes and mutated messages never crash, and what is acce
     std::size_t accepted = 0, rejected = 0;
     std::uniform_int_distribution<std::size_t> pick(0, corpus.size() - 1);
     for (int i = 0; i < 6000; ++i) {
-        std::string const in = i < 1000 ? random_bytes(rng, 64)
-                                        : mutate(rng, corpus[pick(rng)], R"({}[]":,\ 0123456789.-+eEtrufalsn/u)");
+        std::string const in =
+            i < 1000 ? random_bytes(rng, 64) : mutate(rng, corpus[pick(rng)], R"({}[]":,\ 0123456789.-+eEtrufalsn/u)");
         padded_buffer const padded(in, rtmsg::codec::json::padding);
         envelope e;
         std::error_code const ec = c.decode(padded.view(), e);
@@ -662,7 +677,8 @@ TEST_CASE("json: the attested sender of a message, `from`", "[codec][json]")
     envelope e;
     REQUIRE_FALSE(decode(c, R"({"op":"msg","topic":"t","data":1,"offset":3,"from":{"server":true}})", e));
     CHECK(e.from == rtmsg::codec::origin::server);
-    REQUIRE_FALSE(decode(c, R"({"op":"msg","topic":"t","data":1,"offset":3,"from":{"info":{"a":[1, 2]} ,"id":"x","extra":0}})", e));
+    REQUIRE_FALSE(decode(
+        c, R"({"op":"msg","topic":"t","data":1,"offset":3,"from":{"info":{"a":[1, 2]} ,"id":"x","extra":0}})", e));
     CHECK(e.from == rtmsg::codec::origin::peer);
     CHECK(e.from_id == "x");
     CHECK(e.from_info == R"({"a":[1, 2]})");
@@ -678,7 +694,8 @@ TEST_CASE("json: the attested sender of a message, `from`", "[codec][json]")
         CAPTURE(bad);
         CHECK(decode_error(bad) == error::bad_field);
     }
-    CHECK(decode_error(R"({"op":"msg","topic":"t","data":1,"offset":3,"from":{"id":"a","info":[1,}})") == error::malformed);
+    CHECK(decode_error(R"({"op":"msg","topic":"t","data":1,"offset":3,"from":{"id":"a","info":[1,}})") ==
+          error::malformed);
 
     // A client cannot name a sender: `from` in a publication is checked, then ignored.
     REQUIRE_FALSE(decode(c, R"({"op":"pub","topic":"t","data":1,"from":{"id":"bob"}})", e));

@@ -68,8 +68,14 @@ std::string map_of(Kv... kv)
     out += static_cast<char>(0x80 | n); // fixmap
     return out + body;
 }
-std::pair<std::string_view, std::string> kv(std::string_view k, std::string packed) { return {k, std::move(packed)}; }
-std::string str(std::string_view s) { return static_cast<char>(0xA0 | s.size()) + std::string(s); }
+std::pair<std::string_view, std::string> kv(std::string_view k, std::string packed)
+{
+    return {k, std::move(packed)};
+}
+std::string str(std::string_view s)
+{
+    return static_cast<char>(0xA0 | s.size()) + std::string(s);
+}
 
 // The codec concept lets a host's codec leave out the attested sender (`from`): this one
 // does, so its round trips are compared without it.
@@ -144,11 +150,12 @@ TEST_CASE("msgpack: malformed input gets the right error, never a crash", "[code
     CHECK(decode_error(good + '\xC0') == error::malformed); // trailing nil
 
     CHECK(decode_error("") == error::malformed);
-    CHECK(decode_error("\xC1") == error::malformed);                      // never used
-    CHECK(decode_error("\x91\xA3sub") == error::malformed);              // an array, not a map
-    CHECK(decode_error("\xDF\xFF\xFF\xFF\xFF") == error::malformed);     // map32 of 2^32-1 pairs
-    CHECK(decode_error("\xDD\xFF\xFF\xFF\xFF") == error::malformed);     // array32 of 2^32-1
-    CHECK(decode_error("\xDB\xFF\xFF\xFF\xFF" "abc") == error::malformed); // str32 past the end
+    CHECK(decode_error("\xC1") == error::malformed);                 // never used
+    CHECK(decode_error("\x91\xA3sub") == error::malformed);          // an array, not a map
+    CHECK(decode_error("\xDF\xFF\xFF\xFF\xFF") == error::malformed); // map32 of 2^32-1 pairs
+    CHECK(decode_error("\xDD\xFF\xFF\xFF\xFF") == error::malformed); // array32 of 2^32-1
+    CHECK(decode_error("\xDB\xFF\xFF\xFF\xFF"
+                       "abc") == error::malformed); // str32 past the end
     CHECK(decode_error(map_of(kv("x", std::string(10000, '\x91') + '\xC0'))) == error::too_deep);
 
     CHECK(decode_error(map_of(kv("topic", str("t")))) == error::bad_op);
@@ -157,18 +164,21 @@ TEST_CASE("msgpack: malformed input gets the right error, never a crash", "[code
     CHECK(decode_error(map_of(kv("op", str("sub")))) == error::missing_field);
     CHECK(decode_error(map_of(kv("op", str("pub")), kv("topic", str("t")))) == error::missing_field);
     CHECK(decode_error(map_of(kv("op", str("sub")), kv("topic", "\x07"))) == error::bad_field);
-    CHECK(decode_error(map_of(kv("op", str("sub")), kv("topic", str("t")), kv("id", "\xFF"))) == error::bad_field); // -1
+    CHECK(decode_error(map_of(kv("op", str("sub")), kv("topic", str("t")), kv("id", "\xFF"))) ==
+          error::bad_field); // -1
     CHECK(decode_error(map_of(kv("op", str("sub")), kv("topic", str("t")), kv("id", "\xCB\x3F\xF0\0\0\0\0\0\0"s))) ==
           error::bad_field); // 1.0
-    CHECK(decode_error(map_of(kv("op", str("sub")), kv("topic", str("t")), kv("presence", "\x01"))) == error::bad_field);
-    CHECK(decode_error(map_of(kv("op", str("sub")), kv("topic", str("t")), kv("history", "\xCF\x00\x00\x00\x01\x00\x00\x00\x00"s))) ==
-          error::bad_field); // 2^32
+    CHECK(decode_error(map_of(kv("op", str("sub")), kv("topic", str("t")), kv("presence", "\x01"))) ==
+          error::bad_field);
+    CHECK(decode_error(map_of(kv("op", str("sub")), kv("topic", str("t")),
+                              kv("history", "\xCF\x00\x00\x00\x01\x00\x00\x00\x00"s))) == error::bad_field); // 2^32
     CHECK(decode_error(map_of(kv("op", str("sub")), kv("topic", "\xA1\xFF"))) == error::bad_field); // not UTF-8
     CHECK(decode_error(map_of(kv("op", str("sub")), kv("topic", str("t")), kv("topic", str("u")))) == error::bad_field);
-    CHECK(decode_error(map_of(kv("op", str("pub")), kv("topic", str("t")), kv("kind", str("binary")), kv("data", str("x")))) ==
-          error::bad_field); // binary data must be a bin
-    CHECK(decode_error(map_of(kv("op", str("members")), kv("topic", str("t")), kv("members", "\x92\xA1" "a\x01"))) ==
-          error::bad_field);
+    CHECK(decode_error(map_of(kv("op", str("pub")), kv("topic", str("t")), kv("kind", str("binary")),
+                              kv("data", str("x")))) == error::bad_field); // binary data must be a bin
+    CHECK(decode_error(map_of(kv("op", str("members")), kv("topic", str("t")),
+                              kv("members", "\x92\xA1"
+                                            "a\x01"))) == error::bad_field);
     CHECK_FALSE(decode_error(map_of(kv("op", str("sub")), kv("topic", str("t")), kv("future", "\x93\x01\x02\x03"))));
 }
 
@@ -176,13 +186,16 @@ TEST_CASE("msgpack: random bytes and mutated messages never crash", "[codec][msg
 {
     std::vector<std::string> corpus;
     for (op o : all_ops)
-        for (data_kind k : {data_kind::json, data_kind::text, data_kind::binary}) corpus.push_back(pack(full_envelope(o, k)));
+        for (data_kind k : {data_kind::json, data_kind::text, data_kind::binary})
+            corpus.push_back(pack(full_envelope(o, k)));
     std::mt19937 rng(20240601);
     std::uniform_int_distribution<std::size_t> pick(0, corpus.size() - 1);
     example::msgpack_codec c;
     std::size_t accepted = 0;
     for (int i = 0; i < 4000; ++i) {
-        std::string const in = i < 1000 ? random_bytes(rng, 48) : mutate(rng, corpus[pick(rng)], "\x00\x01\x7F\x80\x90\xA1\xC0\xC2\xC3\xCF\xDD\xDF\xFF"sv);
+        std::string const in =
+            i < 1000 ? random_bytes(rng, 48)
+                     : mutate(rng, corpus[pick(rng)], "\x00\x01\x7F\x80\x90\xA1\xC0\xC2\xC3\xCF\xDD\xDF\xFF"sv);
         CAPTURE(printable(in));
         envelope e;
         std::error_code const ec = c.decode(keep(exact_buffer(in)).view(), e);

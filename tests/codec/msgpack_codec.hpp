@@ -59,11 +59,29 @@ public:
     }
 
 private:
-    enum key : unsigned { k_id, k_topic, k_kind, k_data, k_offset, k_to, k_epoch, k_since, k_history, k_presence,
-                          k_ack, k_echo, k_code, k_message, k_who, k_members, k_op, k_unknown };
-    static constexpr std::string_view key_names[] = {"id",       "topic", "kind", "data", "offset", "to",
-                                                     "epoch",    "since", "history", "presence", "ack", "echo",
-                                                     "code",     "message", "who", "members", "op"};
+    enum key : unsigned {
+        k_id,
+        k_topic,
+        k_kind,
+        k_data,
+        k_offset,
+        k_to,
+        k_epoch,
+        k_since,
+        k_history,
+        k_presence,
+        k_ack,
+        k_echo,
+        k_code,
+        k_message,
+        k_who,
+        k_members,
+        k_op,
+        k_unknown
+    };
+    static constexpr std::string_view key_names[] = {"id",    "topic",   "kind",    "data",     "offset", "to",
+                                                     "epoch", "since",   "history", "presence", "ack",    "echo",
+                                                     "code",  "message", "who",     "members",  "op"};
     static constexpr std::uint32_t bit(key k) { return std::uint32_t{1} << k; }
 
     // Which keys each operation uses and which it always carries (docs/protocol.md).
@@ -74,11 +92,13 @@ private:
     {
         switch (o) {
         case op::subscribe:
-            return {bit(k_id) | bit(k_topic) | bit(k_epoch) | bit(k_since) | bit(k_history) | bit(k_presence), bit(k_topic)};
+            return {bit(k_id) | bit(k_topic) | bit(k_epoch) | bit(k_since) | bit(k_history) | bit(k_presence),
+                    bit(k_topic)};
         case op::unsubscribe:
         case op::presence: return {bit(k_id) | bit(k_topic), bit(k_topic)};
         case op::publish:
-            return {bit(k_id) | bit(k_topic) | bit(k_kind) | bit(k_data) | bit(k_ack) | bit(k_echo), bit(k_topic) | bit(k_data)};
+            return {bit(k_id) | bit(k_topic) | bit(k_kind) | bit(k_data) | bit(k_ack) | bit(k_echo),
+                    bit(k_topic) | bit(k_data)};
         case op::message:
             return {bit(k_topic) | bit(k_kind) | bit(k_data) | bit(k_offset) | bit(k_epoch),
                     bit(k_topic) | bit(k_data) | bit(k_offset)};
@@ -154,7 +174,8 @@ private:
                 if (e.kind == data_kind::binary) {
                     pk.pack_bin(static_cast<std::uint32_t>(e.data.size()));
                     pk.pack_bin_body(e.data.data(), static_cast<std::uint32_t>(e.data.size()));
-                } else {
+                }
+                else {
                     str(e.data);
                 }
                 break;
@@ -194,9 +215,11 @@ private:
             msgpack::unpack_limit const limit(/*array*/ 1u << 16, /*map*/ 32, /*str*/ 1u << 24, /*bin*/ 1u << 24,
                                               /*ext*/ 0, /*depth*/ 3);
             handle_ = msgpack::unpack(in.data(), in.size(), off, &reference, nullptr, limit);
-        } catch (msgpack::depth_size_overflow const&) {
+        }
+        catch (msgpack::depth_size_overflow const&) {
             return error::too_deep;
-        } catch (std::exception const&) { // parse_error, insufficient_bytes, size_overflow, bad_alloc, ...
+        }
+        catch (std::exception const&) { // parse_error, insufficient_bytes, size_overflow, bad_alloc, ...
             return error::malformed;
         }
         if (off != in.size()) return error::malformed; // trailing bytes
@@ -239,8 +262,8 @@ private:
             case k_op: {
                 std::string_view s;
                 if (!as_str(kv.val, s)) return error::bad_op;
-                for (op o : {op::subscribe, op::unsubscribe, op::publish, op::presence, op::message, op::ack,
-                              op::error, op::join, op::leave, op::gap, op::members})
+                for (op o : {op::subscribe, op::unsubscribe, op::publish, op::presence, op::message, op::ack, op::error,
+                             op::join, op::leave, op::gap, op::members})
                     if (rtmsg::codec::op_name(o) == s) {
                         e.op = o;
                         op_ok = true;
@@ -280,11 +303,14 @@ private:
         auto uses = [&](key x) { return (k.uses & bit(x)) != 0; };
 
         if (data != nullptr) {
-            e.kind = kind_name == "text" ? data_kind::text : kind_name == "binary" ? data_kind::binary : data_kind::json;
+            e.kind = kind_name == "text"     ? data_kind::text
+                     : kind_name == "binary" ? data_kind::binary
+                                             : data_kind::json;
             if (e.kind == data_kind::binary) {
                 if (data->type != msgpack::type::BIN) return error::bad_field;
                 e.data = std::string_view(data->via.bin.ptr, data->via.bin.size);
-            } else if (!as_str(*data, e.data)) {
+            }
+            else if (!as_str(*data, e.data)) {
                 return error::bad_field;
             }
         }

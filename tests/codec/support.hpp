@@ -72,7 +72,7 @@ inline envelope full_envelope(op o, data_kind kind = data_kind::json)
     e.id = (std::uint64_t{1} << 60) + 7;
     e.topic = "chat.room-1";
     e.kind = kind;
-    e.data = kind == data_kind::json ? std::string_view(R"({"text":"hi","n":[1,2.5,null,true]})")
+    e.data = kind == data_kind::json   ? std::string_view(R"({"text":"hi","n":[1,2.5,null,true]})")
              : kind == data_kind::text ? std::string_view("h\xC3\xA9llo \"w\"\n\\")
                                        : std::string_view("\x00\xFF\x80 bytes\x01", 10);
     e.offset = 42;
@@ -182,7 +182,8 @@ inline std::string printable(std::string_view s)
         auto const c = static_cast<unsigned char>(ch);
         if (c >= 0x20 && c < 0x7F && c != '\\') {
             out += ch;
-        } else {
+        }
+        else {
             out += "\\x";
             out += hex[c >> 4];
             out += hex[c & 15];
@@ -192,7 +193,10 @@ inline std::string printable(std::string_view s)
 }
 
 /// True if `ec` is one of the codec errors (category "rtmsg.codec").
-inline bool is_codec_error(std::error_code ec) { return ec && &ec.category() == &rtmsg::codec::error_category(); }
+inline bool is_codec_error(std::error_code ec)
+{
+    return ec && &ec.category() == &rtmsg::codec::error_category();
+}
 
 /// Random bytes with a fixed seed; lengths 0..max_len.
 inline std::string random_bytes(std::mt19937& rng, std::size_t max_len)
@@ -239,10 +243,10 @@ struct Catch::StringMaker<rtmsg::codec::envelope> {
         using rtmsg_test::codec::printable;
         std::ostringstream os;
         os << "{op=" << rtmsg::codec::op_name(e.op) << " id=" << e.id << " topic=\"" << printable(e.topic)
-           << "\" kind=" << int(e.kind) << " data=\"" << printable(e.data) << "\" offset=" << e.offset
-           << " to=" << e.to << " epoch=" << e.epoch << " has_since=" << e.has_since << " history=" << e.history
-           << " presence=" << e.presence << " ack=" << e.ack << " echo=" << e.echo << " code=" << e.code
-           << " text=\"" << printable(e.text) << "\" who=\"" << printable(e.who) << "\" members=[";
+           << "\" kind=" << int(e.kind) << " data=\"" << printable(e.data) << "\" offset=" << e.offset << " to=" << e.to
+           << " epoch=" << e.epoch << " has_since=" << e.has_since << " history=" << e.history
+           << " presence=" << e.presence << " ack=" << e.ack << " echo=" << e.echo << " code=" << e.code << " text=\""
+           << printable(e.text) << "\" who=\"" << printable(e.who) << "\" members=[";
         for (auto m : e.members) os << '"' << printable(m) << "\",";
         os << "]}";
         return os.str();
@@ -251,5 +255,8 @@ struct Catch::StringMaker<rtmsg::codec::envelope> {
 
 template <>
 struct Catch::StringMaker<std::error_code> {
-    static std::string convert(std::error_code const& ec) { return ec ? ec.category().name() + (": " + ec.message()) : "success"; }
+    static std::string convert(std::error_code const& ec)
+    {
+        return ec ? ec.category().name() + (": " + ec.message()) : "success";
+    }
 };

@@ -60,8 +60,7 @@ struct fd_hog {
 std::size_t open_descriptors()
 {
     std::size_t n = 0;
-    for ([[maybe_unused]] auto const& e : std::filesystem::directory_iterator("/proc/self/fd"))
-        ++n;
+    for ([[maybe_unused]] auto const& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
     return n;
 }
 

@@ -76,8 +76,7 @@ TEST_CASE("faults: a reset while the server writes large messages releases it", 
     std::promise<void> closed;
     auto b = echo_behavior();
     b.on_message = [](auto const& c, rtmsg::websocket::message_view) {
-        for (int i = 0; i < 32; ++i)
-            c->send_binary(std::string(1 << 20, 'q'));
+        for (int i = 0; i < 32; ++i) c->send_binary(std::string(1 << 20, 'q'));
     };
     b.on_close = [&](auto const&, std::uint16_t, std::string_view) { closed.set_value(); };
     s.server.routes().websocket("/big", b);
@@ -100,8 +99,7 @@ TEST_CASE("faults: a reset mid-SSE-event ends the stream and calls on_close", "[
     std::atomic<int> closes{0};
     rtmsg::sse::behavior b;
     b.on_open = [](auto const& c) {
-        for (int i = 0; i < 16; ++i)
-            c->send({std::string(1 << 20, 'd'), std::to_string(i), {}, 0});
+        for (int i = 0; i < 16; ++i) c->send({std::string(1 << 20, 'd'), std::to_string(i), {}, 0});
     };
     b.on_close = [&](auto const&) { ++closes; };
     s.server.routes().sse("/events", b);

@@ -22,7 +22,8 @@ using namespace fault_test;
 struct bare_server {
     explicit bare_server(rtmsg::http::server_options opt = {})
         : server(std::make_unique<rtmsg::http::server>(ioc.get_executor(), opt))
-    {}
+    {
+    }
     void start()
     {
         server->listen({asio::ip::make_address("127.0.0.1"), 0});
@@ -72,8 +73,7 @@ TEST_CASE("shutdown: stop() flushes queued WebSocket messages, then 1001, and "
     b.on_message = [server](auto const& c, rtmsg::websocket::message_view) {
         // Queue much more than the socket buffers hold, then stop in the same
         // handler.
-        for (int i = 0; i < 200; ++i)
-            c->send_text(std::to_string(i) + ':' + std::string(20'000, 'x'));
+        for (int i = 0; i < 200; ++i) c->send_text(std::to_string(i) + ':' + std::string(20'000, 'x'));
         server->stop();
     };
     s.server->routes().websocket("/ws", b);
@@ -140,16 +140,14 @@ TEST_CASE("shutdown: peers that never read or never answer the close are "
     b.options.close_timeout = 60s; // only the server's deadline can end this
     b.options.idle_timeout = {};
     b.on_message = [&](auto const& c, rtmsg::websocket::message_view) {
-        for (int i = 0; i < 64; ++i)
-            c->send_binary(std::string(256 * 1024, 'z'));
+        for (int i = 0; i < 64; ++i) c->send_binary(std::string(256 * 1024, 'z'));
         queued.set_value();
     };
     s.server->routes().websocket("/ws", b);
     rtmsg::sse::behavior sb;
     sb.options.close_timeout = 60s;
     sb.on_open = [](auto const& c) {
-        for (int i = 0; i < 64; ++i)
-            c->send({std::string(256 * 1024, 's'), {}, {}, 0});
+        for (int i = 0; i < 64; ++i) c->send({std::string(256 * 1024, 's'), {}, {}, 0});
     };
     s.server->routes().sse("/events", sb);
     s.start();
@@ -239,7 +237,6 @@ TEST_CASE("shutdown: destroying the server while traffic flows neither crashes "
         guard.reset();
         CHECK(s.joined_within(10s));
         stop = true;
-        for (auto& t : clients)
-            t.join();
+        for (auto& t : clients) t.join();
     }
 }

@@ -44,8 +44,7 @@ TEST_CASE("faults: a WebSocket peer that never reads hits the hard queue "
     auto const [dropped, peak] = fut.get();
     CHECK(dropped > 0);
     CHECK(peak <= 1024 * 1024 + 64 * 1024);
-    for (int i = 0; i < 5; ++i)
-        CHECK(still_serves(s.port));
+    for (int i = 0; i < 5; ++i) CHECK(still_serves(s.port));
 }
 
 TEST_CASE("faults: a WebSocket echo peer that never reads stops being read "
@@ -143,8 +142,7 @@ TEST_CASE("faults: hub subscribers that never read are disconnected by policy, "
         h.publish("t", R"({"n":)" + std::to_string(i) + R"(,"pad":")" + pad + R"("})", rtmsg::codec::data_kind::json);
         // Pace the publisher to the fast reader so that only the one that never
         // reads falls behind.
-        while (i - got.load() > 32)
-            std::this_thread::sleep_for(100us);
+        while (i - got.load() > 32) std::this_thread::sleep_for(100us);
     }
     reader.join();
     CHECK(got.load() == total);

@@ -19,8 +19,7 @@ struct outcome {
 std::string summary(rtmsg::http::request const& r)
 {
     std::string s = r.method + ' ' + r.target + ' ' + std::to_string(r.version) + '\n';
-    for (auto const& f : r.headers)
-        s += f.name + ':' + f.value + '\n';
+    for (auto const& f : r.headers) s += f.name + ':' + f.value + '\n';
     s += '\n';
     s += r.body;
     return s;

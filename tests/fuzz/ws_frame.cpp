@@ -148,8 +148,7 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     RTMSG_FUZZ_CHECK(rtmsg::detail::utf8_validator::validate(bytes) == reference_utf8(bytes));
     rtmsg::detail::utf8_validator v;
     bool ok = true;
-    for (std::size_t i = 0; i < bytes.size() && ok; i += piece)
-        ok = v.write(std::string_view(bytes).substr(i, piece));
+    for (std::size_t i = 0; i < bytes.size() && ok; i += piece) ok = v.write(std::string_view(bytes).substr(i, piece));
     RTMSG_FUZZ_CHECK((ok && v.complete()) == reference_utf8(bytes));
     return 0;
 }

@@ -75,7 +75,7 @@ TEST_CASE("http: has_token reads comma-separated lists across repeated fields", 
     CHECK(f.has_token("connection", "upgrade"));
     CHECK(f.has_token("Connection", "KEEP-ALIVE"));
     CHECK_FALSE(f.has_token("Connection", "close"));
-    CHECK_FALSE(f.has_token("Connection", "keep"));          // whole elements only
+    CHECK_FALSE(f.has_token("Connection", "keep"));           // whole elements only
     CHECK_FALSE(f.has_token("Connection", "alive, Upgrade")); // no substring matches
     CHECK_FALSE(f.has_token("Upgrade", "upgrade"));           // other names do not count
 

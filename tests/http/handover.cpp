@@ -96,7 +96,8 @@ private:
                 rt_.server.serve_websocket(std::move(s), std::move(req), rest, ws_behavior);
             else if (mode_ == mode::behavior && req.target.starts_with("/direct-sse"))
                 rt_.server.serve_sse(std::move(s), std::move(req), rest, sse_behavior);
-            else if (mode_ != mode::socket) rt_.server.serve(std::move(s), std::move(req), rest);
+            else if (mode_ != mode::socket)
+                rt_.server.serve(std::move(s), std::move(req), rest);
             else
                 rt_.server.serve(std::move(s), buf);
             // The host's own (moved-from) copy: closing it leaves the handed-over connection alone.
@@ -147,9 +148,8 @@ rtmsg::websocket::behavior echo_behavior()
 
 void add_routes(rtmsg::http::server& s)
 {
-    s.routes().get("/a", [](rtmsg::http::request const& req, rtmsg::http::response& res) {
-        res.body = std::string(req.target);
-    });
+    s.routes().get(
+        "/a", [](rtmsg::http::request const& req, rtmsg::http::response& res) { res.body = std::string(req.target); });
     s.routes().websocket("/echo", echo_behavior());
     auto refusing = echo_behavior();
     refusing.on_upgrade = [](rtmsg::websocket::upgrade_request const& u) {
@@ -161,7 +161,10 @@ void add_routes(rtmsg::http::server& s)
     s.routes().sse("/sse", rtmsg::sse::behavior{});
 }
 
-std::string status_line(std::string const& response) { return response.substr(0, response.find("\r\n")); }
+std::string status_line(std::string const& response)
+{
+    return response.substr(0, response.find("\r\n"));
+}
 
 } // namespace
 
@@ -214,7 +217,8 @@ TEST_CASE("embed: already-read bytes that hold the start of a WebSocket frame ar
     CHECK(f.second == "again");
 }
 
-TEST_CASE("embed: handovers from the host's thread run concurrently with the server's connections", "[http][embed][threads]")
+TEST_CASE("embed: handovers from the host's thread run concurrently with the server's connections",
+          "[http][embed][threads]")
 {
     running_server rt;
     add_routes(rt.server);
@@ -358,7 +362,7 @@ TEST_CASE("router: {name} segments and a trailing * capture, literal paths win",
     CHECK(m.type == rtmsg::http::router::kind::plain);
     CHECK(req.param("room") == std::optional<std::string_view>("r1"));
     CHECK(req.param("id") == std::optional<std::string_view>("42"));
-    CHECK(match("GET", "/rooms/").first.type == rtmsg::http::router::kind::not_found);   // {name} is never empty
+    CHECK(match("GET", "/rooms/").first.type == rtmsg::http::router::kind::not_found);    // {name} is never empty
     CHECK(match("GET", "/rooms/a/b").first.type == rtmsg::http::router::kind::not_found); // nor holds a '/'
     std::tie(m, req) = match("DELETE", "/rooms/r1");
     CHECK(m.type == rtmsg::http::router::kind::method_not_allowed);
@@ -473,8 +477,8 @@ TEST_CASE("embed: a TLS stream the host shook hands on is handed over, as asio::
         std::string buf;
         asio::read_until(tls, asio::dynamic_buffer(buf), "\r\n\r\n");
         if (foreign)
-            rt.server.serve(rtmsg::foreign_stream(std::make_shared<host_tls_io>(std::move(tls)), asio::make_strand(rt.ioc)),
-                            buf);
+            rt.server.serve(
+                rtmsg::foreign_stream(std::make_shared<host_tls_io>(std::move(tls)), asio::make_strand(rt.ioc)), buf);
         else
             rt.server.serve(std::move(tls), buf);
     });

@@ -279,8 +279,8 @@ TEST_CASE("http: upgrade needs both the Connection token and the Upgrade token, 
     CHECK_FALSE(parse_one("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n\r\n").is_upgrade("websocket"));
     CHECK(parse_one("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: h2c, websocket\r\n\r\n")
               .is_upgrade("websocket"));
-    CHECK_FALSE(parse_one("GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n")
-                    .is_upgrade("websocket"));
+    CHECK_FALSE(
+        parse_one("GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n").is_upgrade("websocket"));
 }
 
 TEST_CASE("http: request targets in origin, absolute and asterisk form are accepted", "[http]")
@@ -368,7 +368,7 @@ struct bad_case {
 };
 
 using E = http::error;
-std::string const get = "GET / HTTP/1.1\r\nHost: a\r\n";   // a request line and Host, to add fields to
+std::string const get = "GET / HTTP/1.1\r\nHost: a\r\n"; // a request line and Host, to add fields to
 std::string const post = "POST / HTTP/1.1\r\nHost: a\r\n";
 std::string const chunked = post + "Transfer-Encoding: chunked\r\n\r\n"; // to add chunks to
 std::string const cl = post + "Content-Length: ";
@@ -617,8 +617,7 @@ TEST_CASE("http: random corruptions give the same outcome however the input is s
     // A cheap stand-in for the fuzzer: damage valid requests and compare whole, byte-by-byte and
     // random-split parses. None may crash, and all must agree on the requests or the error.
     std::mt19937 rng(20240601);
-    std::vector<std::string> const seeds = {chunked_post, pipelined,
-                                            "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    std::vector<std::string> const seeds = {chunked_post, pipelined, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
                                             "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"};
     std::string const alphabet = "\r\n :;\"\\0aF\t\x00\x7f\xff,-/"s;
     http::request_parser::limits limits;

@@ -62,7 +62,8 @@ TEST_CASE("http: routes answer 200, 404 and 405 with Allow", "[http][server]")
     r = c.response();
     CHECK(r.starts_with("HTTP/1.1 405 "));
     CHECK(r.find("Allow: GET, POST\r\n") != std::string::npos);
-    c.send("POST /hello HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nTrailer: 1\r\n\r\n");
+    c.send(
+        "POST /hello HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nTrailer: 1\r\n\r\n");
     CHECK(c.response().ends_with("got abc"));
 }
 
@@ -281,16 +282,18 @@ TEST_CASE("websocket: handshake refusals are well-formed HTTP errors", "[websock
         c.send(req);
         return c.response();
     };
-    auto r = status_of(upgrade_bytes("/ws?token=secret", "Sec-WebSocket-Version: 8\r\n").replace(
-        upgrade_bytes("/ws?token=secret").find("Sec-WebSocket-Version: 13\r\n"), 27, ""));
+    auto r = status_of(upgrade_bytes("/ws?token=secret", "Sec-WebSocket-Version: 8\r\n")
+                           .replace(upgrade_bytes("/ws?token=secret").find("Sec-WebSocket-Version: 13\r\n"), 27, ""));
     CHECK(r.starts_with("HTTP/1.1 426 "));
     CHECK(r.find("Sec-WebSocket-Version: 13\r\n") != std::string::npos);
-    CHECK(status_of(upgrade_bytes("/ws?token=secret", "Origin: https://evil.example\r\n")).starts_with("HTTP/1.1 403 "));
+    CHECK(
+        status_of(upgrade_bytes("/ws?token=secret", "Origin: https://evil.example\r\n")).starts_with("HTTP/1.1 403 "));
     r = status_of(upgrade_bytes("/ws?token=wrong"));
     CHECK(r.starts_with("HTTP/1.1 401 "));
     CHECK(r.ends_with("bad token\n"));
     CHECK(status_of(upgrade_bytes("/ws", "Cookie: a=b; session=s1\r\n")).starts_with("HTTP/1.1 101 "));
-    CHECK(status_of(upgrade_bytes("/ws?token=secret", "Origin: https://good.example\r\n")).starts_with("HTTP/1.1 101 "));
+    CHECK(
+        status_of(upgrade_bytes("/ws?token=secret", "Origin: https://good.example\r\n")).starts_with("HTTP/1.1 101 "));
     CHECK(status_of(get("/ws?token=secret")).starts_with("HTTP/1.1 400 "));
     CHECK(status_of("POST /ws HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n").starts_with("HTTP/1.1 405 "));
     std::string bad_key = upgrade_bytes("/ws?token=secret");
@@ -298,7 +301,8 @@ TEST_CASE("websocket: handshake refusals are well-formed HTTP errors", "[websock
     CHECK(status_of(bad_key).starts_with("HTTP/1.1 400 "));
 }
 
-TEST_CASE("websocket: user data from the upgrade hook and the chosen subprotocol reach the connection", "[websocket][server]")
+TEST_CASE("websocket: user data from the upgrade hook and the chosen subprotocol reach the connection",
+          "[websocket][server]")
 {
     running_server s;
     std::promise<std::string> seen;
@@ -430,7 +434,8 @@ TEST_CASE("websocket: wss end to end with a certificate made at test time", "[we
     std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("websocket: send() from many threads is safe, ordered per thread and loses nothing", "[websocket][server][threads]")
+TEST_CASE("websocket: send() from many threads is safe, ordered per thread and loses nothing",
+          "[websocket][server][threads]")
 {
     // The io_context runs on two threads; four more threads send to one connection.
     running_server s;
@@ -480,7 +485,8 @@ TEST_CASE("websocket: send() from many threads is safe, ordered per thread and l
     second_io.join();
 }
 
-TEST_CASE("http: single_threaded connections run on the io_context's own executor type and not on a strand each", "[http][server]")
+TEST_CASE("http: single_threaded connections run on the io_context's own executor type and not on a strand each",
+          "[http][server]")
 {
     // The executor each connection gets: a strand of its own by default, the io_context's
     // executor itself with single_threaded.  Either way the connections are served the same.
@@ -502,7 +508,8 @@ TEST_CASE("http: single_threaded connections run on the io_context's own executo
         std::promise<bool> sse_typed;
         rtmsg::sse::behavior eb;
         eb.on_open = [&](auto const& c) {
-            sse_typed.set_value(dynamic_cast<rtmsg::http::detail::sse_connection<io_socket> const*>(c.get()) != nullptr);
+            sse_typed.set_value(dynamic_cast<rtmsg::http::detail::sse_connection<io_socket> const*>(c.get()) !=
+                                nullptr);
             sse_ex.set_value(c->get_executor());
             c->send({"hello", "1", {}, 0});
         };
@@ -594,7 +601,8 @@ TEST_CASE("http: an SSE route keeps its request unless told not to", "[http][sse
     }
 }
 
-TEST_CASE("websocket and sse: on_open runs before the response head leaves, and what it sends follows the head", "[http][server][sse]")
+TEST_CASE("websocket and sse: on_open runs before the response head leaves, and what it sends follows the head",
+          "[http][server][sse]")
 {
     // on_open peeks at the client's socket: bytes already there would mean that the 101 (or
     // the 200) went out before on_open, and a message published to what on_open subscribes

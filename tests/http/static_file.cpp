@@ -34,9 +34,9 @@ struct site {
         fs::create_directories(root / "empty");
         fs::create_directories(root / ".well-known");
         fs::create_directories(base / "www2");
-        for (auto const& p : {base / "secret.txt", base / "www2" / "x.txt", root / "index.html", root / "a.txt",
-                              root / "sub" / "index.html", root / "sub" / "page.html", root / ".well-known" / "x",
-                              root / "..."})
+        for (auto const& p :
+             {base / "secret.txt", base / "www2" / "x.txt", root / "index.html", root / "a.txt",
+              root / "sub" / "index.html", root / "sub" / "page.html", root / ".well-known" / "x", root / "..."})
             std::ofstream(p) << "content of " << p.filename().string();
         std::error_code ec;
         fs::create_symlink("../secret.txt", root / "escape", ec);
@@ -70,7 +70,7 @@ TEST_CASE("http: static paths map to files under the root, and directories to in
     CHECK(http::resolve_static_path(s.root, "/empty") == s.canonical("empty/index.html")); // caller 404s
     CHECK(http::resolve_static_path(s.root, "/new%20file.txt") == s.canonical("new file.txt"));
     CHECK(http::resolve_static_path(s.root, "/.well-known/x") == s.canonical(".well-known/x"));
-    CHECK(http::resolve_static_path(s.root, "/...") == s.canonical("..."));  // a name, not a dot segment
+    CHECK(http::resolve_static_path(s.root, "/...") == s.canonical("...")); // a name, not a dot segment
     CHECK(http::resolve_static_path(s.root, "/a+b") == s.canonical("a+b")); // '+' is not a space in paths
     // A root given with a trailing separator or relative components works the same.
     CHECK(http::resolve_static_path(s.root / "", "/a.txt") == s.canonical("a.txt"));
@@ -80,23 +80,22 @@ TEST_CASE("http: static paths map to files under the root, and directories to in
 TEST_CASE("http: static paths cannot escape the root", "[http]")
 {
     site const s;
-    auto const attack = GENERATE(as<std::string>{},
-                                 // dot-dot, raw and encoded
-                                 "/..", "/../secret.txt", "/sub/../../secret.txt", "/sub/../a.txt",
-                                 "/%2e%2e/secret.txt",
-                                 "/%2E%2e/secret.txt", "/.%2e/secret.txt", "/%2e./secret.txt", "/..%2fsecret.txt",
-                                 "/..%2Fsecret.txt", "/sub/..%2f..%2fsecret.txt", "/%2f../secret.txt",
-                                 "/../www2/x.txt", "/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
-                                 // dot segments
-                                 "/.", "/./a.txt", "/sub/./page.html", "/%2e/a.txt",
-                                 // absolute paths and empty segments
-                                 "//etc/passwd", "/%2fetc/passwd", "/%2Fetc%2Fpasswd", "/sub//page.html",
-                                 // NUL and control characters
-                                 "/a.txt%00.html", "/a.txt\0.html"s, "/a.txt\0"s, "/%0a", "/a%0d%0a",
-                                 // backslashes
-                                 "/..\\secret.txt", "/%5c..%5csecret.txt", "/sub\\page.html", "/%5C",
-                                 // malformed
-                                 "", "a.txt", "../secret.txt", "/%", "/%2", "/%zz", "/a%g0");
+    auto const attack =
+        GENERATE(as<std::string>{},
+                 // dot-dot, raw and encoded
+                 "/..", "/../secret.txt", "/sub/../../secret.txt", "/sub/../a.txt", "/%2e%2e/secret.txt",
+                 "/%2E%2e/secret.txt", "/.%2e/secret.txt", "/%2e./secret.txt", "/..%2fsecret.txt", "/..%2Fsecret.txt",
+                 "/sub/..%2f..%2fsecret.txt", "/%2f../secret.txt", "/../www2/x.txt", "/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+                 // dot segments
+                 "/.", "/./a.txt", "/sub/./page.html", "/%2e/a.txt",
+                 // absolute paths and empty segments
+                 "//etc/passwd", "/%2fetc/passwd", "/%2Fetc%2Fpasswd", "/sub//page.html",
+                 // NUL and control characters
+                 "/a.txt%00.html", "/a.txt\0.html"s, "/a.txt\0"s, "/%0a", "/a%0d%0a",
+                 // backslashes
+                 "/..\\secret.txt", "/%5c..%5csecret.txt", "/sub\\page.html", "/%5C",
+                 // malformed
+                 "", "a.txt", "../secret.txt", "/%", "/%2", "/%zz", "/a%g0");
     INFO(std::string_view(attack).substr(0, 64));
     CHECK(http::resolve_static_path(s.root, attack) == std::nullopt);
 }

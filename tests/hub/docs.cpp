@@ -34,7 +34,8 @@ constexpr std::uint64_t doc_epoch = 1700000000000123;
 /// the documentation after a deliberate change of the wire format).
 std::string documented(std::string const& name, std::string const& actual)
 {
-    if (auto const* dir = std::getenv("RTMSG_DOCS_OUT")) std::ofstream(std::string(dir) + "/" + name + ".txt") << actual;
+    if (auto const* dir = std::getenv("RTMSG_DOCS_OUT"))
+        std::ofstream(std::string(dir) + "/" + name + ".txt") << actual;
     std::ifstream in(RTMSG_SOURCE_DIR "/docs/protocol.md");
     REQUIRE(in);
     std::string line, block;
@@ -122,14 +123,22 @@ struct ws_transcript {
     {
         for (int i = 0; i < n; ++i) {
             auto f = read_frame(c.socket, c.buf);
-            if (f.first == 1) text.append("← ").append(f.second).append("\n");
-            else if (f.first == 2) text.append("← [binary] ").append(hex(f.second)).append("\n");
+            if (f.first == 1)
+                text.append("← ").append(f.second).append("\n");
+            else if (f.first == 2)
+                text.append("← [binary] ").append(hex(f.second)).append("\n");
             else if (f.first == 8) {
                 REQUIRE(f.second.size() >= 2);
-                auto const code = static_cast<unsigned char>(f.second[0]) << 8 | static_cast<unsigned char>(f.second[1]);
-                text.append("← [close] ").append(std::to_string(code)).append(" ").append(f.second.substr(2)).append("\n");
+                auto const code =
+                    static_cast<unsigned char>(f.second[0]) << 8 | static_cast<unsigned char>(f.second[1]);
+                text.append("← [close] ")
+                    .append(std::to_string(code))
+                    .append(" ")
+                    .append(f.second.substr(2))
+                    .append("\n");
             }
-            else FAIL("unexpected opcode " << f.first);
+            else
+                FAIL("unexpected opcode " << f.first);
         }
     }
     client c;
@@ -211,7 +220,9 @@ TEST_CASE("docs: protocol_endpoint over rtmsg.binary sends what docs/protocol.md
     s.start();
     ws_transcript t(s.port, "/ws", "rtmsg.binary");
     // sub id 1, topic "chat"
-    t.send_binary(std::string("\x01\x01\x01\x01\x02\x04" "chat", 10));
+    t.send_binary(std::string("\x01\x01\x01\x01\x02\x04"
+                              "chat",
+                              10));
     t.receive();
     t.host(R"x(hub.publish("chat", R"({"a":1})", rtmsg::codec::data_kind::json))x");
     hub.publish("chat", R"({"a":1})", rtmsg::codec::data_kind::json);
@@ -292,7 +303,8 @@ TEST_CASE("docs: a pattern sse_endpoint sends what docs/protocol.md shows", "[hu
 TEST_CASE("docs: every example marked in docs/protocol.md is checked by a test here", "[hub][docs]")
 {
     // The scenarios of this file; a marker with another name would be a block nothing checks.
-    std::vector<std::string> const checked{"ws-json", "ws-binary", "raw", "sse-topic", "sse-topic-resume", "sse-pattern"};
+    std::vector<std::string> const checked{"ws-json",   "ws-binary",        "raw",
+                                           "sse-topic", "sse-topic-resume", "sse-pattern"};
     std::ifstream in(RTMSG_SOURCE_DIR "/docs/protocol.md");
     REQUIRE(in);
     std::string line;

@@ -28,7 +28,8 @@ std::pair<int, std::string> close_code_of(client& c)
     do f = read_frame(c.socket, c.buf);
     while (f.first != 8);
     REQUIRE(f.second.size() >= 2);
-    return {(static_cast<unsigned char>(f.second[0]) << 8) | static_cast<unsigned char>(f.second[1]), f.second.substr(2)};
+    return {(static_cast<unsigned char>(f.second[0]) << 8) | static_cast<unsigned char>(f.second[1]),
+            f.second.substr(2)};
 }
 
 /// Reads events from an SSE response, after its head, following the WHATWG parsing rules
@@ -81,8 +82,10 @@ struct sse_reader {
                     cur.data += value + "\n";
                     has_data = true;
                 }
-                else if (field == "id") cur.id = value;
-                else if (field == "event") cur.type = value;
+                else if (field == "id")
+                    cur.id = value;
+                else if (field == "event")
+                    cur.type = value;
                 line.clear();
                 continue;
             }
@@ -268,8 +271,9 @@ TEST_CASE("hub: /broadcast-style endpoints relay client messages to all, sender 
     }
 }
 
-TEST_CASE("hub: a raw endpoint is push-only unless client publishing is allowed, and asks can_subscribe and can_publish",
-          "[hub][endpoint]")
+TEST_CASE(
+    "hub: a raw endpoint is push-only unless client publishing is allowed, and asks can_subscribe and can_publish",
+    "[hub][endpoint]")
 {
     rtmsg::hub_options o;
     o.can_subscribe = [](rtmsg::peer_info const& p, std::string_view topic) {
@@ -333,7 +337,8 @@ TEST_CASE("hub: a raw endpoint's publications pass the publish hook and the per-
 {
     rtmsg::hub_options o;
     o.on_publish = [](rtmsg::peer_info const& p, rtmsg::publish_request const& r) {
-        if (r.data == "spam") return rtmsg::publish_verdict::reject(rtmsg::hub_error::not_allowed, "no spam, " + std::string(p.identity));
+        if (r.data == "spam")
+            return rtmsg::publish_verdict::reject(rtmsg::hub_error::not_allowed, "no spam, " + std::string(p.identity));
         if (r.data == "shout") return rtmsg::publish_verdict::replace("SHOUT", rtmsg::codec::data_kind::text);
         return rtmsg::publish_verdict::accept();
     };
@@ -374,8 +379,7 @@ TEST_CASE("hub: a raw endpoint's publications pass the publish hook and the per-
     CHECK(hub.position("feed").second == 2);
 }
 
-TEST_CASE("hub: messages that arrive in one read are published together, each publisher's in order",
-          "[hub][endpoint]")
+TEST_CASE("hub: messages that arrive in one read are published together, each publisher's in order", "[hub][endpoint]")
 {
     running_server s;
     rtmsg::hub hub;

@@ -37,8 +37,10 @@ protected:
 int raw_format(rtmsg::hub& h)
 {
     return h.core()->format("test.raw", [](rtmsg::message const& m, std::string& out) {
-        if (m.op == rtmsg::codec::op::message) out = m.payload;
-        else out = std::string(rtmsg::codec::op_name(m.op)) + ":" + m.who;
+        if (m.op == rtmsg::codec::op::message)
+            out = m.payload;
+        else
+            out = std::string(rtmsg::codec::op_name(m.op)) + ":" + m.who;
         return true;
     });
 }
@@ -112,7 +114,8 @@ TEST_CASE("hub: in-process subscribers get every message of their topic or patte
     CHECK(wild.size() == 2);
     CHECK(exact.size() == 2);
     std::error_code ec;
-    h.subscribe("bad..topic", [](auto const&) {}, ec);
+    h.subscribe(
+        "bad..topic", [](auto const&) {}, ec);
     CHECK(ec == rtmsg::hub_error::invalid_topic);
     CHECK(h.publish("prices.*", "x", rtmsg::codec::data_kind::text).ec == rtmsg::hub_error::wildcard_publish);
     CHECK(h.publish("no spaces", "x", rtmsg::codec::data_kind::text).ec == rtmsg::hub_error::invalid_topic);
@@ -208,8 +211,7 @@ TEST_CASE("hub: slow-consumer policies bound the queue and count drops", "[hub][
     limits.max_messages = 3;
     limits.max_bytes = 1 << 20;
 
-    auto run = [&](slow_consumer_policy p, std::vector<std::pair<std::string, std::string>> const& pubs,
-                   int& kicks) {
+    auto run = [&](slow_consumer_policy p, std::vector<std::pair<std::string, std::string>> const& pubs, int& kicks) {
         rtmsg::hub_options o;
         o.default_topic.policy = p;
         rtmsg::hub h(o);
@@ -228,8 +230,8 @@ TEST_CASE("hub: slow-consumer policies bound the queue and count drops", "[hub][
     CHECK(run(slow_consumer_policy::drop_newest, five, kicks) == std::vector<std::string>{"1", "2", "3"});
     CHECK(run(slow_consumer_policy::keep_latest, five, kicks) == std::vector<std::string>{"5"});
     CHECK(run(slow_consumer_policy::keep_latest,
-              {{"t.a", "a1"}, {"t.b", "b1"}, {"t.a", "a2"}, {"t.c", "c1"}, {"t.b", "b2"}}, kicks) ==
-          std::vector<std::string>{"a2", "b2", "c1"});
+              {{"t.a", "a1"}, {"t.b", "b1"}, {"t.a", "a2"}, {"t.c", "c1"}, {"t.b", "b2"}},
+              kicks) == std::vector<std::string>{"a2", "b2", "c1"});
     CHECK(run(slow_consumer_policy::disconnect, five, kicks) == std::vector<std::string>{"1", "2", "3"});
     CHECK(kicks == 1);
 }
@@ -250,7 +252,7 @@ TEST_CASE("hub: publish_many queues exactly what publishing one by one does", "[
         rtmsg::hub h(o);
         rtmsg::queue_limits limits;
         limits.max_messages = 3;
-        auto twice = make_box(h, 1);        // matched by the topic and by two patterns
+        auto twice = make_box(h, 1); // matched by the topic and by two patterns
         auto limited = make_box(h, 2, "", limits);
         auto sender = make_box(h, 7);
         REQUIRE(!h.core()->subscribe(twice, "a.b", {}, nullptr));
@@ -463,7 +465,8 @@ TEST_CASE("hub: concurrent publishers, subscribers and unsubscribers", "[hub][th
     std::vector<std::thread> threads;
     for (int p = 0; p < 3; ++p)
         threads.emplace_back([&, p] {
-            for (int i = 0; i < 2000; ++i) h.publish("load." + std::to_string(i % 5), std::to_string(p), rtmsg::codec::data_kind::text);
+            for (int i = 0; i < 2000; ++i)
+                h.publish("load." + std::to_string(i % 5), std::to_string(p), rtmsg::codec::data_kind::text);
         });
     threads.emplace_back([&] {
         int n = 0;
@@ -534,7 +537,8 @@ TEST_CASE("hub: publishers to their own topics lose nothing while patterns come 
 
     // dual: p.0 once each and in order; p.1 and p.2 only from while p.* was on, in order.
     std::vector<std::vector<int>> got(topics);
-    for (auto const& it : dual->drain()) got[static_cast<std::size_t>(it.msg->topic.back() - '0')].push_back(std::stoi(it.msg->payload));
+    for (auto const& it : dual->drain())
+        got[static_cast<std::size_t>(it.msg->topic.back() - '0')].push_back(std::stoi(it.msg->payload));
     CHECK(got[0].size() == per_topic);
     for (auto const& v : got) CHECK(std::is_sorted(v.begin(), v.end()));
     for (auto const& v : got) CHECK(std::adjacent_find(v.begin(), v.end()) == v.end());

@@ -27,7 +27,10 @@ struct proto_client {
         REQUIRE(!codec.encode(e, body));
         c.send(ws_test::client_frame(C::is_text ? ws_test::op_text : ws_test::op_binary, body));
     }
-    void send_raw(std::string_view body, std::uint8_t op = ws_test::op_text) { c.send(ws_test::client_frame(op, body)); }
+    void send_raw(std::string_view body, std::uint8_t op = ws_test::op_text)
+    {
+        c.send(ws_test::client_frame(op, body));
+    }
     /// The next protocol message (its views live until the next call).
     rtmsg::codec::envelope next()
     {
@@ -91,7 +94,8 @@ TEST_CASE("protocol: subscribe, publish with acknowledgement, delivery", "[hub][
     CHECK(m.data == "plain text");
 }
 
-TEST_CASE("protocol: malformed and refused requests get error replies and the connection stays usable", "[hub][protocol]")
+TEST_CASE("protocol: malformed and refused requests get error replies and the connection stays usable",
+          "[hub][protocol]")
 {
     running_server s;
     rtmsg::hub_options o;
@@ -380,7 +384,8 @@ TEST_CASE("protocol: the publish hook accepts, refuses in the client's own codec
             std::lock_guard<std::mutex> lock(seen_m);
             seen.push_back(std::string(peer.identity) + ":" + std::string(p.topic) + ":" + std::string(p.data));
         }
-        if (p.topic == "closed") return rtmsg::publish_verdict::reject(rtmsg::hub_error::not_allowed, "the room is closed");
+        if (p.topic == "closed")
+            return rtmsg::publish_verdict::reject(rtmsg::hub_error::not_allowed, "the room is closed");
         if (p.topic == "slow") return rtmsg::publish_verdict::reject(rtmsg::hub_error::rate_limited);
         if (p.data == "\"swear\"") return rtmsg::publish_verdict::replace(R"("****")");
         if (p.data == "\"broken\"") return rtmsg::publish_verdict::replace("{not json");
@@ -439,8 +444,8 @@ TEST_CASE("protocol: the per-identity rate limit counts every connection of one 
     rtmsg::hub hub(o);
     s.server.routes().websocket("/ws", rtmsg::protocol_endpoint(hub, named_users()));
     s.start();
-    json_client tab1(s.port, {}, "/ws?user=alice"), tab2(s.port, {}, "/ws?user=alice"),
-        bob(s.port, {}, "/ws?user=bob"), anon(s.port);
+    json_client tab1(s.port, {}, "/ws?user=alice"), tab2(s.port, {}, "/ws?user=alice"), bob(s.port, {}, "/ws?user=bob"),
+        anon(s.port);
     auto pub = [](json_client& c, int id) {
         c.send_raw(R"({"op":"pub","id":)" + std::to_string(id) + R"(,"topic":"t","data":1,"ack":true})");
         return c.next();

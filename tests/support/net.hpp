@@ -56,10 +56,7 @@ struct running_server {
 
 /// A blocking client connection.
 struct client {
-    explicit client(unsigned short port) : socket(ioc)
-    {
-        socket.connect({asio::ip::make_address("127.0.0.1"), port});
-    }
+    explicit client(unsigned short port) : socket(ioc) { socket.connect({asio::ip::make_address("127.0.0.1"), port}); }
     void send(std::string_view bytes) { asio::write(socket, asio::buffer(bytes)); }
     /// Reads one response (headers + Content-Length body).
     std::string response()
@@ -73,7 +70,8 @@ struct client {
         auto lower = head;
         for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         if (auto p = lower.find("content-length:"); p != std::string::npos) len = std::stoul(head.substr(p + 15));
-        if (buf.size() < len) asio::read(socket, asio::dynamic_buffer(buf), asio::transfer_exactly(len - buf.size()), ec);
+        if (buf.size() < len)
+            asio::read(socket, asio::dynamic_buffer(buf), asio::transfer_exactly(len - buf.size()), ec);
         head += buf.substr(0, len);
         buf.erase(0, len);
         return head;

@@ -39,8 +39,8 @@ std::string chat_json(std::size_t n)
     std::string s;
     std::mt19937 rng(7);
     while (s.size() < n)
-        s += "{\"type\":\"chat\",\"room\":\"lobby\",\"user\":\"u" + std::to_string(rng() % 100) + "\",\"text\":\"hello " +
-             std::to_string(rng()) + "\"}";
+        s += "{\"type\":\"chat\",\"room\":\"lobby\",\"user\":\"u" + std::to_string(rng() % 100) +
+             "\",\"text\":\"hello " + std::to_string(rng()) + "\"}";
     s.resize(n);
     return s;
 }
@@ -51,8 +51,7 @@ std::string inflate_all(websocket::inflater& in, std::string_view data, std::uin
     std::string out;
     ec = {};
     auto sink = [&](std::string_view c) { out.append(c); };
-    for (std::size_t i = 0; i < data.size() && !ec; i += piece)
-        ec = in.write(data.substr(i, piece), limit, sink);
+    for (std::size_t i = 0; i < data.size() && !ec; i += piece) ec = in.write(data.substr(i, piece), limit, sink);
     if (!ec) ec = in.finish(limit, sink);
     return out;
 }
@@ -197,8 +196,7 @@ TEST_CASE("deflate: the reader accepts RSV1 only where permessage-deflate allows
     CHECK(!res.ec);
     CHECK(!r.compressed());
     for (auto bad : {make_frame(op_binary, "ab", first) + make_frame(op_cont, "cd", rsv1()),
-                     make_frame(op_ping, "", rsv1()), make_frame(op_close, "", rsv1()),
-                     make_frame(op_text, "a", [] {
+                     make_frame(op_ping, "", rsv1()), make_frame(op_close, "", rsv1()), make_frame(op_text, "a", [] {
                          frame_options o;
                          o.rsv2 = true;
                          return o;

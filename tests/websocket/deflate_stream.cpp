@@ -192,7 +192,8 @@ TEST_CASE("deflate stream: a bomb closes 1009, bad data 1007, bad UTF-8 after in
     std::vector<bad_case> const cases{
         {"bomb", peer_compress(std::string(64u << 20, 'z')), op_binary, 1009, error::message_too_big},
         {"invalid deflate", std::string("\xff\xff\xff\xff", 4), op_binary, 1007, error::bad_deflate},
-        {"text not UTF-8 once inflated", peer_compress(std::string(500, 'a') + "\xc3("), op_text, 1007, error::bad_utf8},
+        {"text not UTF-8 once inflated", peer_compress(std::string(500, 'a') + "\xc3("), op_text, 1007,
+         error::bad_utf8},
         {"a final block then garbage", std::string("\x03\x00", 2) + "zz", op_binary, 1007, error::bad_deflate},
     };
     for (auto const& c : cases) {

@@ -19,10 +19,10 @@
 namespace {
 
 namespace websocket = rtmsg::websocket;
+using rtmsg::role_type;
 using websocket::error;
 using websocket::message_reader;
 using websocket::read_event;
-using rtmsg::role_type;
 using namespace ws_test;
 using namespace std::string_literals;
 
@@ -58,8 +58,8 @@ outcome feed(message_reader& reader, std::string input, std::size_t chunk)
     while (offset < input.size()) {
         auto const end = offset + std::min(chunk, input.size() - offset);
         while (offset < end) {
-            auto const r = reader.read(input.data() + offset, end - offset,
-                                       [&](std::string_view s) { message.append(s); });
+            auto const r =
+                reader.read(input.data() + offset, end - offset, [&](std::string_view s) { message.append(s); });
             REQUIRE(r.consumed <= end - offset);
             offset += r.consumed;
             out.consumed += r.consumed;
@@ -92,12 +92,30 @@ outcome feed(role_type role, std::string input, std::size_t chunk = std::string:
     return feed(reader, std::move(input), chunk);
 }
 
-event message(websocket::message_type t, std::string payload) { return {read_event::message, t, std::move(payload), 0}; }
-event text(std::string payload) { return message(websocket::message_type::text, std::move(payload)); }
-event binary(std::string payload) { return message(websocket::message_type::binary, std::move(payload)); }
-event ping(std::string payload) { return {read_event::ping, {}, std::move(payload), 0}; }
-event pong(std::string payload) { return {read_event::pong, {}, std::move(payload), 0}; }
-event close_event(std::uint16_t code, std::string reason = {}) { return {read_event::close, {}, std::move(reason), code}; }
+event message(websocket::message_type t, std::string payload)
+{
+    return {read_event::message, t, std::move(payload), 0};
+}
+event text(std::string payload)
+{
+    return message(websocket::message_type::text, std::move(payload));
+}
+event binary(std::string payload)
+{
+    return message(websocket::message_type::binary, std::move(payload));
+}
+event ping(std::string payload)
+{
+    return {read_event::ping, {}, std::move(payload), 0};
+}
+event pong(std::string payload)
+{
+    return {read_event::pong, {}, std::move(payload), 0};
+}
+event close_event(std::uint16_t code, std::string reason = {})
+{
+    return {read_event::close, {}, std::move(reason), code};
+}
 
 std::string bytes(std::initializer_list<int> list)
 {
@@ -118,22 +136,34 @@ std::vector<vector_case> const& rfc_vectors()
 {
     static std::vector<vector_case> const v = [] {
         std::vector<vector_case> out;
-        out.push_back({"single-frame unmasked text", role_type::client,
-                       bytes({0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f}), {text("Hello")}});
-        out.push_back({"single-frame masked text", role_type::server,
-                       bytes({0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}), {text("Hello")}});
-        out.push_back({"fragmented unmasked text", role_type::client,
-                       bytes({0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f}), {text("Hello")}});
-        out.push_back({"unmasked ping", role_type::client, bytes({0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f}),
-                       {ping("Hello")}});
-        out.push_back({"masked pong", role_type::server,
-                       bytes({0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}), {pong("Hello")}});
+        out.push_back({"single-frame unmasked text",
+                       role_type::client,
+                       bytes({0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f}),
+                       {text("Hello")}});
+        out.push_back({"single-frame masked text",
+                       role_type::server,
+                       bytes({0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}),
+                       {text("Hello")}});
+        out.push_back({"fragmented unmasked text",
+                       role_type::client,
+                       bytes({0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f}),
+                       {text("Hello")}});
+        out.push_back(
+            {"unmasked ping", role_type::client, bytes({0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f}), {ping("Hello")}});
+        out.push_back({"masked pong",
+                       role_type::server,
+                       bytes({0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}),
+                       {pong("Hello")}});
         auto const b256 = random_bytes(256, 256);
-        out.push_back({"256 bytes binary, 16-bit length", role_type::client, bytes({0x82, 0x7E, 0x01, 0x00}) + b256,
+        out.push_back({"256 bytes binary, 16-bit length",
+                       role_type::client,
+                       bytes({0x82, 0x7E, 0x01, 0x00}) + b256,
                        {binary(b256)}});
         auto const b64k = random_bytes(65536, 65536);
-        out.push_back({"64 KiB binary, 64-bit length", role_type::client,
-                       bytes({0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0}) + b64k, {binary(b64k)}});
+        out.push_back({"64 KiB binary, 64-bit length",
+                       role_type::client,
+                       bytes({0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0}) + b64k,
+                       {binary(b64k)}});
         // The same, masked, in the server role: unmasking must continue across reads.
         out.push_back({"64 KiB binary, masked", role_type::server, client_frame(op_binary, b64k), {binary(b64k)}});
         return out;
@@ -174,8 +204,13 @@ TEST_CASE("websocket: a message survives any split of the input", "[websocket]")
                      client_frame(op_binary, big.substr(0, 200), false) + client_frame(op_cont, "", false) +
                      client_frame(op_cont, big.substr(200)) + client_frame(op_text, random_text(126, 3)) +
                      client_frame(op_close, close_payload(1000, "bye"));
-    std::vector<event> const expected{ping("p1"),    pong(""), text("caf\xC3\xA9 au lait"), binary(""), binary(big),
-                                      text(random_text(126, 3)), close_event(1000, "bye")};
+    std::vector<event> const expected{ping("p1"),
+                                      pong(""),
+                                      text("caf\xC3\xA9 au lait"),
+                                      binary(""),
+                                      binary(big),
+                                      text(random_text(126, 3)),
+                                      close_event(1000, "bye")};
     auto const out = feed(role_type::server, in, chunk);
     CHECK_FALSE(out.ec);
     CHECK(out.events == expected);
@@ -259,34 +294,32 @@ std::vector<error_case> error_cases()
     v.push_back({"RSV1", S, make_frame(op_text, "a", opts([](auto& o) { o.rsv1 = true; })), error::bad_reserved_bits});
     v.push_back({"RSV2", S, make_frame(op_text, "a", opts([](auto& o) { o.rsv2 = true; })), error::bad_reserved_bits});
     v.push_back({"RSV3", S, make_frame(op_text, "a", opts([](auto& o) { o.rsv3 = true; })), error::bad_reserved_bits});
-    v.push_back({"RSV1 on a ping", S, make_frame(op_ping, "", opts([](auto& o) { o.rsv1 = true; })),
-                 error::bad_reserved_bits});
+    v.push_back(
+        {"RSV1 on a ping", S, make_frame(op_ping, "", opts([](auto& o) { o.rsv1 = true; })), error::bad_reserved_bits});
     v.push_back({"unmasked client frame", S, server_frame(op_text, "a"), error::unmasked_frame});
     v.push_back({"masked server frame", C, client_frame(op_text, "a"), error::masked_frame});
     v.push_back({"64-bit length with the top bit set", S,
                  make_frame(op_binary, "", opts([](auto& o) { o.declared_length = std::uint64_t(1) << 63; })),
                  error::bad_length});
-    v.push_back({"64-bit length of all ones", C,
-                 make_frame(op_binary, "",
-                            opts([](auto& o) {
-                                o.masked = false;
-                                o.declared_length = ~std::uint64_t(0);
-                            })),
+    v.push_back({"64-bit length of all ones", C, make_frame(op_binary, "", opts([](auto& o) {
+                                                                o.masked = false;
+                                                                o.declared_length = ~std::uint64_t(0);
+                                                            })),
                  error::bad_length});
-    v.push_back({"16-bit form for 125 bytes", S,
-                 make_frame(op_binary, std::string(125, 'x'),
-                            opts([](auto& o) { o.form = frame_options::length_form::len16; })),
+    v.push_back({"16-bit form for 125 bytes", S, make_frame(op_binary, std::string(125, 'x'), opts([](auto& o) {
+                                                                o.form = frame_options::length_form::len16;
+                                                            })),
                  error::non_minimal_length});
     v.push_back({"16-bit form for 0 bytes", S,
                  make_frame(op_binary, "", opts([](auto& o) { o.form = frame_options::length_form::len16; })),
                  error::non_minimal_length});
-    v.push_back({"64-bit form for 65535 bytes", S,
-                 make_frame(op_binary, std::string(65535, 'x'),
-                            opts([](auto& o) { o.form = frame_options::length_form::len64; })),
+    v.push_back({"64-bit form for 65535 bytes", S, make_frame(op_binary, std::string(65535, 'x'), opts([](auto& o) {
+                                                                  o.form = frame_options::length_form::len64;
+                                                              })),
                  error::non_minimal_length});
-    v.push_back({"64-bit form for 126 bytes", S,
-                 make_frame(op_binary, std::string(126, 'x'),
-                            opts([](auto& o) { o.form = frame_options::length_form::len64; })),
+    v.push_back({"64-bit form for 126 bytes", S, make_frame(op_binary, std::string(126, 'x'), opts([](auto& o) {
+                                                                o.form = frame_options::length_form::len64;
+                                                            })),
                  error::non_minimal_length});
     v.push_back({"fragmented ping", S, client_frame(op_ping, "a", false), error::fragmented_control});
     v.push_back({"fragmented close", S, client_frame(op_close, "", false), error::fragmented_control});
@@ -296,14 +329,13 @@ std::vector<error_case> error_cases()
     v.push_back({"continuation without a start", S, client_frame(op_cont, "a"), error::bad_continuation});
     v.push_back({"continuation after a complete message", S, client_frame(op_text, "a") + client_frame(op_cont, "b"),
                  error::bad_continuation});
-    v.push_back({"text inside a fragmented message", S,
-                 client_frame(op_text, "a", false) + client_frame(op_text, "b"), error::expected_continuation});
+    v.push_back({"text inside a fragmented message", S, client_frame(op_text, "a", false) + client_frame(op_text, "b"),
+                 error::expected_continuation});
     v.push_back({"binary inside a fragmented message", S,
                  client_frame(op_binary, "a", false) + client_frame(op_ping, "") + client_frame(op_binary, "b"),
                  error::expected_continuation});
     v.push_back({"close payload of one byte", S, client_frame(op_close, "\x03"), error::bad_close_size});
-    v.push_back({"close reason not UTF-8", S, client_frame(op_close, close_payload(1000, "ok\xC3(")),
-                 error::bad_utf8});
+    v.push_back({"close reason not UTF-8", S, client_frame(op_close, close_payload(1000, "ok\xC3(")), error::bad_utf8});
     v.push_back({"close reason ends inside a character", S, client_frame(op_close, close_payload(1000, "ok\xE2\x82")),
                  error::bad_utf8});
     v.push_back({"text not UTF-8", S, client_frame(op_text, "a\xFF"), error::bad_utf8});
@@ -364,7 +396,10 @@ TEST_CASE("websocket: header errors are reported before the rest of the frame ar
     }
     SECTION("a length error fails at the end of the header, with no payload")
     {
-        auto in = make_frame(op_binary, "", opts([](auto& o) { o.declared_length = 100; o.form = frame_options::length_form::len64; }));
+        auto in = make_frame(op_binary, "", opts([](auto& o) {
+                                 o.declared_length = 100;
+                                 o.form = frame_options::length_form::len64;
+                             }));
         message_reader reader(role_type::server);
         auto const r = reader.read(in.data(), in.size(), [](std::string_view) {});
         CHECK(r.ec == error::non_minimal_length);
@@ -442,8 +477,8 @@ TEST_CASE("websocket: close frames carry only codes a peer may send", "[websocke
     }
     SECTION("valid codes")
     {
-        auto const code = GENERATE(as<std::uint16_t>{}, 1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000,
-                                   3999, 4000, 4999);
+        auto const code =
+            GENERATE(as<std::uint16_t>{}, 1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999);
         INFO("code " << code);
         CHECK(websocket::is_valid_close_code(code));
         auto const out = feed(role_type::server, client_frame(op_close, close_payload(code, "r\xC3\xA9")), 1);
@@ -458,8 +493,9 @@ TEST_CASE("websocket: close frames carry only codes a peer may send", "[websocke
     }
     SECTION("a code alone, or a reason of 123 bytes, is fine")
     {
-        auto const out = feed(role_type::server, client_frame(op_close, close_payload(1001)) +
-                                                     client_frame(op_close, close_payload(4000, std::string(123, 'r'))));
+        auto const out =
+            feed(role_type::server, client_frame(op_close, close_payload(1001)) +
+                                        client_frame(op_close, close_payload(4000, std::string(123, 'r'))));
         CHECK_FALSE(out.ec);
         CHECK(out.events == std::vector<event>{close_event(1001), close_event(4000, std::string(123, 'r'))});
     }
@@ -470,10 +506,10 @@ TEST_CASE("websocket: each read error maps to its close code and condition", "[w
     using websocket::close_code_for;
     CHECK(close_code_for(error::bad_utf8) == 1007);
     CHECK(close_code_for(error::message_too_big) == 1009);
-    for (auto e : {error::bad_opcode, error::bad_reserved_bits, error::bad_length, error::non_minimal_length,
-                   error::unmasked_frame, error::masked_frame, error::fragmented_control, error::control_too_big,
-                   error::bad_continuation, error::expected_continuation, error::bad_close_code,
-                   error::bad_close_size}) {
+    for (auto e :
+         {error::bad_opcode, error::bad_reserved_bits, error::bad_length, error::non_minimal_length,
+          error::unmasked_frame, error::masked_frame, error::fragmented_control, error::control_too_big,
+          error::bad_continuation, error::expected_continuation, error::bad_close_code, error::bad_close_size}) {
         INFO(make_error_code(e).message());
         CHECK(close_code_for(e) == 1002);
         CHECK(make_error_code(e) == websocket::condition::protocol_violation);
@@ -485,8 +521,7 @@ TEST_CASE("websocket: each read error maps to its close code and condition", "[w
         CHECK(make_error_code(e) != websocket::condition::protocol_violation);
     }
     for (auto e : {error::bad_method, error::bad_http_version, error::no_upgrade, error::no_connection_upgrade,
-                   error::no_host, error::bad_key, error::bad_version, error::origin_refused,
-                   error::bad_accept})
+                   error::no_host, error::bad_key, error::bad_version, error::origin_refused, error::bad_accept})
         CHECK(make_error_code(e) == websocket::condition::handshake_failed);
     CHECK(std::string(make_error_code(error::bad_utf8).category().name()) == "rtmsg.websocket");
     CHECK(std::error_code(std::make_error_code(std::errc::io_error)) != websocket::condition::protocol_violation);

@@ -31,8 +31,8 @@ std::optional<websocket::deflate_agreement> negotiate(std::vector<std::string_vi
 
 TEST_CASE("permessage-deflate: extension lists parse per RFC 6455 §9.1", "[websocket][deflate]")
 {
-    auto const v = websocket::parse_extensions({"foo, permessage-deflate ; client_max_window_bits ;server_max_window_bits=\"10\"",
-                                                "x; a=\"b,c\", y"});
+    auto const v = websocket::parse_extensions(
+        {"foo, permessage-deflate ; client_max_window_bits ;server_max_window_bits=\"10\"", "x; a=\"b,c\", y"});
     // "a" has a quoted value that is not a token once unquoted: that element is left out.
     REQUIRE(v.size() == 3);
     CHECK(v[0].name == "foo");
@@ -69,13 +69,15 @@ TEST_CASE("permessage-deflate: nothing is accepted when disabled or not offered"
 TEST_CASE("permessage-deflate: the first acceptable of several offers wins", "[websocket][deflate]")
 {
     // Unknown parameter, duplicate, value on a bare parameter, bad window values: declined.
-    auto const bad = GENERATE(as<std::string>{}, "permessage-deflate; foo", "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
-                              "permessage-deflate; client_max_window_bits=10; client_max_window_bits=11",
-                              "permessage-deflate; server_no_context_takeover=1", "permessage-deflate; client_no_context_takeover=\"\"",
-                              "permessage-deflate; server_max_window_bits", "permessage-deflate; server_max_window_bits=7",
-                              "permessage-deflate; server_max_window_bits=16", "permessage-deflate; server_max_window_bits=010",
-                              "permessage-deflate; client_max_window_bits=0", "permessage-deflate; client_max_window_bits=+9",
-                              "permessage-deflate; server_max_window_bits=1 0");
+    auto const bad =
+        GENERATE(as<std::string>{}, "permessage-deflate; foo",
+                 "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+                 "permessage-deflate; client_max_window_bits=10; client_max_window_bits=11",
+                 "permessage-deflate; server_no_context_takeover=1",
+                 "permessage-deflate; client_no_context_takeover=\"\"", "permessage-deflate; server_max_window_bits",
+                 "permessage-deflate; server_max_window_bits=7", "permessage-deflate; server_max_window_bits=16",
+                 "permessage-deflate; server_max_window_bits=010", "permessage-deflate; client_max_window_bits=0",
+                 "permessage-deflate; client_max_window_bits=+9", "permessage-deflate; server_max_window_bits=1 0");
     CAPTURE(bad);
     CHECK(!negotiate({bad}));
     auto const a = negotiate({bad + ", permessage-deflate; server_max_window_bits=12, permessage-deflate"});
@@ -173,19 +175,22 @@ TEST_CASE("permessage-deflate: the client's offer and its check of the response"
     CHECK(!websocket::check_deflate_response({"permessage-deflate"}, o, p));
     REQUIRE(p);
     CHECK(*p == deflate_params{});
-    CHECK(!websocket::check_deflate_response({"permessage-deflate; server_no_context_takeover; client_max_window_bits=10"}, o, p));
+    CHECK(!websocket::check_deflate_response(
+        {"permessage-deflate; server_no_context_takeover; client_max_window_bits=10"}, o, p));
     CHECK(p->server_no_context_takeover);
     CHECK(p->client_max_window_bits == 10);
 
-    auto const bad = GENERATE(as<std::string>{}, "permessage-deflate, permessage-deflate", "x-other",
-                              "permessage-deflate; foo", "permessage-deflate; client_max_window_bits",
-                              "permessage-deflate; server_max_window_bits=16", "permessage-deflate; server_max_window_bits",
-                              "permessage-deflate; client_no_context_takeover; client_no_context_takeover", "permessage-deflate;");
+    auto const bad =
+        GENERATE(as<std::string>{}, "permessage-deflate, permessage-deflate", "x-other", "permessage-deflate; foo",
+                 "permessage-deflate; client_max_window_bits", "permessage-deflate; server_max_window_bits=16",
+                 "permessage-deflate; server_max_window_bits",
+                 "permessage-deflate; client_no_context_takeover; client_no_context_takeover", "permessage-deflate;");
     CAPTURE(bad);
     CHECK(websocket::check_deflate_response({bad}, o, p) == websocket::error::bad_extension);
     CHECK(websocket::check_deflate_response({bad}, o, p) == websocket::condition::handshake_failed);
     // Nothing offered: any extension is refused.
-    CHECK(websocket::check_deflate_response({"permessage-deflate"}, deflate_options{}, p) == websocket::error::bad_extension);
+    CHECK(websocket::check_deflate_response({"permessage-deflate"}, deflate_options{}, p) ==
+          websocket::error::bad_extension);
 }
 
 TEST_CASE("permessage-deflate: a client's limits bind the server's answer", "[websocket][deflate]")
@@ -195,19 +200,22 @@ TEST_CASE("permessage-deflate: a client's limits bind the server's answer", "[we
     o.peer_window_bits = 12;
     o.no_context_takeover = true;
     o.peer_no_context_takeover = true;
-    CHECK(websocket::make_deflate_offer(o) == "permessage-deflate; client_no_context_takeover; server_no_context_takeover; "
-                                              "server_max_window_bits=12; client_max_window_bits=10");
+    CHECK(websocket::make_deflate_offer(o) ==
+          "permessage-deflate; client_no_context_takeover; server_no_context_takeover; "
+          "server_max_window_bits=12; client_max_window_bits=10");
     std::optional<deflate_params> p;
-    CHECK(!websocket::check_deflate_response({"permessage-deflate; server_no_context_takeover; server_max_window_bits=11"}, o, p));
+    CHECK(!websocket::check_deflate_response(
+        {"permessage-deflate; server_no_context_takeover; server_max_window_bits=11"}, o, p));
     REQUIRE(p);
     CHECK(p->client_no_context_takeover);
     CHECK(p->server_max_window_bits == 11);
     CHECK(p->client_max_window_bits == 10);
     // Our server_no_context_takeover request ignored, a larger window, a window not answered.
-    for (std::string_view bad : {"permessage-deflate; server_max_window_bits=12",
-                                 "permessage-deflate; server_no_context_takeover; server_max_window_bits=13",
-                                 "permessage-deflate; server_no_context_takeover",
-                                 "permessage-deflate; server_no_context_takeover; server_max_window_bits=12; client_max_window_bits=11"}) {
+    for (std::string_view bad :
+         {"permessage-deflate; server_max_window_bits=12",
+          "permessage-deflate; server_no_context_takeover; server_max_window_bits=13",
+          "permessage-deflate; server_no_context_takeover",
+          "permessage-deflate; server_no_context_takeover; server_max_window_bits=12; client_max_window_bits=11"}) {
         CAPTURE(bad);
         CHECK(websocket::check_deflate_response({bad}, o, p) == websocket::error::bad_extension);
     }

@@ -35,7 +35,6 @@
 #include <utility>
 #include <vector>
 
-
 namespace {
 
 namespace websocket = rtmsg::websocket;
@@ -376,8 +375,7 @@ TEST_CASE("websocket: read_buffered stops when its handler says so and async_rea
     CHECK(p.buf == "c");
 }
 
-TEST_CASE("websocket: a message that read_buffered meets half-read is completed by the next async_read",
-          "[websocket]")
+TEST_CASE("websocket: a message that read_buffered meets half-read is completed by the next async_read", "[websocket]")
 {
     peer p;
     p.accept();
@@ -505,8 +503,8 @@ TEST_CASE("websocket: a protocol error closes with its code and fails the read",
 TEST_CASE("websocket: invalid UTF-8 closes with 1007 before the message ends", "[websocket]")
 {
     auto const lead = GENERATE(std::string(), std::string(100, 'a'));
-    auto const bad = GENERATE(std::string("\xF4\x90"), std::string("\xE0\x80"), std::string("\xED\xA0"),
-                              std::string("ok\xC3(more"));
+    auto const bad =
+        GENERATE(std::string("\xF4\x90"), std::string("\xE0\x80"), std::string("\xED\xA0"), std::string("ok\xC3(more"));
     peer p;
     p.accept();
     // Only the first fragment: FIN clear, the message could still go on.
@@ -829,8 +827,8 @@ TEST_CASE("websocket: send reports backpressure over the soft limit and drops ov
     o.send_queue_hard_limit = 100;
     peer p(o);
     p.accept();
-    CHECK(p.ws.send(message_type::text, "12345") == websocket::send_status::queued);       // 7 bytes queued
-    CHECK(p.ws.send(message_type::text, "67890") == websocket::send_status::backpressure); // 14 > 10
+    CHECK(p.ws.send(message_type::text, "12345") == websocket::send_status::queued);                 // 7 bytes queued
+    CHECK(p.ws.send(message_type::text, "67890") == websocket::send_status::backpressure);           // 14 > 10
     CHECK(p.ws.send(message_type::binary, std::string(90, 'x')) == websocket::send_status::dropped); // 104 > 100
     CHECK(p.ws.queued_bytes() == 14);
     REQUIRE(run_until_idle(p.ioc));
@@ -915,9 +913,8 @@ std::string write_from_completion(nested how)
     std::string const first = "first", second = "second", third = "third";
     std::vector<std::string> done;
     auto third_write = [&] {
-        p.ws.async_write(message_type::text, asio::buffer(third), [&](std::error_code ec, std::size_t) {
-            done.push_back(ec ? "error" : "third");
-        });
+        p.ws.async_write(message_type::text, asio::buffer(third),
+                         [&](std::error_code ec, std::size_t) { done.push_back(ec ? "error" : "third"); });
     };
     auto second_write = [&] {
         if (how == nested::send) {
@@ -943,7 +940,7 @@ std::string write_from_completion(nested how)
             asio::detached);
     else
 #endif
-    if (how == nested::from_ping)
+        if (how == nested::from_ping)
         p.ws.async_ping(first, [&](std::error_code ec) {
             done.push_back(ec ? "error" : "first");
             second_write();
@@ -999,7 +996,10 @@ TEST_CASE("websocket: async_write completes through a future", "[websocket]")
     p.accept();
     std::string const payload = random_text(1000, 2);
     std::future<std::size_t> f = p.ws.async_write(message_type::text, asio::buffer(payload), asio::use_future);
-    std::thread io([&] { p.ioc.restart(); p.ioc.run(); });
+    std::thread io([&] {
+        p.ioc.restart();
+        p.ioc.run();
+    });
     REQUIRE(f.wait_for(5s) == std::future_status::ready);
     CHECK(f.get() == payload.size());
     io.join();
@@ -1012,7 +1012,10 @@ TEST_CASE("websocket: async_write completes through a future", "[websocket]")
     p.ioc.restart();
     p.ioc.poll();
     std::future<std::size_t> g = p.ws.async_write(message_type::text, asio::buffer(payload), asio::use_future);
-    std::thread io2([&] { p.ioc.restart(); p.ioc.run_for(5s); });
+    std::thread io2([&] {
+        p.ioc.restart();
+        p.ioc.run_for(5s);
+    });
     REQUIRE(g.wait_for(5s) == std::future_status::ready);
     try {
         g.get();
@@ -1163,7 +1166,7 @@ TEST_CASE("websocket: every failing operation ends the connection cleanly", "[we
             });
         });
         REQUIRE(run_until_idle(p.ioc, 5s)); // never hangs
-        CHECK((failure || closed));          // always completes
+        CHECK((failure || closed));         // always completes
         std::string in = p.client.take_input();
         take_response(in);
         auto const frames = parse_frames(in).frames;
@@ -1465,8 +1468,9 @@ TEST_CASE("websocket: a batch of replies written together leaves its storage in 
     CHECK(a.ws.spare_storage() >= 15 * (4096 + 4));
 }
 
-TEST_CASE("websocket: a large message buffer is parked for the thread's next large message but small and huge ones are not",
-          "[websocket]")
+TEST_CASE(
+    "websocket: a large message buffer is parked for the thread's next large message but small and huge ones are not",
+    "[websocket]")
 {
     using rtmsg::detail::message_buffer;
     using rtmsg::detail::park_buffer;

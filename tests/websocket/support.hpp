@@ -44,7 +44,7 @@ inline std::string make_frame(std::uint8_t opcode, std::string_view payload, fra
     std::uint64_t const len = o.declared_length.value_or(payload.size());
     auto form = o.form;
     if (form == frame_options::length_form::minimal)
-        form = len < 126      ? frame_options::length_form::minimal
+        form = len < 126     ? frame_options::length_form::minimal
                : len < 65536 ? frame_options::length_form::len16
                              : frame_options::length_form::len64;
     char const mask_bit = o.masked ? char(0x80) : char(0);

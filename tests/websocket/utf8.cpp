@@ -192,7 +192,8 @@ TEST_CASE("websocket: the UTF-8 validator fails on the chunk where the text beco
         CHECK_FALSE(v.complete());
         CHECK(v.write("\xBF"));
         CHECK_FALSE(v.complete());
-        CHECK(v.write("\xBF" "abc"));
+        CHECK(v.write("\xBF"
+                      "abc"));
         CHECK(v.complete());
     }
     SECTION("reset forgets an open character")

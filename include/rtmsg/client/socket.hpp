@@ -79,10 +79,8 @@ public:
     explicit socket(executor_type ex) : s_(std::make_unique<state>(std::move(ex))) {}
     /// A socket that is not connected yet, on the executor of `ctx`.
     template <class ExecutionContext>
-        requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
-    explicit socket(ExecutionContext& ctx) : socket(executor_type(ctx.get_executor()))
-    {
-    }
+    requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
+    explicit socket(ExecutionContext& ctx) : socket(executor_type(ctx.get_executor())) {}
 
     /// The socket's executor.
     executor_type get_executor() const noexcept { return s_->ex; }
@@ -104,7 +102,10 @@ public:
     /// The TLS stream over this socket's TCP connection.
     using tls_stream = asio::ssl::stream<tcp::socket&>;
     /// The TLS stream, or nullptr on plain TCP.
-    tls_stream* tls() noexcept { return s_->tls ? &*s_->tls : nullptr; }
+    tls_stream* tls() noexcept
+    {
+        return s_->tls ? &*s_->tls : nullptr;
+    }
     /// Starts using TLS with `ctx` on the connected TCP socket (before its handshake).
     tls_stream& use_tls(std::shared_ptr<asio::ssl::context> ctx)
     {
@@ -189,8 +190,7 @@ struct client_teardown_op {
 template <class CompletionToken>
 auto async_teardown(role_type, socket& s, CompletionToken&& token)
 {
-    return asio::async_compose<CompletionToken, void(std::error_code)>(detail::client_teardown_op<socket>{s}, token,
-                                                                      s);
+    return asio::async_compose<CompletionToken, void(std::error_code)>(detail::client_teardown_op<socket>{s}, token, s);
 }
 
 namespace detail {
@@ -215,8 +215,7 @@ struct connect_op {
     void operator()(Self& self, std::error_code ec = {}, asio::ip::tcp::resolver::results_type results = {})
     {
         switch (st) {
-        case state::start:
-            s.reset();
+        case state::start: s.reset();
 #if defined(RTMSG_NO_TLS)
             if (u.secure) return finish(self, asio::error::operation_not_supported);
 #endif
@@ -238,10 +237,9 @@ struct connect_op {
         case state::resolving:
             if (ec) return finish(self, ec);
             st = state::connecting;
-            asio::async_connect(s.next_layer(), results,
-                                [self = std::move(self)](std::error_code e, asio::ip::tcp::endpoint const&) mutable {
-                                    self(e);
-                                });
+            asio::async_connect(
+                s.next_layer(), results,
+                [self = std::move(self)](std::error_code e, asio::ip::tcp::endpoint const&) mutable { self(e); });
             return;
         case state::connecting:
             if (ec) return finish(self, ec);
@@ -256,19 +254,22 @@ struct connect_op {
                 if (!opt.tls.insecure_skip_verification) {
                     if (opt.tls.use_system_store) ctx->set_default_verify_paths(ec);
                     if (!ec && !opt.tls.ca_file.empty()) ctx->load_verify_file(opt.tls.ca_file, ec);
-                    if (!ec && !opt.tls.ca_pem.empty()) ctx->add_certificate_authority(asio::buffer(opt.tls.ca_pem), ec);
+                    if (!ec && !opt.tls.ca_pem.empty())
+                        ctx->add_certificate_authority(asio::buffer(opt.tls.ca_pem), ec);
                     if (ec) return finish(self, ec);
                     ctx->set_verify_mode(asio::ssl::verify_peer);
                 }
                 else
                     ctx->set_verify_mode(asio::ssl::verify_none);
                 auto& t = s.use_tls(std::move(ctx));
-                if (!opt.tls.insecure_skip_verification) t.set_verify_callback(asio::ssl::host_name_verification(u.host));
+                if (!opt.tls.insecure_skip_verification)
+                    t.set_verify_callback(asio::ssl::host_name_verification(u.host));
                 // SNI carries host names only, never IP literals (RFC 6066 §3).
                 std::error_code not_ip;
                 (void)asio::ip::make_address(u.host, not_ip);
                 if (not_ip && !SSL_set_tlsext_host_name(t.native_handle(), u.host.c_str()))
-                    return finish(self, std::error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()));
+                    return finish(
+                        self, std::error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()));
                 st = state::tls;
                 t.async_handshake(asio::ssl::stream_base::client, std::move(self));
             }

@@ -218,7 +218,10 @@ inline bool reply_u64(redisReply const* r, std::uint64_t& v)
 class redis_link final : public rtmsg::detail::cluster_link, public std::enable_shared_from_this<redis_link> {
 public:
     redis_link(asio::any_io_executor ex, std::shared_ptr<rtmsg::detail::hub_core> const& core, redis_options o)
-        : strand_(asio::make_strand(std::move(ex))), core_(core), opt_(std::move(o)), reconnect_(strand_),
+        : strand_(asio::make_strand(std::move(ex))),
+          core_(core),
+          opt_(std::move(o)),
+          reconnect_(strand_),
           heartbeat_(strand_)
     {
         if (opt_.node_id.empty()) {
@@ -232,7 +235,8 @@ public:
         ep_.connect = opt_.connect;
         ep_.username = opt_.username;
         ep_.password = opt_.password;
-        for (auto s : {publish_script, sync_script, join_script, leave_script, sweep_script}) sha_.push_back(sha1_hex(s));
+        for (auto s : {publish_script, sync_script, join_script, leave_script, sweep_script})
+            sha_.push_back(sha1_hex(s));
     }
 
     std::string const& node_id() const noexcept { return opt_.node_id; }
@@ -324,7 +328,8 @@ private:
     {
         auto core = core_.lock();
         if (!core) return 0;
-        return core->opt.topic_config ? core->opt.topic_config(topic).history_count : core->opt.default_topic.history_count;
+        return core->opt.topic_config ? core->opt.topic_config(topic).history_count
+                                      : core->opt.default_topic.history_count;
     }
 
     static std::string random_epoch()
@@ -408,8 +413,8 @@ private:
             for (auto const& [topic, buffered] : syncing) core->cluster_release(topic);
         if (!retry || stopping_) return;
         // Exponential backoff with jitter: nodes that lost Redis together do not return together.
-        auto const base = std::min<std::int64_t>(opt_.reconnect_max.count(),
-                                                 opt_.reconnect_initial.count() << std::min(attempt_, 20u));
+        auto const base = std::min<std::int64_t>(opt_.reconnect_max.count(), opt_.reconnect_initial.count()
+                                                                                 << std::min(attempt_, 20u));
         ++attempt_;
         std::uniform_int_distribution<std::int64_t> jitter(base / 2, std::max<std::int64_t>(base, 1));
         auto const delay = std::chrono::milliseconds(was_up ? 0 : jitter(rng_));
@@ -425,7 +430,8 @@ private:
     {
         if (on) {
             if (!interests_.insert(name).second) return;
-            if (up_) subscribe(name);
+            if (up_)
+                subscribe(name);
             else if (!is_wildcard(name))
                 if (auto core = core_.lock()) core->cluster_release(name);
             return;
@@ -433,7 +439,8 @@ private:
         if (!interests_.erase(name)) return;
         syncing_.erase(name);
         if (!up_) return;
-        if (is_wildcard(name)) sub_->push_command({"PUNSUBSCRIBE", channel_glob(name)});
+        if (is_wildcard(name))
+            sub_->push_command({"PUNSUBSCRIBE", channel_glob(name)});
         else
             sub_->push_command({"UNSUBSCRIBE", channel(name)});
     }
@@ -451,36 +458,38 @@ private:
         auto const epoch = random_epoch();
         auto const count = std::to_string(history_count(topic));
         auto const mk = meta_key(topic), lk = log_key(topic), wk = who_key(topic);
-        eval(s_sync, {mk, lk, wk, epoch, count}, 3, [self = shared_from_this(), topic, gen = generation_](redisReply* r) {
-            if (gen != self->generation_) return;
-            auto it = self->syncing_.find(topic);
-            if (it == self->syncing_.end()) return; // no longer wanted
-            auto buffered = std::move(it->second);
-            self->syncing_.erase(it);
-            auto core = self->core_.lock();
-            if (!core) return;
-            rtmsg::detail::cluster_snapshot snap;
-            if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4 || !reply_u64(r->element[0], snap.epoch) ||
-                !reply_u64(r->element[1], snap.last)) {
-                core->cluster_release(topic);
-            }
-            else {
-                auto const* h = r->element[2];
-                for (std::size_t i = h->elements; i-- > 0;) {
-                    rtmsg::detail::cluster_message m;
-                    if (self->parse_entry(topic, snap.epoch, h->element[i], m)) snap.history.push_back(std::move(m));
-                }
-                auto const* w = r->element[3];
-                for (std::size_t i = 0; i < w->elements; ++i) {
-                    auto const member = reply_text(w->element[i]);
-                    auto const bar = member.find('|');
-                    if (bar == std::string_view::npos || member.substr(0, bar) == self->opt_.node_id) continue;
-                    snap.members.emplace_back(member.substr(0, bar), member.substr(bar + 1));
-                }
-                core->cluster_sync(topic, snap);
-            }
-            for (auto const& m : buffered) core->cluster_deliver(m);
-        });
+        eval(s_sync, {mk, lk, wk, epoch, count}, 3,
+             [self = shared_from_this(), topic, gen = generation_](redisReply* r) {
+                 if (gen != self->generation_) return;
+                 auto it = self->syncing_.find(topic);
+                 if (it == self->syncing_.end()) return; // no longer wanted
+                 auto buffered = std::move(it->second);
+                 self->syncing_.erase(it);
+                 auto core = self->core_.lock();
+                 if (!core) return;
+                 rtmsg::detail::cluster_snapshot snap;
+                 if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4 || !reply_u64(r->element[0], snap.epoch) ||
+                     !reply_u64(r->element[1], snap.last)) {
+                     core->cluster_release(topic);
+                 }
+                 else {
+                     auto const* h = r->element[2];
+                     for (std::size_t i = h->elements; i-- > 0;) {
+                         rtmsg::detail::cluster_message m;
+                         if (self->parse_entry(topic, snap.epoch, h->element[i], m))
+                             snap.history.push_back(std::move(m));
+                     }
+                     auto const* w = r->element[3];
+                     for (std::size_t i = 0; i < w->elements; ++i) {
+                         auto const member = reply_text(w->element[i]);
+                         auto const bar = member.find('|');
+                         if (bar == std::string_view::npos || member.substr(0, bar) == self->opt_.node_id) continue;
+                         snap.members.emplace_back(member.substr(0, bar), member.substr(bar + 1));
+                     }
+                     core->cluster_sync(topic, snap);
+                 }
+                 for (auto const& m : buffered) core->cluster_deliver(m);
+             });
     }
 
     /// "kind node conn echo [S | P ID INFO]" (the header the publishing node wrote): the
@@ -502,7 +511,8 @@ private:
         m.echo = f[3] != "0";
         m.origin = codec::origin::unknown;
         m.from = nullptr;
-        if (f[4] == "S") m.origin = codec::origin::server;
+        if (f[4] == "S")
+            m.origin = codec::origin::server;
         else if (f[4] == "P") {
             auto unbase = [](std::string_view b, std::string& out) {
                 return b == "-" || rtmsg::detail::base64_decode_append(b, out);
@@ -525,8 +535,10 @@ private:
         if (m.origin != codec::origin::peer) return;
         auto base = [&](std::string_view v) {
             header += ' ';
-            if (v.empty()) header += '-';
-            else rtmsg::detail::base64_append(header, v);
+            if (v.empty())
+                header += '-';
+            else
+                rtmsg::detail::base64_append(header, v);
         };
         header += " P";
         base(m.from ? std::string_view(m.from->id) : std::string_view{});
@@ -545,7 +557,8 @@ private:
         bool has_header = false;
         for (std::size_t i = 0; i + 1 < f->elements; i += 2) {
             auto const k = reply_text(f->element[i]);
-            if (k == "h") has_header = parse_header(reply_text(f->element[i + 1]), m);
+            if (k == "h")
+                has_header = parse_header(reply_text(f->element[i + 1]), m);
             else if (k == "d")
                 m.payload.assign(reply_text(f->element[i + 1]));
         }

@@ -95,8 +95,25 @@ public:
 
     /// Field tags (append only; 0 is never a tag).
     enum class tag : std::uint8_t {
-        id = 1, topic, kind, data, offset, to, epoch, since, history, presence, ack, echo,
-        code, message, who, members, from, info, server
+        id = 1,
+        topic,
+        kind,
+        data,
+        offset,
+        to,
+        epoch,
+        since,
+        history,
+        presence,
+        ack,
+        echo,
+        code,
+        message,
+        who,
+        members,
+        from,
+        info,
+        server
     };
 
     /// Appends the binary form of `in` to `out`.  On error `out` is unchanged.
@@ -339,8 +356,10 @@ private:
                 std::uint8_t b = 0;
                 if (!r.byte(b)) return error::malformed;
                 if (b > 1) return error::bad_field;
-                if (x == tag::server) server = b == 1;
-                else (x == tag::presence ? e.presence : x == tag::ack ? e.ack : e.echo) = b == 1;
+                if (x == tag::server)
+                    server = b == 1;
+                else
+                    (x == tag::presence ? e.presence : x == tag::ack ? e.ack : e.echo) = b == 1;
                 break;
             }
             case tag::from: ok = r.bytes(e.from_id); break;
@@ -396,7 +415,10 @@ private:
         out.text = uses(tag::message) ? e.text : std::string_view{};
         out.who = uses(tag::who) ? e.who : std::string_view{};
         if (!uses(tag::members)) out.members.clear();
-        out.from = !uses(tag::from) ? origin::unknown : server ? origin::server : has_from ? origin::peer : origin::unknown;
+        out.from = !uses(tag::from) ? origin::unknown
+                   : server         ? origin::server
+                   : has_from       ? origin::peer
+                                    : origin::unknown;
         out.from_id = out.from == origin::peer ? e.from_id : std::string_view{};
         out.from_info = out.from == origin::peer ? e.from_info : std::string_view{};
         return {};

@@ -22,13 +22,13 @@ enum class op : std::uint8_t {
     publish = 3,     ///< topic, data, optional ack, echo
     presence = 4,    ///< topic: ask for the members
     // server -> client
-    message = 16,  ///< topic, offset, epoch, data
-    ack = 17,      ///< id; for publish: offset; for subscribe: offset of the latest message, epoch
-    error = 18,    ///< id (0 if none), code, text
-    join = 19,     ///< presence event: topic, who
-    leave = 20,    ///< presence event: topic, who
-    gap = 21,      ///< topic, epoch, offset (first missing), to (last missing): history lost
-    members = 22,  ///< presence reply: id, topic, members
+    message = 16, ///< topic, offset, epoch, data
+    ack = 17,     ///< id; for publish: offset; for subscribe: offset of the latest message, epoch
+    error = 18,   ///< id (0 if none), code, text
+    join = 19,    ///< presence event: topic, who
+    leave = 20,   ///< presence event: topic, who
+    gap = 21,     ///< topic, epoch, offset (first missing), to (last missing): history lost
+    members = 22, ///< presence reply: id, topic, members
 };
 
 /// What the bytes of `data` are.  JSON codecs embed `json` data as a JSON value.
@@ -50,26 +50,26 @@ enum class origin : std::uint8_t {
 struct envelope {
     /// The operation (docs/protocol.md, "Operations").
     codec::op op = codec::op::message;
-    std::uint64_t id = 0;        ///< request id chosen by the client, echoed in ack/error (0: none)
-    std::string_view topic;      ///< topic name, or a pattern in subscribe/unsubscribe
-    std::string_view data;       ///< message payload
+    std::uint64_t id = 0;   ///< request id chosen by the client, echoed in ack/error (0: none)
+    std::string_view topic; ///< topic name, or a pattern in subscribe/unsubscribe
+    std::string_view data;  ///< message payload
     /** What `data` holds: JSON text, UTF-8 text or bytes. */
     data_kind kind = data_kind::json;
-    std::uint64_t offset = 0;    ///< message offset; ack offset; gap: first missing offset
-    std::uint64_t to = 0;        ///< gap: last missing offset
-    std::uint64_t epoch = 0;     ///< the topic's epoch (changes when the topic's history restarts)
-    bool has_since = false;      ///< subscribe: resume after `offset` (with `epoch` if nonzero)
-    std::uint32_t history = 0;   ///< subscribe: first deliver up to this many retained messages
-    bool presence = false;       ///< subscribe: also send join/leave events
-    bool ack = false;            ///< publish: answer with an ack carrying the offset
-    bool echo = true;            ///< publish: false sends to every subscriber but the sender
-    std::uint16_t code = 0;      ///< error code (docs/protocol.md lists them)
-    std::string_view text;       ///< error message
-    std::string_view who;        ///< join/leave: the member's identity
-    std::vector<std::string_view> members; ///< members reply
+    std::uint64_t offset = 0;                    ///< message offset; ack offset; gap: first missing offset
+    std::uint64_t to = 0;                        ///< gap: last missing offset
+    std::uint64_t epoch = 0;                     ///< the topic's epoch (changes when the topic's history restarts)
+    bool has_since = false;                      ///< subscribe: resume after `offset` (with `epoch` if nonzero)
+    std::uint32_t history = 0;                   ///< subscribe: first deliver up to this many retained messages
+    bool presence = false;                       ///< subscribe: also send join/leave events
+    bool ack = false;                            ///< publish: answer with an ack carrying the offset
+    bool echo = true;                            ///< publish: false sends to every subscriber but the sender
+    std::uint16_t code = 0;                      ///< error code (docs/protocol.md lists them)
+    std::string_view text;                       ///< error message
+    std::string_view who;                        ///< join/leave: the member's identity
+    std::vector<std::string_view> members;       ///< members reply
     codec::origin from = codec::origin::unknown; ///< message: who published it (set by the server only)
-    std::string_view from_id;    ///< message from a peer: its identity (empty: anonymous)
-    std::string_view from_info;  ///< message from a peer: the client information, one JSON value; empty: none
+    std::string_view from_id;                    ///< message from a peer: its identity (empty: anonymous)
+    std::string_view from_info; ///< message from a peer: the client information, one JSON value; empty: none
 };
 
 /** A codec for the wire envelope.  If your type fails this check, it needs:
@@ -83,21 +83,32 @@ struct envelope {
 template <class C>
 concept codec = std::default_initializable<C> &&
     requires(C& c, typename C::value_type const& in, typename C::value_type& out, std::string& bytes,
-             std::string_view payload) {
-        { C::name } -> std::convertible_to<std::string_view>;
-        { C::is_text } -> std::convertible_to<bool>;
-        { C::padding } -> std::convertible_to<std::size_t>;
-        { c.encode(in, bytes) } -> std::same_as<std::error_code>;
-        { c.decode(payload, out) } -> std::same_as<std::error_code>;
-    };
+             std::string_view payload)
+{
+    {
+        C::name
+        } -> std::convertible_to<std::string_view>;
+    {
+        C::is_text
+        } -> std::convertible_to<bool>;
+    {
+        C::padding
+        } -> std::convertible_to<std::size_t>;
+    {
+        c.encode(in, bytes)
+        } -> std::same_as<std::error_code>;
+    {
+        c.decode(payload, out)
+        } -> std::same_as<std::error_code>;
+};
 
 /// Decoding errors (category "rtmsg.codec").  Append only.
 enum class error {
-    malformed = 1,   ///< not parseable in this codec's syntax
-    bad_op,          ///< unknown or missing operation
-    missing_field,   ///< a field the operation needs is absent
-    bad_field,       ///< a field has the wrong type or an impossible value
-    too_deep,        ///< nesting beyond the codec's limit
+    malformed = 1, ///< not parseable in this codec's syntax
+    bad_op,        ///< unknown or missing operation
+    missing_field, ///< a field the operation needs is absent
+    bad_field,     ///< a field has the wrong type or an impossible value
+    too_deep,      ///< nesting beyond the codec's limit
 };
 
 namespace detail {
@@ -129,7 +140,10 @@ inline std::error_category const& error_category() noexcept
 {
     return error_category();
 }
-inline std::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), error_category()}; }
+inline std::error_code make_error_code(error e) noexcept
+{
+    return {static_cast<int>(e), error_category()};
+}
 
 /// Operation names as they appear in text codecs.
 constexpr std::string_view op_name(op o) noexcept
@@ -153,4 +167,5 @@ constexpr std::string_view op_name(op o) noexcept
 } // namespace rtmsg::codec
 
 template <>
-struct std::is_error_code_enum<rtmsg::codec::error> : std::true_type {};
+struct std::is_error_code_enum<rtmsg::codec::error> : std::true_type {
+};

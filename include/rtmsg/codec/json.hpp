@@ -5,7 +5,8 @@
 #include <rtmsg/detail/base64.hpp>
 
 #if !__has_include(<simdjson.h>)
-#error "rtmsg/codec/json.hpp needs simdjson 3 (Debian: apt-get install libsimdjson-dev) and must link it (the rtmsg::rtmsg target does)"
+#error                                                                                                                 \
+    "rtmsg/codec/json.hpp needs simdjson 3 (Debian: apt-get install libsimdjson-dev) and must link it (the rtmsg::rtmsg target does)"
 #endif
 #include <simdjson.h>
 
@@ -221,8 +222,25 @@ public:
 private:
     // Keys, in encoding order; also bit positions in the per-operation masks.
     enum key : std::uint8_t {
-        k_op, k_id, k_topic, k_kind, k_data, k_offset, k_to, k_epoch, k_since, k_history,
-        k_presence, k_ack, k_echo, k_code, k_message, k_who, k_members, k_from, k_unknown
+        k_op,
+        k_id,
+        k_topic,
+        k_kind,
+        k_data,
+        k_offset,
+        k_to,
+        k_epoch,
+        k_since,
+        k_history,
+        k_presence,
+        k_ack,
+        k_echo,
+        k_code,
+        k_message,
+        k_who,
+        k_members,
+        k_from,
+        k_unknown
     };
     static constexpr std::uint32_t bit(key k) noexcept { return std::uint32_t{1} << k; }
 
@@ -258,9 +276,9 @@ private:
         return {};
     }
 
-    static constexpr std::string_view key_names[] = {
-        "op", "id", "topic", "kind", "data", "offset", "to", "epoch", "since", "history",
-        "presence", "ack", "echo", "code", "message", "who", "members", "from"};
+    static constexpr std::string_view key_names[] = {"op",   "id",    "topic",   "kind",    "data",     "offset",
+                                                     "to",   "epoch", "since",   "history", "presence", "ack",
+                                                     "echo", "code",  "message", "who",     "members",  "from"};
 
     // One comparison per key: the first letter (and the length) picks the only candidate.
     static key key_of(std::string_view k) noexcept
@@ -444,7 +462,8 @@ private:
             if (c == '"' || c == '\\') {
                 char const esc[2] = {'\\', static_cast<char>(c)};
                 out.append(esc, 2);
-            } else {
+            }
+            else {
                 char const esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
                 out.append(esc, 6);
             }
@@ -482,7 +501,8 @@ private:
         namespace od = simdjson::ondemand;
         reset(out);
         od::document doc;
-        if (auto err = parser_.iterate(simdjson::padded_string_view(in.data(), in.size(), in.size() + padding)).get(doc))
+        if (auto err =
+                parser_.iterate(simdjson::padded_string_view(in.data(), in.size(), in.size() + padding)).get(doc))
             return from_simdjson(err);
         od::object obj;
         // Also fails unless the last token closes the object (simdjson checks this up front).
@@ -515,11 +535,14 @@ private:
             out.kind = f.kind;
             if (f.kind == data_kind::json) {
                 out.data = f.data_raw;
-            } else if (!f.data_is_string) {
+            }
+            else if (!f.data_is_string) {
                 return error::bad_field;
-            } else if (f.kind == data_kind::text) {
+            }
+            else if (f.kind == data_kind::text) {
                 out.data = f.data_string;
-            } else {
+            }
+            else {
                 scratch_.clear();
                 if (!rtmsg::detail::base64_decode_append(f.data_string, scratch_)) return error::bad_field;
                 out.data = scratch_;
@@ -622,21 +645,27 @@ private:
                 if (has_id) return error::bad_field;
                 has_id = true;
                 if (std::error_code ec = read_string(field.value(), f.from_id)) return ec;
-            } else if (name == "info") {
+            }
+            else if (name == "info") {
                 if (has_info) return error::bad_field;
                 has_info = true;
                 if (std::error_code ec = read_raw(field.value(), doc, 3, f.from_info)) return ec;
-            } else if (name == "server") {
+            }
+            else if (name == "server") {
                 if (has_server) return error::bad_field;
                 has_server = true;
                 if (std::error_code ec = read_bool(field.value(), server)) return ec;
-            } else if (std::error_code ec = check_value(field.value(), 3)) {
+            }
+            else if (std::error_code ec = check_value(field.value(), 3)) {
                 return ec;
             }
         }
-        if (server && !has_id && !has_info) f.from = origin::server;
-        else if (has_id && !server) f.from = origin::peer;
-        else return error::bad_field;
+        if (server && !has_id && !has_info)
+            f.from = origin::server;
+        else if (has_id && !server)
+            f.from = origin::peer;
+        else
+            return error::bad_field;
         return {};
     }
 
@@ -670,7 +699,8 @@ private:
         if (t == od::json_type::string) {
             if (v.get_string().get(f.data_string)) return error::malformed;
             f.data_is_string = true;
-        } else if (std::error_code ec = check_value(v, 2)) {
+        }
+        else if (std::error_code ec = check_value(v, 2)) {
             return ec;
         }
         if (t != od::json_type::object && t != od::json_type::array) {
@@ -797,8 +827,10 @@ private:
             return i > start;
         };
         if (i < s.size() && s[i] == '-') ++i;
-        if (i < s.size() && s[i] == '0') ++i;
-        else if (!digits()) return false;
+        if (i < s.size() && s[i] == '0')
+            ++i;
+        else if (!digits())
+            return false;
         if (i < s.size() && s[i] == '.') {
             ++i;
             if (!digits()) return false;

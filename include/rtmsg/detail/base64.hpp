@@ -60,8 +60,10 @@ inline bool base64_decode_append(std::string_view in, std::string& out)
         for (std::size_t j = 0; j < 4; ++j) {
             char const c = in[i + j];
             int v = 0;
-            if (c == '=' && last && j >= 2) ++pad;
-            else if (pad != 0 || (v = value(c)) < 0) return false;
+            if (c == '=' && last && j >= 2)
+                ++pad;
+            else if (pad != 0 || (v = value(c)) < 0)
+                return false;
             bits = bits << 6 | static_cast<std::uint32_t>(v);
         }
         if ((pad == 1 && (bits & 0xFF) != 0) || (pad == 2 && (bits & 0xFFFF) != 0)) return false;

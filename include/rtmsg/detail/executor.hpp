@@ -43,7 +43,8 @@ bool runs_inline(Executor const& ex) noexcept
     if constexpr (std::is_same_v<Executor, asio::any_io_executor>) {
         using io_ex = asio::io_context::executor_type;
         if (auto const* s = executor_target<asio::strand<io_ex>>(ex)) return s->running_in_this_thread();
-        if (auto const* s = executor_target<asio::strand<asio::any_io_executor>>(ex)) return s->running_in_this_thread();
+        if (auto const* s = executor_target<asio::strand<asio::any_io_executor>>(ex))
+            return s->running_in_this_thread();
         if (auto const* e = executor_target<io_ex>(ex)) return e->running_in_this_thread();
         return false;
     }

@@ -44,7 +44,8 @@ inline void park_buffer(std::string& s)
         v.push_back(std::move(out));
         return;
     }
-    auto smallest = std::min_element(v.begin(), v.end(), [](auto const& a, auto const& b) { return a.capacity() < b.capacity(); });
+    auto smallest =
+        std::min_element(v.begin(), v.end(), [](auto const& a, auto const& b) { return a.capacity() < b.capacity(); });
     if (smallest->capacity() < cap) smallest->swap(out);
 }
 

@@ -35,7 +35,8 @@ public:
         }
         std::array<std::uint8_t, 20> out{};
         for (int i = 0; i < 5; ++i)
-            for (int j = 0; j < 4; ++j) out[static_cast<std::size_t>(i * 4 + j)] = static_cast<std::uint8_t>(h_[i] >> (24 - j * 8));
+            for (int j = 0; j < 4; ++j)
+                out[static_cast<std::size_t>(i * 4 + j)] = static_cast<std::uint8_t>(h_[i] >> (24 - j * 8));
         return out;
     }
 
@@ -52,14 +53,34 @@ private:
         std::uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4];
         for (int i = 0; i < 80; ++i) {
             std::uint32_t f, k;
-            if (i < 20) { f = (b & c) | (~b & d); k = 0x5A827999; }
-            else if (i < 40) { f = b ^ c ^ d; k = 0x6ED9EBA1; }
-            else if (i < 60) { f = (b & c) | (b & d) | (c & d); k = 0x8F1BBCDC; }
-            else { f = b ^ c ^ d; k = 0xCA62C1D6; }
+            if (i < 20) {
+                f = (b & c) | (~b & d);
+                k = 0x5A827999;
+            }
+            else if (i < 40) {
+                f = b ^ c ^ d;
+                k = 0x6ED9EBA1;
+            }
+            else if (i < 60) {
+                f = (b & c) | (b & d) | (c & d);
+                k = 0x8F1BBCDC;
+            }
+            else {
+                f = b ^ c ^ d;
+                k = 0xCA62C1D6;
+            }
             auto const t = rol(a, 5) + f + e + k + w[i];
-            e = d; d = c; c = rol(b, 30); b = a; a = t;
+            e = d;
+            d = c;
+            c = rol(b, 30);
+            b = a;
+            a = t;
         }
-        h_[0] += a; h_[1] += b; h_[2] += c; h_[3] += d; h_[4] += e;
+        h_[0] += a;
+        h_[1] += b;
+        h_[2] += c;
+        h_[3] += d;
+        h_[4] += e;
     }
 
     std::uint32_t h_[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};

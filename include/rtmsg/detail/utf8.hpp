@@ -90,17 +90,24 @@ private:
         }
         if (b < 0x80) return true;
         if (b < 0xC2) return false; // continuation byte or overlong 2-byte lead C0/C1
-        if (b < 0xE0) { need_ = 1; return true; }
+        if (b < 0xE0) {
+            need_ = 1;
+            return true;
+        }
         if (b < 0xF0) {
             need_ = 2;
-            if (b == 0xE0) lo_ = 0xA0;      // overlong 3-byte forms
-            else if (b == 0xED) hi_ = 0x9F; // U+D800..U+DFFF surrogates
+            if (b == 0xE0)
+                lo_ = 0xA0; // overlong 3-byte forms
+            else if (b == 0xED)
+                hi_ = 0x9F; // U+D800..U+DFFF surrogates
             return true;
         }
         if (b < 0xF5) {
             need_ = 3;
-            if (b == 0xF0) lo_ = 0x90;      // overlong 4-byte forms
-            else if (b == 0xF4) hi_ = 0x8F; // above U+10FFFF
+            if (b == 0xF0)
+                lo_ = 0x90; // overlong 4-byte forms
+            else if (b == 0xF4)
+                hi_ = 0x8F; // above U+10FFFF
             return true;
         }
         return false;

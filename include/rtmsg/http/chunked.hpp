@@ -24,7 +24,8 @@ public:
                     st_ = size_ == 0 ? st::trailer : st::data;
                     trailer_empty_ = true;
                 }
-                else if (c == ';' || c == ' ' || c == '\t') st_ = st::ext;
+                else if (c == ';' || c == ' ' || c == '\t')
+                    st_ = st::ext;
                 else if (c != '\r') {
                     int const d = hex(c);
                     if (d < 0 || size_ > (std::uint64_t(1) << 40)) return false;
@@ -54,7 +55,8 @@ public:
                     st_ = st::size;
                     have_digit_ = false;
                 }
-                else if (c != '\r') return false;
+                else if (c != '\r')
+                    return false;
                 ++i;
                 break;
             case st::trailer:
@@ -62,7 +64,8 @@ public:
                     if (trailer_empty_) st_ = st::done;
                     trailer_empty_ = true;
                 }
-                else if (c != '\r') trailer_empty_ = false;
+                else if (c != '\r')
+                    trailer_empty_ = false;
                 ++i;
                 break;
             case st::done: return true;

@@ -81,7 +81,10 @@ inline std::error_category const& error_category() noexcept
 }
 
 /// Makes `std::error_code ec = error::bad_header;` work; found by ADL.
-inline std::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), error_category()}; }
+inline std::error_code make_error_code(error e) noexcept
+{
+    return {static_cast<int>(e), error_category()};
+}
 
 /** The status code a server answers a rejected request with: the only place these numbers are written.
 
@@ -92,10 +95,10 @@ constexpr status status_for(error e) noexcept
 {
     switch (e) {
     case error::header_too_large: return status::request_header_fields_too_large; // RFC 6585 §5
-    case error::body_too_large: return status::payload_too_large;                  // RFC 9110 §15.5.14
-    case error::unsupported_transfer_encoding: return status::not_implemented;     // RFC 9112 §6.1
-    case error::bad_version: return status::http_version_not_supported;            // RFC 9110 §15.6.6
-    case error::target_too_long: return status::uri_too_long;                      // RFC 9112 §3
+    case error::body_too_large: return status::payload_too_large;                 // RFC 9110 §15.5.14
+    case error::unsupported_transfer_encoding: return status::not_implemented;    // RFC 9112 §6.1
+    case error::bad_version: return status::http_version_not_supported;           // RFC 9110 §15.6.6
+    case error::target_too_long: return status::uri_too_long;                     // RFC 9112 §3
     default: return status::bad_request;
     }
 }
@@ -103,4 +106,5 @@ constexpr status status_for(error e) noexcept
 } // namespace rtmsg::http
 
 template <>
-struct std::is_error_code_enum<rtmsg::http::error> : std::true_type {};
+struct std::is_error_code_enum<rtmsg::http::error> : std::true_type {
+};

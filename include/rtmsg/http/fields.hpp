@@ -32,7 +32,10 @@ inline constexpr tchar_table tchars{};
 // the clients) shares.
 
 /// True for a tchar (RFC 9110 §5.6.2).
-constexpr bool is_tchar(char c) noexcept { return detail::tchars.value[static_cast<unsigned char>(c)]; }
+constexpr bool is_tchar(char c) noexcept
+{
+    return detail::tchars.value[static_cast<unsigned char>(c)];
+}
 
 /// True for a non-empty token (RFC 9110 §5.6.2): a method, a field name, a list element.
 constexpr bool is_token(std::string_view s) noexcept
@@ -44,7 +47,10 @@ constexpr bool is_token(std::string_view s) noexcept
 }
 
 /// `c` in lower case if it is an ASCII capital letter.
-constexpr char ascii_lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+constexpr char ascii_lower(char c) noexcept
+{
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 /// ASCII case-insensitive equality; field names and most tokens are case-insensitive (RFC 9110 §5.1).
 constexpr bool iequals(std::string_view a, std::string_view b) noexcept
@@ -128,16 +134,16 @@ public:
         }
         first->name.assign(name);
         first->value.assign(value);
-        list_.erase(std::remove_if(std::next(first), list_.end(),
-                                   [&](field const& f) { return iequals(f.name, name); }),
-                    list_.end());
+        list_.erase(
+            std::remove_if(std::next(first), list_.end(), [&](field const& f) { return iequals(f.name, name); }),
+            list_.end());
     }
 
     /// Removes every field named `name`; returns how many were removed.
     std::size_t erase(std::string_view name)
     {
-        auto const it = std::remove_if(list_.begin(), list_.end(),
-                                       [&](field const& f) { return iequals(f.name, name); });
+        auto const it =
+            std::remove_if(list_.begin(), list_.end(), [&](field const& f) { return iequals(f.name, name); });
         auto const removed = static_cast<std::size_t>(list_.end() - it);
         list_.erase(it, list_.end());
         return removed;
@@ -169,8 +175,8 @@ public:
     /// How many field lines are named `name`.
     std::size_t count(std::string_view name) const noexcept
     {
-        return static_cast<std::size_t>(std::count_if(
-            list_.begin(), list_.end(), [&](field const& f) { return iequals(f.name, name); }));
+        return static_cast<std::size_t>(
+            std::count_if(list_.begin(), list_.end(), [&](field const& f) { return iequals(f.name, name); }));
     }
 
     /// Whether at least one field is named `name`.
@@ -194,8 +200,7 @@ public:
     {
         for (auto const& f : list_) {
             if (!iequals(f.name, name)) continue;
-            if (for_each_list_element(f.value, [&](std::string_view e) { return iequals(e, token); }))
-                return true;
+            if (for_each_list_element(f.value, [&](std::string_view e) { return iequals(e, token); })) return true;
         }
         return false;
     }

@@ -77,8 +77,8 @@ class request_parser {
 public:
     /// Size limits, checked while parsing so that no input makes the parser buffer more than they allow.
     struct limits {
-        std::size_t header_bytes = 16 * 1024;  ///< request line + header section, in bytes
-        std::size_t body_bytes = 1024 * 1024;  ///< decoded body, in bytes
+        std::size_t header_bytes = 16 * 1024; ///< request line + header section, in bytes
+        std::size_t body_bytes = 1024 * 1024; ///< decoded body, in bytes
     };
 
     /// A parser with the default limits.
@@ -137,7 +137,7 @@ private:
         chunk_data,    // chunk data
         chunk_data_cr, // the CRLF after chunk data
         chunk_data_lf,
-        trailer_line,  // a trailer field line or the empty line ending the message
+        trailer_line, // a trailer field line or the empty line ending the message
         done,
         failed,
     };
@@ -147,13 +147,13 @@ private:
         after_size_ws, // BWS after the size: only ";" may follow
         before_name,
         name,
-        after_name,    // BWS after a name: "=" or ";" must follow
+        after_name, // BWS after a name: "=" or ";" must follow
         before_value,
         token_value,
         quoted,
         quoted_pair,
         after_quoted,
-        after_value,   // BWS after a value: ";" must follow
+        after_value, // BWS after a value: ";" must follow
     };
 
     enum class line_status { complete, partial, too_long, bare_lf };
@@ -188,12 +188,12 @@ private:
 
     limits limits_;
     request req_;
-    std::string line_;                // an incomplete field line carried over between feeds
-    std::size_t head_bytes_ = 0;      // request line + header bytes so far
-    std::size_t trailer_bytes_ = 0;   // trailer section bytes so far
-    std::size_t ext_bytes_ = 0;       // chunk extension bytes so far
-    std::uint64_t remaining_ = 0;     // body or chunk-data bytes still to come
-    std::uint64_t chunk_size_ = 0;    // the chunk-size being read
+    std::string line_;              // an incomplete field line carried over between feeds
+    std::size_t head_bytes_ = 0;    // request line + header bytes so far
+    std::size_t trailer_bytes_ = 0; // trailer section bytes so far
+    std::size_t ext_bytes_ = 0;     // chunk extension bytes so far
+    std::uint64_t remaining_ = 0;   // body or chunk-data bytes still to come
+    std::uint64_t chunk_size_ = 0;  // the chunk-size being read
     error error_ = error::bad_request_line;
     state state_ = state::start;
     ext_state ext_ = ext_state::after_size_ws;
@@ -201,7 +201,7 @@ private:
     unsigned char empty_lines_ = 0;
     unsigned char chunk_digits_ = 0;
     unsigned char version_len_ = 0;
-    char version_[8] = {};            // "HTTP/1.1"
+    char version_[8] = {}; // "HTTP/1.1"
 };
 
 namespace detail {
@@ -295,9 +295,8 @@ inline void request_parser::reset() noexcept
 
 // Finds the end of a CRLF-terminated line. A line that arrives in pieces is collected in `line_`; a line
 // found whole in `in` is returned as a view into it, uncopied. `budget` bounds the line with its CRLF.
-inline request_parser::line_status request_parser::next_line(std::string_view in, std::size_t& pos,
-                                                             std::size_t budget, std::string_view& line,
-                                                             std::size_t& length)
+inline request_parser::line_status request_parser::next_line(std::string_view in, std::size_t& pos, std::size_t budget,
+                                                             std::string_view& line, std::size_t& length)
 {
     auto const rest = in.substr(pos);
     auto const lf = rest.find('\n');
@@ -312,7 +311,8 @@ inline request_parser::line_status request_parser::next_line(std::string_view in
     length = line_.size() + lf + 1;
     if (line_.empty()) {
         line = rest.substr(0, lf);
-    } else {
+    }
+    else {
         line_.append(rest.data(), lf);
         line = line_;
     }
@@ -327,13 +327,16 @@ inline void request_parser::on_request_line_end()
     std::string_view const v(version_, version_len_);
     if (v == "HTTP/1.1") {
         req_.version = 11;
-    } else if (v == "HTTP/1.0") {
+    }
+    else if (v == "HTTP/1.0") {
         req_.version = 10;
-    } else if (v.size() == 8 && v.substr(0, 5) == "HTTP/" && v[5] >= '0' && v[5] <= '9' && v[6] == '.' &&
-               v[7] >= '0' && v[7] <= '9') {
+    }
+    else if (v.size() == 8 && v.substr(0, 5) == "HTTP/" && v[5] >= '0' && v[5] <= '9' && v[6] == '.' && v[7] >= '0' &&
+             v[7] <= '9') {
         fail(error::bad_version); // RFC 9110 §15.6.6: 505 for a well-formed version we do not speak
         return;
-    } else {
+    }
+    else {
         fail(error::bad_request_line); // HTTP-name is case-sensitive (RFC 9112 §2.3)
         return;
     }
@@ -468,43 +471,60 @@ inline void request_parser::parse_chunk_ext(std::string_view in, std::size_t& po
         switch (ext_) {
         case ext_state::after_size_ws:
         case ext_state::after_value:
-            if (c == ';') ext_ = ext_state::before_name;
-            else ok = ws;
+            if (c == ';')
+                ext_ = ext_state::before_name;
+            else
+                ok = ws;
             break;
         case ext_state::before_name:
-            if (tchar) ext_ = ext_state::name;
-            else ok = ws;
+            if (tchar)
+                ext_ = ext_state::name;
+            else
+                ok = ws;
             break;
         case ext_state::name:
         case ext_state::after_name:
-            if (c == '=') ext_ = ext_state::before_value;
-            else if (c == ';') ext_ = ext_state::before_name;
-            else if (ws) ext_ = ext_state::after_name;
-            else ok = tchar && ext_ == ext_state::name;
+            if (c == '=')
+                ext_ = ext_state::before_value;
+            else if (c == ';')
+                ext_ = ext_state::before_name;
+            else if (ws)
+                ext_ = ext_state::after_name;
+            else
+                ok = tchar && ext_ == ext_state::name;
             break;
         case ext_state::before_value:
-            if (c == '"') ext_ = ext_state::quoted;
-            else if (tchar) ext_ = ext_state::token_value;
-            else ok = ws;
+            if (c == '"')
+                ext_ = ext_state::quoted;
+            else if (tchar)
+                ext_ = ext_state::token_value;
+            else
+                ok = ws;
             break;
         case ext_state::token_value:
         case ext_state::after_quoted:
-            if (c == ';') ext_ = ext_state::before_name;
-            else if (ws) ext_ = ext_state::after_value;
-            else ok = tchar && ext_ == ext_state::token_value;
+            if (c == ';')
+                ext_ = ext_state::before_name;
+            else if (ws)
+                ext_ = ext_state::after_value;
+            else
+                ok = tchar && ext_ == ext_state::token_value;
             break;
         case ext_state::quoted:
-            if (c == '"') ext_ = ext_state::after_quoted;
-            else if (c == '\\') ext_ = ext_state::quoted_pair;
-            else ok = detail::is_qdtext(c);
+            if (c == '"')
+                ext_ = ext_state::after_quoted;
+            else if (c == '\\')
+                ext_ = ext_state::quoted_pair;
+            else
+                ok = detail::is_qdtext(c);
             break;
         case ext_state::quoted_pair:
             ok = detail::is_quoted_pair_char(c);
             ext_ = ext_state::quoted;
             break;
         }
-        if (c == '\r' && (ext_ == ext_state::name || ext_ == ext_state::token_value ||
-                          ext_ == ext_state::after_quoted)) {
+        if (c == '\r' &&
+            (ext_ == ext_state::name || ext_ == ext_state::token_value || ext_ == ext_state::after_quoted)) {
             // End of the chunk-size line: only right after a complete name or value (no trailing BWS).
             ++pos;
             state_ = state::chunk_size_lf;
@@ -528,9 +548,11 @@ inline std::size_t request_parser::feed(std::string_view in, std::error_code& ec
             if (c == '\r') {
                 ++pos;
                 state_ = state::start_lf;
-            } else if (is_tchar(c)) {
+            }
+            else if (is_tchar(c)) {
                 state_ = state::method;
-            } else {
+            }
+            else {
                 fail(error::bad_request_line);
             }
             break;
@@ -541,8 +563,10 @@ inline std::size_t request_parser::feed(std::string_view in, std::error_code& ec
                 break;
             }
             ++pos;
-            if (++empty_lines_ > max_empty_lines) fail(error::too_many_empty_lines);
-            else state_ = state::start;
+            if (++empty_lines_ > max_empty_lines)
+                fail(error::too_many_empty_lines);
+            else
+                state_ = state::start;
             break;
 
         case state::method: {
@@ -587,7 +611,8 @@ inline std::size_t request_parser::feed(std::string_view in, std::error_code& ec
                         fail(error::bad_target);
                         break;
                     }
-                } else {
+                }
+                else {
                     // RFC 9112 §3.2.2 absolute-form; we are an origin server for http and https only.
                     auto const sep = t.find("://");
                     auto const scheme = t.substr(0, sep);
@@ -595,8 +620,7 @@ inline std::size_t request_parser::feed(std::string_view in, std::error_code& ec
                     auto const authority_end = std::min(t.find_first_of("/?", authority_start), t.size());
                     auto const authority = t.substr(authority_start, authority_end - authority_start);
                     // RFC 9110 §4.2.4: userinfo in an http(s) URI is to be treated as an error.
-                    if (sep == std::string_view::npos ||
-                        !(iequals(scheme, "http") || iequals(scheme, "https")) ||
+                    if (sep == std::string_view::npos || !(iequals(scheme, "http") || iequals(scheme, "https")) ||
                         authority.empty() || authority.find('@') != std::string_view::npos) {
                         fail(error::bad_target);
                         break;
@@ -680,13 +704,16 @@ inline std::size_t request_parser::feed(std::string_view in, std::error_code& ec
             }
             if (chunk_digits_ == 0) {
                 fail(error::bad_chunk);
-            } else if (c == '\r') {
+            }
+            else if (c == '\r') {
                 ++pos;
                 state_ = state::chunk_size_lf;
-            } else if (c == ';' || c == ' ' || c == '\t') {
+            }
+            else if (c == ';' || c == ' ' || c == '\t') {
                 ext_ = ext_state::after_size_ws;
                 state_ = state::chunk_ext;
-            } else {
+            }
+            else {
                 fail(error::bad_chunk);
             }
             break;
@@ -700,7 +727,8 @@ inline std::size_t request_parser::feed(std::string_view in, std::error_code& ec
             ++pos;
             if (chunk_size_ == 0) {
                 state_ = state::trailer_line;
-            } else {
+            }
+            else {
                 remaining_ = chunk_size_;
                 state_ = state::chunk_data;
             }
@@ -761,7 +789,8 @@ inline std::error_code check_head(request const& req)
 {
     if (!is_token(req.method)) return error::bad_method;
     std::string_view const t = req.target;
-    if (t.empty() || !std::all_of(t.begin(), t.end(), [](char c) { return detail::target_chars.value[static_cast<unsigned char>(c)]; }))
+    if (t.empty() || !std::all_of(t.begin(), t.end(),
+                                  [](char c) { return detail::target_chars.value[static_cast<unsigned char>(c)]; }))
         return error::bad_target;
     if (t == "*") {
         if (req.method != "OPTIONS") return error::bad_target;

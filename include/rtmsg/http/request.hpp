@@ -23,11 +23,11 @@ namespace rtmsg::http {
     Distinct objects: Safe. Shared objects: Unsafe.
 */
 struct request {
-    std::string method;  ///< case-sensitive (RFC 9110 §9.1): "GET", not "get"
-    std::string target;  ///< the request-target exactly as received, still percent-encoded
+    std::string method;    ///< case-sensitive (RFC 9110 §9.1): "GET", not "get"
+    std::string target;    ///< the request-target exactly as received, still percent-encoded
     unsigned version = 11; ///< 10 for HTTP/1.0, 11 for HTTP/1.1
-    fields headers;      ///< every header field line, in order
-    std::string body;    ///< the message body (empty if none)
+    fields headers;        ///< every header field line, in order
+    std::string body;      ///< the message body (empty if none)
     /// What the matching route's `{name}` segments (and a trailing `*`) captured, percent-decoded,
     /// in path order; set by the router before any handler or hook runs (see param()).
     std::vector<std::pair<std::string, std::string>> params;

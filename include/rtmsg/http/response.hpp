@@ -51,7 +51,6 @@ inline void append_field_value(std::string& out, std::string_view value)
         if (out[i] == '\r' || out[i] == '\n' || out[i] == '\0') out[i] = ' ';
 }
 
-
 /** Appends `res` to `out` as an HTTP/1.x response message.
 
     Writes the status line (`HTTP/1.1 404 Not Found`), every header field in order, then:

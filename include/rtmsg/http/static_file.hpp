@@ -112,8 +112,8 @@ inline std::string_view mime_type(std::filesystem::path const& file)
         {".css", "text/css; charset=utf-8"},
         {".js", "text/javascript; charset=utf-8"}, // RFC 9239
         {".mjs", "text/javascript; charset=utf-8"},
-        {".json", "application/json"},             // RFC 8259 §11: no charset parameter
-        {".map", "application/json"},              // source maps
+        {".json", "application/json"}, // RFC 8259 §11: no charset parameter
+        {".map", "application/json"},  // source maps
         {".svg", "image/svg+xml"},
         {".png", "image/png"},
         {".jpg", "image/jpeg"},
@@ -123,7 +123,7 @@ inline std::string_view mime_type(std::filesystem::path const& file)
         {".ico", "image/x-icon"},
         {".txt", "text/plain; charset=utf-8"},
         {".xml", "text/xml; charset=utf-8"},
-        {".wasm", "application/wasm"},             // needed by WebAssembly.instantiateStreaming
+        {".wasm", "application/wasm"}, // needed by WebAssembly.instantiateStreaming
         {".pdf", "application/pdf"},
         {".woff", "font/woff"},
         {".woff2", "font/woff2"},

@@ -11,7 +11,7 @@ namespace rtmsg::http {
     to `status` and is serialized with an empty reason phrase.
 */
 enum class status : unsigned {
-    continue_ = 100,           ///< `continue` is a keyword
+    continue_ = 100, ///< `continue` is a keyword
     switching_protocols = 101,
 
     ok = 200,
@@ -93,7 +93,7 @@ constexpr std::string_view reason_phrase(status s) noexcept
     case status::range_not_satisfiable: return "Range Not Satisfiable";
     case status::expectation_failed: return "Expectation Failed";
     case status::upgrade_required: return "Upgrade Required";
-    case status::too_many_requests: return "Too Many Requests";                              // RFC 6585
+    case status::too_many_requests: return "Too Many Requests";                             // RFC 6585
     case status::request_header_fields_too_large: return "Request Header Fields Too Large"; // RFC 6585
     case status::internal_server_error: return "Internal Server Error";
     case status::not_implemented: return "Not Implemented";

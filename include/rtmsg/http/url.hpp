@@ -20,11 +20,11 @@ namespace rtmsg::http {
     @endcode
 */
 struct url {
-    std::string scheme;      ///< "ws", "wss", "http" or "https", lower case
-    std::string host;        ///< a host name, an IPv4 literal, or an IPv6 literal without brackets
-    std::uint16_t port = 0;  ///< the explicit port, else 80 or 443
-    std::string target;      ///< path and query, "/" if the URL has no path
-    bool secure = false;     ///< wss:// or https://: TLS
+    std::string scheme;     ///< "ws", "wss", "http" or "https", lower case
+    std::string host;       ///< a host name, an IPv4 literal, or an IPv6 literal without brackets
+    std::uint16_t port = 0; ///< the explicit port, else 80 or 443
+    std::string target;     ///< path and query, "/" if the URL has no path
+    bool secure = false;    ///< wss:// or https://: TLS
     /** The host was an IPv6 literal (`[::1]`), written with brackets in the Host field. */
     bool ipv6_literal = false;
 
@@ -51,9 +51,12 @@ inline std::error_code parse_url(std::string_view text, url& out)
     auto const colon = text.find("://");
     if (colon == std::string_view::npos) return bad;
     for (char c : text.substr(0, colon)) out.scheme += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-    if (out.scheme == "ws" || out.scheme == "http") out.secure = false;
-    else if (out.scheme == "wss" || out.scheme == "https") out.secure = true;
-    else return bad;
+    if (out.scheme == "ws" || out.scheme == "http")
+        out.secure = false;
+    else if (out.scheme == "wss" || out.scheme == "https")
+        out.secure = true;
+    else
+        return bad;
     auto rest = text.substr(colon + 3);
     for (char c : rest)
         if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7F || c == '#') return bad;
@@ -97,7 +100,8 @@ inline std::error_code parse_url(std::string_view text, url& out)
     }
     else
         out.port = out.secure ? 443 : 80;
-    if (path_at == std::string_view::npos) out.target = "/";
+    if (path_at == std::string_view::npos)
+        out.target = "/";
     else {
         auto t = rest.substr(path_at);
         out.target = t.front() == '?' ? "/" + std::string(t) : std::string(t);

@@ -33,11 +33,11 @@ namespace rtmsg {
 
 /// Reconnection settings of hub_client (the defaults of js/rtmsg.js).
 struct backoff_options {
-    bool enabled = true;                              ///< false: a lost connection closes the client
-    std::chrono::milliseconds initial_delay{250};     ///< the delay before the first retry
-    std::chrono::milliseconds max_delay{10'000};      ///< the delay never exceeds this
-    double factor = 2;                                ///< growth per failed attempt
-    double jitter = 0.5;                              ///< each delay is reduced by a random fraction up to this
+    bool enabled = true;                          ///< false: a lost connection closes the client
+    std::chrono::milliseconds initial_delay{250}; ///< the delay before the first retry
+    std::chrono::milliseconds max_delay{10'000};  ///< the delay never exceeds this
+    double factor = 2;                            ///< growth per failed attempt
+    double jitter = 0.5;                          ///< each delay is reduced by a random fraction up to this
 };
 
 /** The delay before reconnection attempt `attempt` (0 for the first retry):
@@ -58,8 +58,8 @@ enum class hub_client_state { idle, connecting, open, reconnecting, closed };
 
 /// A message delivered to a subscription.  The views are valid during the callback only.
 struct hub_client_message {
-    std::string_view topic;  ///< the concrete topic (also for pattern subscriptions)
-    std::string_view data;   ///< JSON text, UTF-8 text or raw bytes, see kind
+    std::string_view topic; ///< the concrete topic (also for pattern subscriptions)
+    std::string_view data;  ///< JSON text, UTF-8 text or raw bytes, see kind
     /** What `data` holds: JSON text, UTF-8 text or bytes. */
     codec::data_kind kind = codec::data_kind::json;
     /// The message's offset in its topic.
@@ -228,7 +228,7 @@ public:
 
     struct request {
         reply_fn done;
-        std::string bytes;   ///< the encoded request
+        std::string bytes; ///< the encoded request
         bool sent = false;
         bool internal = false; ///< subscriptions and resume helpers: dropped silently on connection loss
         std::shared_ptr<asio::steady_timer> timer;
@@ -288,11 +288,12 @@ public:
                 e.has_since = true;
                 e.offset = pos.offset;
                 e.epoch = pos.epoch;
-                send_request(e, true, [w = this->weak_from_this(), t = topic](std::error_code ec, codec::envelope const* r) {
-                    auto self = w.lock();
-                    if (!self || ec || !r) return;
-                    self->on_position_ack(t, r->epoch, r->offset, false);
-                });
+                send_request(e, true,
+                             [w = this->weak_from_this(), t = topic](std::error_code ec, codec::envelope const* r) {
+                                 auto self = w.lock();
+                                 if (!self || ec || !r) return;
+                                 self->on_position_ack(t, r->epoch, r->offset, false);
+                             });
             }
         }
         for (auto& [topic, sub] : subs) send_subscribe(sub);
@@ -397,9 +398,12 @@ public:
             });
         }
         pending.emplace(id, std::move(r));
-        if (state == hub_client_state::open) transmit(id);
-        else if (!internal) outbox.push_back(id);
-        else pending.erase(id);
+        if (state == hub_client_state::open)
+            transmit(id);
+        else if (!internal)
+            outbox.push_back(id);
+        else
+            pending.erase(id);
         return id;
     }
 

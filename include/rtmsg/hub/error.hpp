@@ -52,7 +52,10 @@ inline std::error_category const& hub_category() noexcept
     static detail::hub_category const cat;
     return cat;
 }
-inline std::error_code make_error_code(hub_error e) noexcept { return {static_cast<int>(e), hub_category()}; }
+inline std::error_code make_error_code(hub_error e) noexcept
+{
+    return {static_cast<int>(e), hub_category()};
+}
 
 /// The protocol error code for a hub error (docs/protocol.md): the only place they are written.
 constexpr std::uint16_t protocol_code(hub_error e) noexcept
@@ -77,4 +80,5 @@ constexpr std::uint16_t protocol_code(hub_error e) noexcept
 } // namespace rtmsg
 
 template <>
-struct std::is_error_code_enum<rtmsg::hub_error> : std::true_type {};
+struct std::is_error_code_enum<rtmsg::hub_error> : std::true_type {
+};

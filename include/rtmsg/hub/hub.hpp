@@ -65,8 +65,8 @@ inline std::string prometheus_text(hub_metrics const& m)
 
 /// What publish() did.
 struct publish_result {
-    std::error_code ec;          ///< hub_error if refused
-    std::uint64_t offset = 0;    ///< the message's offset in its topic
+    std::error_code ec;       ///< hub_error if refused
+    std::uint64_t offset = 0; ///< the message's offset in its topic
     /** The topic's epoch. */
     std::uint64_t epoch = 0;
     std::size_t subscribers = 0; ///< subscribers it was queued to (callbacks included)
@@ -100,9 +100,8 @@ struct hub_counters {
 
     hub_metrics snapshot() const noexcept
     {
-        return {connections.load(), subscriptions.load(), topics.load(),   messages_in.load(),
-                bytes_in.load(),    messages_out.load(),  bytes_out.load(), dropped.load(),
-                slow_disconnects.load(), errors.load()};
+        return {connections.load(),  subscriptions.load(), topics.load(),  messages_in.load(),      bytes_in.load(),
+                messages_out.load(), bytes_out.load(),     dropped.load(), slow_disconnects.load(), errors.load()};
     }
 };
 
@@ -311,8 +310,9 @@ private:
     bool kicked_ = false;
     std::atomic<std::uint64_t> dropped_{0};
     // Guarded by the hub's lock (last_seq_ is used only by deliveries that hold it):
-    std::uint64_t last_seq_ = 0;           ///< deduplicates a message matched by two subscriptions (hub_core::deliver_many_locked)
-    std::vector<std::string> patterns_;    ///< what this outbox is subscribed to
+    std::uint64_t last_seq_ =
+        0; ///< deduplicates a message matched by two subscriptions (hub_core::deliver_many_locked)
+    std::vector<std::string> patterns_; ///< what this outbox is subscribed to
 };
 
 /// An in-process subscriber: a callback run on the publisher's thread, outside the hub's lock.
@@ -355,9 +355,9 @@ struct topic_state {
     std::vector<pattern_state*> patterns; ///< wildcard patterns that match this topic
     std::map<std::string, int, std::less<>> members;
     // In a cluster (all false / empty without one):
-    bool synced = false;       ///< subscriptions attach at once (the cluster state is here, or out of reach)
-    bool synced_once = false;  ///< the cluster state was here at least once: cluster_last is meaningful
-    bool local_epoch = false;  ///< the cluster was out of reach when a local publish came: a local epoch
+    bool synced = false;      ///< subscriptions attach at once (the cluster state is here, or out of reach)
+    bool synced_once = false; ///< the cluster state was here at least once: cluster_last is meaningful
+    bool local_epoch = false; ///< the cluster was out of reach when a local publish came: a local epoch
     std::uint64_t cluster_epoch = 0, cluster_last = 0; ///< the last cluster message delivered here
     std::vector<pending_sub> pending;
     std::map<std::string, std::vector<std::string>, std::less<>> remote; ///< member -> other nodes
@@ -370,7 +370,7 @@ struct cluster_message {
     codec::data_kind kind = codec::data_kind::text;
     std::uint64_t epoch = 0;
     std::uint64_t offset = 0;
-    std::uint64_t publisher = 0; ///< the publishing connection if it is on this node, else 0
+    std::uint64_t publisher = 0;                  ///< the publishing connection if it is on this node, else 0
     codec::origin origin = codec::origin::server; ///< who published it (see message)
     peer_identity_ptr from;                       ///< origin::peer: who
     bool echo = true;
@@ -472,7 +472,8 @@ public:
     {
         if (opt.can_publish && !opt.can_publish(peer, p.topic))
             return publish_verdict::reject(hub_error::not_allowed, "not allowed to publish to this topic");
-        if (opt.publish_messages_per_identity.rate > 0 && !peer.identity.empty() && !take_identity_token(peer.identity, now))
+        if (opt.publish_messages_per_identity.rate > 0 && !peer.identity.empty() &&
+            !take_identity_token(peer.identity, now))
             return publish_verdict::reject(hub_error::rate_limited, "rate limit exceeded for this user; slow down");
         return opt.on_publish ? opt.on_publish(peer, p) : publish_verdict::accept();
     }
@@ -557,7 +558,8 @@ public:
     std::error_code publish_many(std::string_view topic, std::span<std::shared_ptr<message> const> msgs, bool echo)
     {
         if (msgs.empty()) return {};
-        if (!is_valid_topic(topic)) return is_valid_pattern(topic) ? hub_error::wildcard_publish : hub_error::invalid_topic;
+        if (!is_valid_topic(topic))
+            return is_valid_pattern(topic) ? hub_error::wildcard_publish : hub_error::invalid_topic;
         fanout f;
         std::size_t bytes = 0;
         for (bool retry = true; retry;) {
@@ -600,8 +602,8 @@ public:
     /// sees them first and replay and live messages meet with no gap and no duplicate.  In a
     /// cluster, the first subscription of a topic waits for the topic's cluster state: `head`
     /// then runs later, on the bridge's thread, and must own what it uses.
-    std::error_code subscribe(std::shared_ptr<outbox> const& box, std::string_view pattern,
-                              subscribe_options const& so, std::function<void(subscribe_head const&)> const& head)
+    std::error_code subscribe(std::shared_ptr<outbox> const& box, std::string_view pattern, subscribe_options const& so,
+                              std::function<void(subscribe_head const&)> const& head)
     {
         if (!is_valid_pattern(pattern)) return hub_error::invalid_topic;
         std::lock_guard<std::mutex> lock(mutex_);
@@ -673,7 +675,8 @@ public:
         cb->fn = std::move(fn);
         std::lock_guard<std::mutex> lock(mutex_);
         cb->id = ++callback_ids_;
-        if (is_wildcard(pattern)) pattern_for(pattern).subs.push_back({nullptr, cb, false});
+        if (is_wildcard(pattern))
+            pattern_for(pattern).subs.push_back({nullptr, cb, false});
         else {
             auto* t = find_or_create(pattern);
             if (!t) {
@@ -989,7 +992,8 @@ private:
     }
 
     /// Queues `msg` (already numbered and retained) to the topic's subscribers.
-    void deliver_locked(topic_state& t, std::shared_ptr<message> const& msg, bool echo, fanout& f, bool exclusive = true)
+    void deliver_locked(topic_state& t, std::shared_ptr<message> const& msg, bool echo, fanout& f,
+                        bool exclusive = true)
     {
         f.msg = msg;
         deliver_many_locked(t, std::span<std::shared_ptr<message> const>(&msg, 1), echo, f, exclusive);
@@ -1033,8 +1037,8 @@ private:
                 for (auto it = first; it != msgs.end() && ok; ++it)
                     if (!(*it)->frames[static_cast<std::size_t>(box.format())].empty()) {
                         tried = true;
-                        ok = box.push_many(std::span<std::shared_ptr<message> const>(&*it, 1), t.opt.policy,
-                                           counters, queued);
+                        ok = box.push_many(std::span<std::shared_ptr<message> const>(&*it, 1), t.opt.policy, counters,
+                                           queued);
                     }
             if (!ok) f.kicks.push_back(s.box);
             if (tried) ++f.subscribers;
@@ -1222,7 +1226,8 @@ private:
         else if (auto it = topics_.find(pattern); it != topics_.end()) {
             auto& t = *it->second;
             std::lock_guard<std::mutex> topic_lock(t.mutex);
-            if (drop(t.subs)) leave(t, box.identity());
+            if (drop(t.subs))
+                leave(t, box.identity());
             else
                 std::erase_if(t.pending, [&](pending_sub const& p) { return p.box.get() == &box; });
             note_removed(t);

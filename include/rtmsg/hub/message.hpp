@@ -32,14 +32,14 @@ struct message {
     std::string payload;
     /// What the payload is: JSON text, UTF-8 text or binary.
     codec::data_kind kind = codec::data_kind::text;
-    std::uint64_t offset = 0;  ///< per-topic, from 1, increasing by 1; gap: first missing offset
-    std::uint64_t to = 0;      ///< gap: last missing offset
-    std::uint64_t epoch = 0;   ///< the topic's epoch: offsets are comparable only within one epoch
-    std::uint64_t seq = 0;     ///< hub-wide order of publication (SSE pattern streams resume by it)
+    std::uint64_t offset = 0;    ///< per-topic, from 1, increasing by 1; gap: first missing offset
+    std::uint64_t to = 0;        ///< gap: last missing offset
+    std::uint64_t epoch = 0;     ///< the topic's epoch: offsets are comparable only within one epoch
+    std::uint64_t seq = 0;       ///< hub-wide order of publication (SSE pattern streams resume by it)
     std::uint64_t publisher = 0; ///< connection id of the publisher on this node; 0 for C++ publishers and other nodes
     codec::origin origin = codec::origin::server; ///< who published it: the server, or a peer (`from`)
-    peer_identity_ptr from;    ///< origin::peer: who, as its upgrade hook established it (null: anonymous)
-    std::string who;           ///< join / leave: the member
+    peer_identity_ptr from; ///< origin::peer: who, as its upgrade hook established it (null: anonymous)
+    std::string who;        ///< join / leave: the member
     /** When the hub took the message (history_age counts from it). */
     std::chrono::steady_clock::time_point time;
     std::array<std::string, max_formats> frames; ///< wire bytes per format (see hub)

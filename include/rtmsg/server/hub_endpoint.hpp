@@ -168,9 +168,7 @@ class connection_outbox final : public outbox {
 public:
     connection_outbox(std::shared_ptr<hub_core> core, std::shared_ptr<Connection> const& c, int format,
                       peer_identity_ptr peer)
-        : outbox(format, core->opt.queue, c->id(), std::move(peer)),
-          core_(std::move(core)),
-          conn_(c)
+        : outbox(format, core->opt.queue, c->id(), std::move(peer)), core_(std::move(core)), conn_(c)
     {
     }
 
@@ -196,8 +194,10 @@ private:
             auto c = self->conn_.lock();
             if (!c) return;
             // Nothing queued or in flight: drain now rather than post once more.
-            if (c->queued_bytes() == 0) self->drain();
-            else c->on_idle([self] { self->drain(); });
+            if (c->queued_bytes() == 0)
+                self->drain();
+            else
+                c->on_idle([self] { self->drain(); });
         });
     }
 
@@ -374,7 +374,8 @@ inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::be
             core, c, format.for_connection(*c), c->peer());
         reg->add(c->id(), box);
         ++core->counters.connections;
-        if (auto ec = core->subscribe(box, topic, {}, nullptr)) c->close(websocket::close_code::policy_violation, ec.message());
+        if (auto ec = core->subscribe(box, topic, {}, nullptr))
+            c->close(websocket::close_code::policy_violation, ec.message());
     };
     auto const topic_ptr = std::make_shared<std::string const>(topic);
     if (!o.client_publish) {
@@ -382,58 +383,60 @@ inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::be
             c->close(websocket::close_code::policy_violation, "this endpoint is push-only");
         };
     }
-    else base.on_message = [core, topic_ptr](websocket::connection_ptr const& c, websocket::message_view m) {
-        auto kind = m.is_text() ? codec::data_kind::text : codec::data_kind::binary;
-        std::string_view data = m.data;
-        auto const& opt = core->opt;
-        std::optional<publish_verdict> verdict; // holds a replaced payload while it is published
-        if (opt.can_publish || opt.on_publish || opt.publish_messages_per_identity.rate > 0) {
-            verdict = core->admit_publish(detail::peer_of(*c), {*topic_ptr, data, kind}, std::chrono::steady_clock::now());
-            if (verdict->error) {
-                // No error channel here: the refusal is a close frame, with the reason.
-                c->close(websocket::close_code::policy_violation,
-                         verdict->reason.empty() ? verdict->error.message() : verdict->reason);
+    else
+        base.on_message = [core, topic_ptr](websocket::connection_ptr const& c, websocket::message_view m) {
+            auto kind = m.is_text() ? codec::data_kind::text : codec::data_kind::binary;
+            std::string_view data = m.data;
+            auto const& opt = core->opt;
+            std::optional<publish_verdict> verdict; // holds a replaced payload while it is published
+            if (opt.can_publish || opt.on_publish || opt.publish_messages_per_identity.rate > 0) {
+                verdict = core->admit_publish(detail::peer_of(*c), {*topic_ptr, data, kind},
+                                              std::chrono::steady_clock::now());
+                if (verdict->error) {
+                    // No error channel here: the refusal is a close frame, with the reason.
+                    c->close(websocket::close_code::policy_violation,
+                             verdict->reason.empty() ? verdict->error.message() : verdict->reason);
+                    return;
+                }
+                if (verdict->data) {
+                    data = *verdict->data;
+                    kind = verdict->kind;
+                }
+            }
+            auto& current = detail::current_raw_batch();
+            auto b = current.lock();
+            if (b && (b->publisher != c->id() || b->core != core || b->topic != topic_ptr)) {
+                b->flush(); // another connection's batch (not expected: batches do not interleave)
+                b.reset();
+            }
+            auto* const more = websocket::detail::current_deferred(); // more of this read is buffered
+            if (!b && !more) {
+                core->publish(*topic_ptr, data, kind, c->id(), c->peer(), true);
                 return;
             }
-            if (verdict->data) {
-                data = *verdict->data;
-                kind = verdict->kind;
+            if (!b) {
+                b = std::make_shared<detail::raw_batch>();
+                b->core = core;
+                b->topic = topic_ptr;
+                b->publisher = c->id();
+                current = b;
+                more->push([b] { b->flush(); });
             }
-        }
-        auto& current = detail::current_raw_batch();
-        auto b = current.lock();
-        if (b && (b->publisher != c->id() || b->core != core || b->topic != topic_ptr)) {
-            b->flush(); // another connection's batch (not expected: batches do not interleave)
-            b.reset();
-        }
-        auto* const more = websocket::detail::current_deferred(); // more of this read is buffered
-        if (!b && !more) {
-            core->publish(*topic_ptr, data, kind, c->id(), c->peer(), true);
-            return;
-        }
-        if (!b) {
-            b = std::make_shared<detail::raw_batch>();
-            b->core = core;
-            b->topic = topic_ptr;
-            b->publisher = c->id();
-            current = b;
-            more->push([b] { b->flush(); });
-        }
-        auto msg = std::make_shared<message>();
-        msg->payload.assign(data);
-        msg->kind = kind;
-        msg->publisher = c->id();
-        msg->origin = codec::origin::peer;
-        msg->from = c->peer();
-        msg->time = std::chrono::steady_clock::now();
-        b->msgs.push_back(std::move(msg));
-        if (!more) {
-            // The last message of the batch: publish them all now, before the deferred
-            // wake-ups run.
-            b->flush();
-            current.reset();
-        }
-    };
+            auto msg = std::make_shared<message>();
+            msg->payload.assign(data);
+            msg->kind = kind;
+            msg->publisher = c->id();
+            msg->origin = codec::origin::peer;
+            msg->from = c->peer();
+            msg->time = std::chrono::steady_clock::now();
+            b->msgs.push_back(std::move(msg));
+            if (!more) {
+                // The last message of the batch: publish them all now, before the deferred
+                // wake-ups run.
+                b->flush();
+                current.reset();
+            }
+        };
     base.on_close = [core, reg](websocket::connection_ptr const& c, std::uint16_t, std::string_view) {
         if (auto box = reg->take(c->id())) {
             core->remove(*box);
@@ -487,8 +490,8 @@ inline sse::behavior sse_endpoint(hub& h, sse_endpoint_options o = {})
     b.on_open = [core, reg, topic_of, by_offset, by_seq](sse::connection_ptr const& c) {
         auto const topic = topic_of(c->request());
         bool const pattern = is_wildcard(topic);
-        auto box = std::make_shared<detail::connection_outbox<sse::connection>>(
-            core, c, pattern ? by_seq : by_offset, c->peer());
+        auto box = std::make_shared<detail::connection_outbox<sse::connection>>(core, c, pattern ? by_seq : by_offset,
+                                                                                c->peer());
         reg->add(c->id(), box);
         ++core->counters.connections;
         subscribe_options so;

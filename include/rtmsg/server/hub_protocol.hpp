@@ -145,26 +145,29 @@ private:
             if (in.kind == codec::data_kind::json) {
                 // Other clients get this as JSON: it must be JSON, whatever codec it came in.
                 thread_local codec::json check;
-                if (check.validate(in.data)) return error(codec, in.id, hub_error::bad_request, "data is not valid JSON");
+                if (check.validate(in.data))
+                    return error(codec, in.id, hub_error::bad_request, "data is not valid JSON");
             }
             auto verdict = core_->admit_publish(peer, {in.topic, in.data, in.kind}, now);
             if (verdict.error) {
                 // A hub_error travels as its protocol code; any other error as 403.
-                auto const e = verdict.error.category() == rtmsg::hub_category() ? static_cast<hub_error>(verdict.error.value())
-                                                                         : hub_error::not_allowed;
+                auto const e = verdict.error.category() == rtmsg::hub_category()
+                                   ? static_cast<hub_error>(verdict.error.value())
+                                   : hub_error::not_allowed;
                 return error(codec, in.id, e, verdict.reason.empty() ? verdict.error.message() : verdict.reason);
             }
             if (verdict.data) {
                 // The hook's payload: checked as a client's would be (its mistake is the server's: 500).
                 thread_local codec::json check;
                 if (verdict.kind == codec::data_kind::json && check.validate(*verdict.data))
-                    return error(codec, in.id, hub_error::bad_hook_payload, "the server's publish hook produced invalid JSON");
+                    return error(codec, in.id, hub_error::bad_hook_payload,
+                                 "the server's publish hook produced invalid JSON");
                 in.data = *verdict.data;
                 in.kind = verdict.kind;
             }
             // In a cluster the broker numbers the message: the reply comes later, from the bridge.
-            auto later = [box = box_, id = in.id, topic = std::string(in.topic), want_ack = in.ack](
-                             publish_result const& r) {
+            auto later = [box = box_, id = in.id, topic = std::string(in.topic),
+                          want_ack = in.ack](publish_result const& r) {
                 codec::envelope e;
                 e.id = id;
                 if (r.ec) {
@@ -296,10 +299,11 @@ websocket::behavior protocol_endpoint(hub& h, websocket::behavior base = {})
     {
         std::size_t i = 0;
         ((void)((*formats)[i++] = detail::register_ws_format(*core, "ws." + std::string(Codecs::name),
-                                                              detail::encode_ws_codec<Codecs>, base)),
+                                                             detail::encode_ws_codec<Codecs>, base)),
          ...);
     }
-    auto sessions = std::make_shared<std::pair<std::mutex, std::unordered_map<std::uint64_t, std::shared_ptr<session>>>>();
+    auto sessions =
+        std::make_shared<std::pair<std::mutex, std::unordered_map<std::uint64_t, std::shared_ptr<session>>>>();
     static constexpr std::array<std::string_view, sizeof...(Codecs)> names{Codecs::name...};
 
     base.select_subprotocol = [](std::vector<std::string_view> const& offered) -> std::string {

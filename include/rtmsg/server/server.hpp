@@ -138,8 +138,7 @@ public:
             // Read what the client sent already: closing with unread data would reset the
             // connection, and the client could lose the answer.
             char sink[4096];
-            while (::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {
-            }
+            while (::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {}
             (void)::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
             ::shutdown(fd, SHUT_WR);
             ::close(fd);
@@ -248,7 +247,8 @@ struct server_state {
 /// connection skips one level of any_io_executor indirection.
 inline asio::any_io_executor connection_strand(asio::any_io_executor const& ex)
 {
-    if (auto const* io = rtmsg::detail::executor_target<asio::io_context::executor_type>(ex)) return asio::make_strand(*io);
+    if (auto const* io = rtmsg::detail::executor_target<asio::io_context::executor_type>(ex))
+        return asio::make_strand(*io);
     return asio::make_strand(ex);
 }
 
@@ -332,7 +332,8 @@ public:
     std::shared_ptr<closable> lock_closable() noexcept override { return this->weak_from_this().lock(); }
     void abort() override
     {
-        asio::dispatch(ws_.get_executor(), [self = this->shared_from_this()] { rtmsg::close_now(self->ws_.next_layer()); });
+        asio::dispatch(ws_.get_executor(),
+                       [self = this->shared_from_this()] { rtmsg::close_now(self->ws_.next_layer()); });
     }
 
     void start(http::request const& req, std::string_view leftover, std::string subprotocol,
@@ -393,7 +394,8 @@ private:
         // Idle connections should not pin a large buffer: it goes back to the thread's parked ones.
         if (buffer_.empty() && buffer_.capacity() > 4096) rtmsg::detail::park_buffer(buffer_);
         // Backpressure: stop reading while the peer does not read what we send it.
-        if (backpressured()) ws_.on_drained([self = std::move(self)] { self->read_next(); });
+        if (backpressured())
+            ws_.on_drained([self = std::move(self)] { self->read_next(); });
         else
             read_next();
     }
@@ -625,8 +627,9 @@ private:
 
     void on_parse_error(std::error_code ec)
     {
-        auto const st = ec.category() == rtmsg::http::error_category() ? status_for(static_cast<http::error>(ec.value()))
-                                                          : status::bad_request;
+        auto const st = ec.category() == rtmsg::http::error_category()
+                            ? status_for(static_cast<http::error>(ec.value()))
+                            : status::bad_request;
         reply(error_response(st, ec.message()), false);
     }
 
@@ -742,9 +745,8 @@ private:
     void end()
     {
         arm_timer();
-        async_teardown(role_type::server, stream_, [self = this->shared_from_this()](std::error_code) {
-            self->timer_.cancel();
-        });
+        async_teardown(role_type::server, stream_,
+                       [self = this->shared_from_this()](std::error_code) { self->timer_.cancel(); });
     }
 
     static constexpr std::size_t first_read = 1024;
@@ -754,7 +756,7 @@ private:
     connection_slot slot_;
     std::shared_ptr<server_state> state_; ///< kept after slot_ moves to a WebSocket connection
     request_parser parser_;
-    std::unique_ptr<request> handed_; ///< a request head the host parsed (server::serve)
+    std::unique_ptr<request> handed_;            ///< a request head the host parsed (server::serve)
     std::shared_ptr<router::route const> route_; ///< the route the host chose (serve_websocket, serve_sse)
     asio::steady_timer timer_;
     asio::ip::tcp::endpoint remote_;
@@ -804,10 +806,7 @@ public:
     server_options const& options() const noexcept { return state_->opt; }
 
     /// Accepts plain TCP connections on `ep` (port 0 picks a free port).
-    void listen(asio::ip::tcp::endpoint const& ep, std::error_code& ec)
-    {
-        listen(ep, detail::plain_socket{}, ec);
-    }
+    void listen(asio::ip::tcp::endpoint const& ep, std::error_code& ec) { listen(ep, detail::plain_socket{}, ec); }
     /// Listens on `ep` (plain TCP); throws std::system_error on failure.
     void listen(asio::ip::tcp::endpoint const& ep)
     {
@@ -1006,8 +1005,8 @@ private:
         if constexpr (std::is_same_v<Executor, asio::any_io_executor>)
             conn_ex = detail::connection_executor(st->ex, st->opt.single_threaded);
         using socket_type = typename asio::ip::tcp::socket::template rebind_executor<Executor>::other;
-        a.async_accept(conn_ex, [st, acc, make_stream = std::move(make_stream), ex](
-                                    std::error_code ec, socket_type socket) mutable {
+        a.async_accept(conn_ex, [st, acc, make_stream = std::move(make_stream), ex](std::error_code ec,
+                                                                                    socket_type socket) mutable {
             if (st->stopping || ec == asio::error::operation_aborted) return;
             if (!ec) {
                 std::error_code ignored;
@@ -1018,9 +1017,11 @@ private:
                 if (st->opt.max_connections_per_ip != 0 && !slot.counted_ip()) full = true;
                 using stream_type = decltype(make_stream(std::move(socket)));
                 auto s = std::make_shared<detail::http_session<stream_type>>(make_stream(std::move(socket)),
-                                                                              std::move(slot), remote);
-                if (full) s->refuse_busy();
-                else s->start();
+                                                                             std::move(slot), remote);
+                if (full)
+                    s->refuse_busy();
+                else
+                    s->start();
             }
             if (ec) {
                 if (ec == asio::error::no_descriptors) {
@@ -1051,7 +1052,9 @@ private:
         asio::ip::tcp::endpoint remote;
         std::error_code ec;
         if constexpr (requires {
-                          { rtmsg::lowest_layer(stream).remote_endpoint(ec) } -> std::convertible_to<asio::ip::tcp::endpoint>;
+                          {
+                              rtmsg::lowest_layer(stream).remote_endpoint(ec)
+                              } -> std::convertible_to<asio::ip::tcp::endpoint>;
                       })
             remote = rtmsg::lowest_layer(stream).remote_endpoint(ec);
         else

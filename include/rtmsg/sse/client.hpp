@@ -27,7 +27,6 @@
 #include <string_view>
 #include <system_error>
 
-
 namespace rtmsg::sse {
 
 /// The chunked-body decoder the client uses (http::chunked_decoder).
@@ -45,16 +44,16 @@ struct client_options {
     /// Content-Type in `headers`).  A non-idempotent request is usually not to be repeated:
     /// set `reconnect` to false with POST.
     std::string body;
-    http::fields headers;                        ///< extra request fields (Authorization, Content-Type, Cookie)
-    std::string last_event_id;                   ///< resume after this id on the first connection
-    std::chrono::milliseconds retry{3'000};      ///< reconnection delay until the server sends retry:
-    bool reconnect = true;                       ///< reconnect after a network error or end of stream
+    http::fields headers;                   ///< extra request fields (Authorization, Content-Type, Cookie)
+    std::string last_event_id;              ///< resume after this id on the first connection
+    std::chrono::milliseconds retry{3'000}; ///< reconnection delay until the server sends retry:
+    bool reconnect = true;                  ///< reconnect after a network error or end of stream
 
     /// Treat the stream as dead after this long without any byte (servers send heartbeat
     /// comments); the client then reconnects.  Zero: never.
     std::chrono::milliseconds idle_timeout{0};
-    std::size_t max_event_size = 1u << 20;       ///< larger lines or events fail with event_too_big
-    rtmsg::client::connect_options connect;      ///< connect timeout and TLS settings
+    std::size_t max_event_size = 1u << 20;  ///< larger lines or events fail with event_too_big
+    rtmsg::client::connect_options connect; ///< connect timeout and TLS settings
 
     /// Called on every state change (on the client's executor).
     std::function<void(client_state)> on_state;
@@ -202,13 +201,13 @@ struct sse_read_op {
         auto const& method = http::is_token(s.opt.method) ? s.opt.method : std::string("GET");
         r = method + " " + s.url.target + " HTTP/1.1\r\nHost: " + s.url.host_header() +
             "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n";
-        if (!s.opt.body.empty() || method != "GET") r += "Content-Length: " + std::to_string(s.opt.body.size()) + "\r\n";
+        if (!s.opt.body.empty() || method != "GET")
+            r += "Content-Length: " + std::to_string(s.opt.body.size()) + "\r\n";
         // WHATWG: Last-Event-ID is sent when the last event ID is not empty.
         if (!s.events.last_event_id().empty()) r += "Last-Event-ID: " + s.events.last_event_id() + "\r\n";
         for (auto const& f : s.opt.headers) {
-            if (!http::is_token(f.name) || http::iequals(f.name, "Host") ||
-                http::iequals(f.name, "Last-Event-ID") || http::iequals(f.name, "Content-Length") ||
-                http::iequals(f.name, "Transfer-Encoding"))
+            if (!http::is_token(f.name) || http::iequals(f.name, "Host") || http::iequals(f.name, "Last-Event-ID") ||
+                http::iequals(f.name, "Content-Length") || http::iequals(f.name, "Transfer-Encoding"))
                 continue;
             r += f.name;
             r += ": ";
@@ -381,7 +380,7 @@ public:
                 token, impl_->sock);
         }
         return asio::async_compose<CompletionToken, void(std::error_code)>(detail::sse_read_op{impl_, ev}, token,
-                                                                          impl_->sock);
+                                                                           impl_->sock);
     }
 
     /// Ends the stream; a pending read completes with error::closed.

@@ -7,11 +7,11 @@ namespace rtmsg::sse {
 
 /// Errors of the SSE client (category "rtmsg.sse.client").  Append only.
 enum class error {
-    bad_status = 1,    ///< the server answered with a status other than 200 (WHATWG: fail, no reconnect)
-    bad_content_type,  ///< the response is not text/event-stream (WHATWG: fail, no reconnect)
-    bad_response,      ///< the response head or its chunked framing is malformed
-    event_too_big,     ///< an event or a line exceeded client_options::max_event_size
-    closed,            ///< close() was called
+    bad_status = 1,   ///< the server answered with a status other than 200 (WHATWG: fail, no reconnect)
+    bad_content_type, ///< the response is not text/event-stream (WHATWG: fail, no reconnect)
+    bad_response,     ///< the response head or its chunked framing is malformed
+    event_too_big,    ///< an event or a line exceeded client_options::max_event_size
+    closed,           ///< close() was called
 };
 
 namespace detail {
@@ -38,7 +38,10 @@ inline std::error_category const& error_category() noexcept
     static detail::client_category const cat;
     return cat;
 }
-inline std::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), error_category()}; }
+inline std::error_code make_error_code(error e) noexcept
+{
+    return {static_cast<int>(e), error_category()};
+}
 
 /// The earlier name of error: every module's errors are now `error`, their category `error_category()`.
 using client_error = error; // not marked deprecated: GCC 12 then warns on uses of `error` itself
@@ -51,4 +54,5 @@ using client_error = error; // not marked deprecated: GCC 12 then warns on uses 
 } // namespace rtmsg::sse
 
 template <>
-struct std::is_error_code_enum<rtmsg::sse::error> : std::true_type {};
+struct std::is_error_code_enum<rtmsg::sse::error> : std::true_type {
+};

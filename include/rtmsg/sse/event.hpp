@@ -19,9 +19,9 @@ namespace rtmsg::sse {
 /** One event.  Every field is optional; an event with no data is still dispatched by
     browsers only if it has data, so send at least an empty `data`. */
 struct event {
-    std::string_view data;  ///< any bytes; CR, LF and CRLF split it into several `data:` lines
-    std::string_view id;    ///< becomes the client's Last-Event-ID; must not contain CR, LF or NUL
-    std::string_view type;  ///< the `event:` field (DOM event type); empty means "message"
+    std::string_view data;   ///< any bytes; CR, LF and CRLF split it into several `data:` lines
+    std::string_view id;     ///< becomes the client's Last-Event-ID; must not contain CR, LF or NUL
+    std::string_view type;   ///< the `event:` field (DOM event type); empty means "message"
     std::uint32_t retry = 0; ///< reconnection time in ms the client should use; 0: not sent
 };
 

@@ -46,7 +46,8 @@ inline std::optional<std::string> last_event_id(http::request const& req)
 namespace detail {
 
 template <class NextLayer>
-class stream_impl final : public std::enable_shared_from_this<stream_impl<NextLayer>>, public rtmsg::detail::tick_entry {
+class stream_impl final : public std::enable_shared_from_this<stream_impl<NextLayer>>,
+                          public rtmsg::detail::tick_entry {
 public:
     using clock = std::chrono::steady_clock;
     using executor_type = typename NextLayer::executor_type;
@@ -82,8 +83,8 @@ public:
     bool ending = false;
     clock::time_point last_write = clock::now();
     std::function<void(std::error_code)> on_close;
-    rtmsg::detail::callback_box idle; ///< on_idle(): a producer waiting for an empty queue
-    bool end_after_idle = false; ///< close_after_idle() waits for the idle callback
+    rtmsg::detail::callback_box idle;              ///< on_idle(): a producer waiting for an empty queue
+    bool end_after_idle = false;                   ///< close_after_idle() waits for the idle callback
     std::unique_ptr<std::array<char, 64>> discard; ///< read target of streams that cannot wait for readability
 
     write_queues& queues()
@@ -111,9 +112,7 @@ public:
         }
         write_in_flight = true;
         asio::async_write(next, w.bufs, rtmsg::detail::large_transfers,
-                          [self = this->shared_from_this()](std::error_code ec, std::size_t) {
-            self->on_written(ec);
-        });
+                          [self = this->shared_from_this()](std::error_code ec, std::size_t) { self->on_written(ec); });
     }
 
     /// Plain sockets: writes the batch at once, without an asynchronous operation, when the
@@ -206,23 +205,24 @@ public:
         if (closed) return;
         if constexpr (rtmsg::detail::waitable_socket<NextLayer>) {
             // Pending for as long as the stream lives: sized exactly (see exact_allocator).
-            next.async_wait(asio::socket_base::wait_read,
-                            asio::bind_allocator(rtmsg::detail::exact_allocator<void>{},
-                                                 [self = this->shared_from_this(),
-                                                  guard = std::move(guard)](std::error_code ec) mutable {
-                if (ec) return self->fail(ec);
-                std::error_code rec;
-                char scratch[256]; // what a client sends on an event stream is read and dropped
-                auto n = rtmsg::detail::read_now(self->next, asio::buffer(scratch), rec);
-                if (rec == asio::error::would_block || rec == asio::error::try_again || (!rec && n > 0))
-                    return self->watch(std::move(guard));
-                self->fail(rec ? rec : make_error_code(asio::error::eof));
-            }));
+            next.async_wait(
+                asio::socket_base::wait_read,
+                asio::bind_allocator(
+                    rtmsg::detail::exact_allocator<void>{},
+                    [self = this->shared_from_this(), guard = std::move(guard)](std::error_code ec) mutable {
+                        if (ec) return self->fail(ec);
+                        std::error_code rec;
+                        char scratch[256]; // what a client sends on an event stream is read and dropped
+                        auto n = rtmsg::detail::read_now(self->next, asio::buffer(scratch), rec);
+                        if (rec == asio::error::would_block || rec == asio::error::try_again || (!rec && n > 0))
+                            return self->watch(std::move(guard));
+                        self->fail(rec ? rec : make_error_code(asio::error::eof));
+                    }));
         }
         else {
             if (!discard) discard = std::make_unique<std::array<char, 64>>();
             next.async_read_some(asio::buffer(*discard), [self = this->shared_from_this(), guard = std::move(guard)](
-                                                            std::error_code ec, std::size_t) mutable {
+                                                             std::error_code ec, std::size_t) mutable {
                 if (ec) return self->fail(ec);
                 self->watch(std::move(guard));
             });
@@ -275,9 +275,7 @@ public:
 
     void teardown()
     {
-        async_teardown(role_type::server, next, [self = this->shared_from_this()](std::error_code) {
-            self->fail({});
-        });
+        async_teardown(role_type::server, next, [self = this->shared_from_this()](std::error_code) { self->fail({}); });
     }
 
     void fail(std::error_code ec)
@@ -357,7 +355,8 @@ public:
 
     template <class... Args>
     /// Constructs the next layer from `args`.
-    explicit stream(Args&&... args) : impl_(std::make_shared<detail::stream_impl<NextLayer>>(std::forward<Args>(args)...))
+    explicit stream(Args&&... args)
+        : impl_(std::make_shared<detail::stream_impl<NextLayer>>(std::forward<Args>(args)...))
     {
     }
     /// Moves the stream; the moved-from object must not be used again.
@@ -398,12 +397,11 @@ public:
                   asio::default_completion_token_t<executor_type>>
     auto async_accept(CompletionToken&& token = CompletionToken{})
     {
-        auto head = std::make_shared<std::string>(
-            "HTTP/1.1 200 OK\r\n"
-            "Content-Type: text/event-stream\r\n"
-            "Cache-Control: no-cache\r\n"
-            "X-Accel-Buffering: no\r\n"
-            "Connection: close\r\n\r\n");
+        auto head = std::make_shared<std::string>("HTTP/1.1 200 OK\r\n"
+                                                  "Content-Type: text/event-stream\r\n"
+                                                  "Cache-Control: no-cache\r\n"
+                                                  "X-Accel-Buffering: no\r\n"
+                                                  "Connection: close\r\n\r\n");
         if (impl_->opt->retry != 0) {
             event ev;
             ev.retry = impl_->opt->retry;

@@ -26,7 +26,10 @@
 namespace rtmsg::test {
 
 /// The error an injected failure reports.
-inline std::error_code injected_error() { return std::make_error_code(std::errc::io_error); }
+inline std::error_code injected_error()
+{
+    return std::make_error_code(std::errc::io_error);
+}
 
 /// Counts operations and fails the Nth one (0-based) with injected_error().  Share one
 /// between both ends of a pair to fail "the Nth operation on the connection".
@@ -195,8 +198,10 @@ public:
             [this](auto handler, asio::mutable_buffer b) {
                 auto& me = self();
                 std::error_code ec;
-                if (me.closed) ec = asio::error::bad_descriptor;
-                else if (me.fc && me.fc->fail(ec)) {}
+                if (me.closed)
+                    ec = asio::error::bad_descriptor;
+                else if (me.fc && me.fc->fail(ec)) {
+                }
                 if (ec) {
                     auto ex = asio::get_associated_executor(handler, ex_);
                     asio::post(ex, [h = std::move(handler), ec]() mutable { h(ec, 0); });
@@ -220,9 +225,12 @@ public:
                 auto& peer = state_->end[1 - side_];
                 std::error_code ec;
                 std::size_t n = 0;
-                if (me.closed) ec = asio::error::bad_descriptor;
-                else if (me.fc && me.fc->fail(ec)) {}
-                else if (peer.closed) ec = asio::error::broken_pipe;
+                if (me.closed)
+                    ec = asio::error::bad_descriptor;
+                else if (me.fc && me.fc->fail(ec)) {
+                }
+                else if (peer.closed)
+                    ec = asio::error::broken_pipe;
                 else {
                     for (auto it = asio::buffer_sequence_begin(bufs); it != asio::buffer_sequence_end(bufs); ++it) {
                         asio::const_buffer b(*it);
@@ -300,7 +308,7 @@ template <class CompletionToken>
 auto async_teardown(role_type, stream& s, CompletionToken&& token)
 {
     return asio::async_compose<CompletionToken, void(std::error_code)>(detail::test_teardown_op{s}, token,
-                                                                      s.get_executor());
+                                                                       s.get_executor());
 }
 
 static_assert(async_stream<stream>, "rtmsg::test::stream must model rtmsg::async_stream");

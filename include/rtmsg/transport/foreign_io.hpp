@@ -39,7 +39,10 @@ inline std::error_category const& foreign_category() noexcept
 }
 
 /// Makes an error_code of foreign_error (found by ADL).
-inline std::error_code make_error_code(foreign_error e) noexcept { return {static_cast<int>(e), foreign_category()}; }
+inline std::error_code make_error_code(foreign_error e) noexcept
+{
+    return {static_cast<int>(e), foreign_category()};
+}
 
 /** One connection of the host's I/O library, as rtmsg reads and writes it.
 
@@ -70,5 +73,6 @@ public:
 
 namespace std {
 template <>
-struct is_error_code_enum<rtmsg::foreign_error> : true_type {};
+struct is_error_code_enum<rtmsg::foreign_error> : true_type {
+};
 } // namespace std

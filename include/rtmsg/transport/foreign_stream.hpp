@@ -90,7 +90,8 @@ private:
     auto start(void* data, std::size_t size, bool read, Handler&& handler)
     {
         return asio::async_initiate<Handler, void(std::error_code, std::size_t)>(
-            [](auto h, std::shared_ptr<foreign_io> io, asio::any_io_executor ex, void* data, std::size_t size, bool read) {
+            [](auto h, std::shared_ptr<foreign_io> io, asio::any_io_executor ex, void* data, std::size_t size,
+               bool read) {
                 auto work = asio::make_work_guard(asio::get_associated_executor(h, ex));
                 if (size == 0) {
                     // Nothing to transfer: complete at once, as Asio does.
@@ -102,7 +103,8 @@ private:
                     auto ex = state->second.get_executor();
                     asio::post(ex, [state, ec = to_asio(ec), n] { std::move(state->first)(ec, n); });
                 };
-                if (read) io->read_some(data, size, std::move(done));
+                if (read)
+                    io->read_some(data, size, std::move(done));
                 else
                     io->write_some(data, size, std::move(done));
             },

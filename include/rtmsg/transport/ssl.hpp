@@ -33,9 +33,7 @@ struct ssl_teardown_op {
             state = tcp;
             async_teardown(role, stream.next_layer(), std::move(self));
             return;
-        case tcp:
-            self.complete(ec);
-            return;
+        case tcp: self.complete(ec); return;
         }
     }
 };
@@ -45,8 +43,8 @@ struct ssl_teardown_op {
 template <class NextLayer, class CompletionToken>
 auto async_teardown(role_type role, asio::ssl::stream<NextLayer>& stream, CompletionToken&& token)
 {
-    return asio::async_compose<CompletionToken, void(std::error_code)>(
-        detail::ssl_teardown_op<NextLayer>{stream, role}, token, stream);
+    return asio::async_compose<CompletionToken, void(std::error_code)>(detail::ssl_teardown_op<NextLayer>{stream, role},
+                                                                       token, stream);
 }
 
 } // namespace rtmsg

@@ -29,17 +29,23 @@ struct io_handler_archetype {
 /// An Asio AsyncReadStream.  If your type fails this check, give it an `executor_type`, a
 /// `get_executor()` and an `async_read_some(mutable_buffer, handler)`, as asio::ip::tcp::socket has.
 template <class S>
-concept async_read_stream = requires(S& s, asio::mutable_buffer b) {
+concept async_read_stream = requires(S& s, asio::mutable_buffer b)
+{
     typename S::executor_type;
-    { s.get_executor() } -> std::convertible_to<typename S::executor_type>;
+    {
+        s.get_executor()
+        } -> std::convertible_to<typename S::executor_type>;
     s.async_read_some(b, detail::io_handler_archetype{});
 };
 
 /// An Asio AsyncWriteStream: `executor_type`, `get_executor()`, `async_write_some(const_buffer, handler)`.
 template <class S>
-concept async_write_stream = requires(S& s, asio::const_buffer b) {
+concept async_write_stream = requires(S& s, asio::const_buffer b)
+{
     typename S::executor_type;
-    { s.get_executor() } -> std::convertible_to<typename S::executor_type>;
+    {
+        s.get_executor()
+        } -> std::convertible_to<typename S::executor_type>;
     s.async_write_some(b, detail::io_handler_archetype{});
 };
 
@@ -73,12 +79,19 @@ namespace detail {
 /// Plain sockets can wait for readability and then read into a buffer owned by the I/O
 /// thread, so an idle connection holds no read buffer (see websocket::stream).
 template <class S>
-concept waitable_socket = requires(S& s, std::error_code& ec, asio::mutable_buffer b) {
+concept waitable_socket = requires(S& s, std::error_code& ec, asio::mutable_buffer b)
+{
     s.async_wait(asio::socket_base::wait_read, [](std::error_code) {});
-    { s.read_some(b, ec) } -> std::convertible_to<std::size_t>;
-    { s.write_some(asio::const_buffer(b), ec) } -> std::convertible_to<std::size_t>;
+    {
+        s.read_some(b, ec)
+        } -> std::convertible_to<std::size_t>;
+    {
+        s.write_some(asio::const_buffer(b), ec)
+        } -> std::convertible_to<std::size_t>;
     s.non_blocking(true, ec);
-    { s.non_blocking() } -> std::convertible_to<bool>;
+    {
+        s.non_blocking()
+        } -> std::convertible_to<bool>;
 };
 
 /** An allocator that asks the heap (std::allocator) for exactly the bytes requested.
@@ -113,10 +126,10 @@ class callback_box {
 public:
     explicit operator bool() const noexcept { return f_ && *f_; }
     template <class F>
-        requires std::is_constructible_v<std::function<void()>, F&&>
-    callback_box& operator=(F&& f)
+    requires std::is_constructible_v<std::function<void()>, F &&> callback_box& operator=(F&& f)
     {
-        if (f_) *f_ = std::forward<F>(f);
+        if (f_)
+            *f_ = std::forward<F>(f);
         else
             f_ = std::make_unique<std::function<void()>>(std::forward<F>(f));
         return *this;

@@ -130,7 +130,8 @@ private:
     void unlink(tick_entry& e) noexcept
     {
         auto* g = e.group_;
-        if (e.prev_) e.prev_->next_ = e.next_;
+        if (e.prev_)
+            e.prev_->next_ = e.next_;
         else
             g->head = e.next_;
         if (e.next_) e.next_->prev_ = e.prev_;

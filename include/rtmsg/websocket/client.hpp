@@ -27,10 +27,10 @@ namespace rtmsg::websocket {
     @endcode
 */
 struct client_options {
-    std::vector<std::string> subprotocols;     ///< offered in Sec-WebSocket-Protocol, preferred first
-    http::fields headers;                      ///< extra request fields (Authorization, Cookie, Origin)
-    options ws;                                ///< limits and timers; ws.handshake_timeout bounds the upgrade
-    client::connect_options connect;           ///< connect timeout and TLS settings
+    std::vector<std::string> subprotocols; ///< offered in Sec-WebSocket-Protocol, preferred first
+    http::fields headers;                  ///< extra request fields (Authorization, Cookie, Origin)
+    options ws;                            ///< limits and timers; ws.handshake_timeout bounds the upgrade
+    client::connect_options connect;       ///< connect timeout and TLS settings
 };
 
 /// A client WebSocket: TCP or TLS, chosen by the URL's scheme.
@@ -77,8 +77,8 @@ struct connect_op {
 namespace detail {
 
 template <class CompletionToken>
-auto async_connect_impl(client_stream& ws, std::string_view url, client_options const& opt,
-                        client::response_head* res, CompletionToken&& token)
+auto async_connect_impl(client_stream& ws, std::string_view url, client_options const& opt, client::response_head* res,
+                        CompletionToken&& token)
 {
     auto st = std::make_unique<connect_state>();
     auto const ec = client::parse_url(url, st->url);
@@ -126,8 +126,8 @@ auto async_connect_impl(client_stream& ws, std::string_view url, client_options 
     @endcode
 */
 template <asio::completion_token_for<void(std::error_code)> CompletionToken>
-auto async_connect(client_stream& ws, std::string_view url, client_options const& opt,
-                   client::response_head& res, CompletionToken&& token)
+auto async_connect(client_stream& ws, std::string_view url, client_options const& opt, client::response_head& res,
+                   CompletionToken&& token)
 {
     return detail::async_connect_impl(ws, url, opt, &res, std::forward<CompletionToken>(token));
 }

@@ -50,7 +50,8 @@ public:
     virtual send_status send_frames(std::span<std::shared_ptr<std::string const>> frames)
     {
         for (auto& f : frames)
-            if (auto const r = send_frame(std::move(f)); r == send_status::closed || r == send_status::dropped) return r;
+            if (auto const r = send_frame(std::move(f)); r == send_status::closed || r == send_status::dropped)
+                return r;
         return send_status::queued;
     }
 

@@ -139,7 +139,9 @@ public:
     /// `window_bits` 9..15 (zlib has no raw 8: see deflate_options::window_bits), `mem_level` 1..9.
     explicit deflater(int window_bits = 15, int mem_level = 8, bool no_context_takeover = false,
                       int level = Z_DEFAULT_COMPRESSION) noexcept
-        : bits_(std::clamp(window_bits, 9, 15)), mem_(std::clamp(mem_level, 1, 9)), level_(level),
+        : bits_(std::clamp(window_bits, 9, 15)),
+          mem_(std::clamp(mem_level, 1, 9)),
+          level_(level),
           reset_each_(no_context_takeover)
     {
     }
@@ -152,8 +154,7 @@ public:
     {
         if (!init_) {
             z_ = {};
-            if (deflateInit2(&z_, level_, Z_DEFLATED, -bits_, mem_, Z_DEFAULT_STRATEGY) != Z_OK)
-                throw std::bad_alloc();
+            if (deflateInit2(&z_, level_, Z_DEFLATED, -bits_, mem_, Z_DEFAULT_STRATEGY) != Z_OK) throw std::bad_alloc();
             init_ = true;
         }
         auto const start = out.size();

@@ -9,41 +9,41 @@ namespace rtmsg::websocket {
 
 /// Errors the WebSocket layer reports.  Append only.
 enum class error {
-    closed = 1,             ///< the closing handshake completed (not a failure; reads end here)
-    bad_opcode,             ///< reserved opcode (RFC 6455 §5.2)
-    bad_reserved_bits,      ///< RSV1-3 set with no extension negotiated (§5.2)
-    bad_length,             ///< 64-bit length with the most significant bit set (§5.2)
-    non_minimal_length,     ///< length not in its shortest form (§5.2 "the minimal number of bytes MUST be used")
-    unmasked_frame,         ///< a client frame without a mask (§5.1)
-    masked_frame,           ///< a server frame with a mask (§5.1)
-    fragmented_control,     ///< a control frame with FIN clear (§5.5)
-    control_too_big,        ///< a control frame payload over 125 bytes (§5.5)
-    bad_continuation,       ///< a continuation frame with no message in progress (§5.4)
-    expected_continuation,  ///< a new data frame while a fragmented message is in progress (§5.4)
-    bad_utf8,               ///< a text message or close reason that is not UTF-8 (§8.1)
-    bad_close_code,         ///< a close code that must not be sent (§7.4)
-    bad_close_size,         ///< a close payload of one byte (§5.5.1)
-    message_too_big,        ///< the message exceeds the configured maximum
+    closed = 1,            ///< the closing handshake completed (not a failure; reads end here)
+    bad_opcode,            ///< reserved opcode (RFC 6455 §5.2)
+    bad_reserved_bits,     ///< RSV1-3 set with no extension negotiated (§5.2)
+    bad_length,            ///< 64-bit length with the most significant bit set (§5.2)
+    non_minimal_length,    ///< length not in its shortest form (§5.2 "the minimal number of bytes MUST be used")
+    unmasked_frame,        ///< a client frame without a mask (§5.1)
+    masked_frame,          ///< a server frame with a mask (§5.1)
+    fragmented_control,    ///< a control frame with FIN clear (§5.5)
+    control_too_big,       ///< a control frame payload over 125 bytes (§5.5)
+    bad_continuation,      ///< a continuation frame with no message in progress (§5.4)
+    expected_continuation, ///< a new data frame while a fragmented message is in progress (§5.4)
+    bad_utf8,              ///< a text message or close reason that is not UTF-8 (§8.1)
+    bad_close_code,        ///< a close code that must not be sent (§7.4)
+    bad_close_size,        ///< a close payload of one byte (§5.5.1)
+    message_too_big,       ///< the message exceeds the configured maximum
     // handshake (§4.2.1)
-    bad_method,             ///< the upgrade request is not GET
-    bad_http_version,       ///< the upgrade request is not HTTP/1.1 or later
-    no_upgrade,             ///< no "Upgrade: websocket"
-    no_connection_upgrade,  ///< no "upgrade" token in Connection
-    no_host,                ///< no Host header
-    bad_key,                ///< Sec-WebSocket-Key is not 16 bytes in base64
-    bad_version,            ///< Sec-WebSocket-Version is not 13
-    origin_refused,         ///< the Origin check refused the request
+    bad_method,            ///< the upgrade request is not GET
+    bad_http_version,      ///< the upgrade request is not HTTP/1.1 or later
+    no_upgrade,            ///< no "Upgrade: websocket"
+    no_connection_upgrade, ///< no "upgrade" token in Connection
+    no_host,               ///< no Host header
+    bad_key,               ///< Sec-WebSocket-Key is not 16 bytes in base64
+    bad_version,           ///< Sec-WebSocket-Version is not 13
+    origin_refused,        ///< the Origin check refused the request
     // 24 was refused: a refusal by the upgrade hook is the HTTP response the hook chose
-    bad_accept = 25,        ///< (client) Sec-WebSocket-Accept does not match
-    closing,                ///< the connection is closing; nothing more can be sent
+    bad_accept = 25, ///< (client) Sec-WebSocket-Accept does not match
+    closing,         ///< the connection is closing; nothing more can be sent
     // 27 was queue_full: a full queue is send_status::dropped
     // client handshake (§4.1)
-    bad_status = 28,             ///< (client) the server did not answer 101 Switching Protocols
-    bad_response,           ///< (client) the server's handshake response is not valid HTTP/1.1
-    bad_subprotocol,        ///< (client) the server selected a subprotocol the client did not offer
+    bad_status = 28, ///< (client) the server did not answer 101 Switching Protocols
+    bad_response,    ///< (client) the server's handshake response is not valid HTTP/1.1
+    bad_subprotocol, ///< (client) the server selected a subprotocol the client did not offer
     // 31 was bad_url: URL errors are http::error::bad_url
-    bad_extension = 32,     ///< (client) the server's Sec-WebSocket-Extensions is not one we can accept (RFC 7692 §5)
-    bad_deflate,            ///< a compressed message is not valid raw DEFLATE data (RFC 7692 §7.2.2)
+    bad_extension = 32, ///< (client) the server's Sec-WebSocket-Extensions is not one we can accept (RFC 7692 §5)
+    bad_deflate,        ///< a compressed message is not valid raw DEFLATE data (RFC 7692 §7.2.2)
 };
 
 /// Groups of errors, for `ec == condition::protocol_violation`.
@@ -87,7 +87,8 @@ public:
         case error::bad_status: return "the server did not answer the upgrade with 101 Switching Protocols";
         case error::bad_response: return "the server's handshake response is not valid HTTP/1.1";
         case error::bad_subprotocol: return "the server selected a subprotocol the client did not offer";
-        case error::bad_extension: return "the server answered with an extension the client did not offer, or with bad parameters";
+        case error::bad_extension:
+            return "the server answered with an extension the client did not offer, or with bad parameters";
         case error::bad_deflate: return "the peer sent a compressed message that does not inflate";
         }
         return "unknown rtmsg.websocket error";
@@ -119,7 +120,10 @@ inline std::error_category const& condition_category() noexcept
     static detail::condition_category const cat;
     return cat;
 }
-inline std::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), error_category()}; }
+inline std::error_code make_error_code(error e) noexcept
+{
+    return {static_cast<int>(e), error_category()};
+}
 inline std::error_condition make_error_condition(condition c) noexcept
 {
     return {static_cast<int>(c), condition_category()};
@@ -135,8 +139,8 @@ inline constexpr std::uint16_t going_away = 1001;
 inline constexpr std::uint16_t protocol_error = 1002;
 /// 1003: a data type the endpoint cannot accept.
 inline constexpr std::uint16_t unsupported_data = 1003;
-inline constexpr std::uint16_t no_status = 1005;  ///< never sent: "the close frame had no code"
-inline constexpr std::uint16_t abnormal = 1006;   ///< never sent: "no close frame at all"
+inline constexpr std::uint16_t no_status = 1005; ///< never sent: "the close frame had no code"
+inline constexpr std::uint16_t abnormal = 1006;  ///< never sent: "no close frame at all"
 /** 1007: a text message that is not UTF-8. */
 inline constexpr std::uint16_t invalid_payload = 1007;
 /// 1008: policy violation (abuse, a slow consumer, a push-only endpoint).
@@ -199,7 +203,8 @@ inline bool error_category::equivalent(int code, std::error_condition const& con
     switch (static_cast<condition>(cond.value())) {
     case condition::protocol_violation: return close_code_for(e) != 0;
     case condition::handshake_failed:
-        return (e >= error::bad_method && e <= error::bad_accept) || (e >= error::bad_status && e <= error::bad_extension);
+        return (e >= error::bad_method && e <= error::bad_accept) ||
+               (e >= error::bad_status && e <= error::bad_extension);
     }
     return false;
 }
@@ -208,6 +213,8 @@ inline bool error_category::equivalent(int code, std::error_condition const& con
 } // namespace rtmsg::websocket
 
 template <>
-struct std::is_error_code_enum<rtmsg::websocket::error> : std::true_type {};
+struct std::is_error_code_enum<rtmsg::websocket::error> : std::true_type {
+};
 template <>
-struct std::is_error_condition_enum<rtmsg::websocket::condition> : std::true_type {};
+struct std::is_error_condition_enum<rtmsg::websocket::condition> : std::true_type {
+};

@@ -90,9 +90,9 @@ inline void mask_bytes(char* data, std::size_t n, std::array<std::uint8_t, 4> co
 
 /// A whole message in one frame, as parse_whole_frame() finds it.
 struct whole_frame {
-    opcode op = opcode::text;    ///< the frame's opcode
-    bool compressed = false;     ///< RSV1 (permessage-deflate) is set
-    std::string_view payload;    ///< the payload bytes, inside the frame given
+    opcode op = opcode::text; ///< the frame's opcode
+    bool compressed = false;  ///< RSV1 (permessage-deflate) is set
+    std::string_view payload; ///< the payload bytes, inside the frame given
 };
 
 /** Splits a complete, unmasked, final frame (a server's, as the hub frames fan-out messages)
@@ -106,8 +106,10 @@ inline bool parse_whole_frame(std::string_view frame, whole_frame& out) noexcept
     if ((b0 & 0xB0) != 0x80 || (b1 & 0x80)) return false;
     std::size_t h = 2;
     std::uint64_t len = b1 & 0x7F;
-    if (len == 126) h = 4;
-    else if (len == 127) h = 10;
+    if (len == 126)
+        h = 4;
+    else if (len == 127)
+        h = 10;
     if (frame.size() < h) return false;
     if (h != 2) {
         len = 0;
@@ -214,7 +216,8 @@ public:
             mask_offset_ = static_cast<std::uint8_t>((mask_offset_ + take) & 3);
             remaining_ -= take;
             pos += take;
-            if (is_control(op_)) gather_control(p, take);
+            if (is_control(op_))
+                gather_control(p, take);
             else if (take != 0) {
                 if (msg_type_ == message_type::text && !compressed_ && !utf8_.write({p, take}))
                     return {pos, read_event::need_more, error::bad_utf8};
@@ -293,8 +296,10 @@ private:
         if (hdr_len_ < 2) return 2;
         std::size_t n = 2;
         auto const len7 = hdr_[1] & 0x7F;
-        if (len7 == 126) n += 2;
-        else if (len7 == 127) n += 8;
+        if (len7 == 126)
+            n += 2;
+        else if (len7 == 127)
+            n += 8;
         if (hdr_[1] & 0x80) n += 4;
         return n;
     }
@@ -392,7 +397,7 @@ private:
     std::uint64_t remaining_ = 0;
     std::uint64_t msg_size_ = 0;
     std::uint64_t last_size_ = 0;
-    char const* ctrl_ = nullptr;        ///< control payload: in the input, or in ctrl_store_
+    char const* ctrl_ = nullptr;         ///< control payload: in the input, or in ctrl_store_
     std::unique_ptr<char[]> ctrl_store_; ///< made when a control payload arrives in pieces
     std::array<std::uint8_t, max_header_size> hdr_{};
     std::array<std::uint8_t, 4> key_{};

@@ -29,7 +29,10 @@ inline std::string accept_key(std::string_view key)
 }
 
 /// Is this request a WebSocket upgrade at all (Upgrade: websocket with Connection: upgrade)?
-inline bool is_upgrade(http::request const& req) { return req.is_upgrade("websocket"); }
+inline bool is_upgrade(http::request const& req)
+{
+    return req.is_upgrade("websocket");
+}
 
 /// Checks an upgrade request against RFC 6455 §4.2.1.  Returns the first problem, or {}.
 inline std::error_code check_request(http::request const& req)
@@ -81,9 +84,9 @@ inline http::response accept_response(http::request const& req, std::string_view
 /// The error response that refuses an upgrade; 426 carries Sec-WebSocket-Version: 13 (§4.4).
 inline http::response refuse_response(std::error_code ec)
 {
-    auto const status =
-        ec.category() == error_category() ? static_cast<http::status>(http_status_for(static_cast<error>(ec.value())))
-                                          : http::status::bad_request;
+    auto const status = ec.category() == error_category()
+                            ? static_cast<http::status>(http_status_for(static_cast<error>(ec.value())))
+                            : http::status::bad_request;
     auto res = http::error_response(status, ec.message());
     if (status == http::status::upgrade_required) {
         res.headers.add("Sec-WebSocket-Version", "13");
@@ -143,8 +146,8 @@ inline void write_client_request(client_handshake const& req, std::string_view k
     for (auto const& f : req.headers) {
         if (!http::is_token(f.name)) continue;
         std::string_view const n = f.name;
-        if (http::iequals(n, "Host") || http::iequals(n, "Upgrade") ||
-            http::iequals(n, "Connection") || (n.size() >= 14 && http::iequals(n.substr(0, 14), "Sec-WebSocket-")))
+        if (http::iequals(n, "Host") || http::iequals(n, "Upgrade") || http::iequals(n, "Connection") ||
+            (n.size() >= 14 && http::iequals(n.substr(0, 14), "Sec-WebSocket-")))
             continue;
         field(n, f.value);
     }

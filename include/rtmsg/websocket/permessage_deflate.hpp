@@ -21,8 +21,8 @@ inline constexpr std::string_view permessage_deflate_name = "permessage-deflate"
 /** The parameters in force on a connection with permessage-deflate, in RFC 7692's terms:
     "server_*" is what the server compresses, "client_*" what the client compresses. */
 struct deflate_params {
-    bool server_no_context_takeover = false; ///< the server compresses each message on its own
-    bool client_no_context_takeover = false; ///< the client compresses each message on its own
+    bool server_no_context_takeover = false;  ///< the server compresses each message on its own
+    bool client_no_context_takeover = false;  ///< the client compresses each message on its own
     std::uint8_t server_max_window_bits = 15; ///< LZ77 window of the server's compressor, 8..15
     std::uint8_t client_max_window_bits = 15; ///< LZ77 window of the client's compressor, 8..15
 
@@ -167,11 +167,16 @@ inline std::optional<deflate_element> check_deflate_element(extension_offer cons
     bool seen[4] = {};
     for (auto const& p : e.params) {
         int k;
-        if (ext_iequals(p.name, "server_no_context_takeover")) k = 0;
-        else if (ext_iequals(p.name, "client_no_context_takeover")) k = 1;
-        else if (ext_iequals(p.name, "server_max_window_bits")) k = 2;
-        else if (ext_iequals(p.name, "client_max_window_bits")) k = 3;
-        else return std::nullopt; // §7.1: an unknown parameter declines the offer
+        if (ext_iequals(p.name, "server_no_context_takeover"))
+            k = 0;
+        else if (ext_iequals(p.name, "client_no_context_takeover"))
+            k = 1;
+        else if (ext_iequals(p.name, "server_max_window_bits"))
+            k = 2;
+        else if (ext_iequals(p.name, "client_max_window_bits"))
+            k = 3;
+        else
+            return std::nullopt;          // §7.1: an unknown parameter declines the offer
         if (seen[k]) return std::nullopt; // §7.1: a parameter at most once
         seen[k] = true;
         switch (k) {
@@ -187,9 +192,12 @@ inline std::optional<deflate_element> check_deflate_element(extension_offer cons
             break;
         }
         default:
-            if (!p.value) out.client_max_window_bits = 16; // §7.1.2.2: "the client supports it"
-            else if (auto const bits = parse_window_bits(*p.value)) out.client_max_window_bits = *bits;
-            else return std::nullopt;
+            if (!p.value)
+                out.client_max_window_bits = 16; // §7.1.2.2: "the client supports it"
+            else if (auto const bits = parse_window_bits(*p.value))
+                out.client_max_window_bits = *bits;
+            else
+                return std::nullopt;
         }
     }
     return out;
@@ -215,7 +223,7 @@ inline std::vector<extension_offer> parse_extensions(std::vector<std::string_vie
 /// A server's answer to a permessage-deflate offer.
 struct deflate_agreement {
     deflate_params params; ///< the parameters in force on the connection
-    std::string response; ///< the Sec-WebSocket-Extensions value of the 101 response
+    std::string response;  ///< the Sec-WebSocket-Extensions value of the 101 response
 };
 
 /** (Server) Chooses the first acceptable permessage-deflate offer in the client's
@@ -238,8 +246,7 @@ inline std::optional<deflate_agreement> negotiate_deflate(std::vector<std::strin
         deflate_agreement a;
         auto& p = a.params;
         p.server_no_context_takeover = e->server_no_context_takeover || opt.no_context_takeover || over_budget;
-        p.client_no_context_takeover =
-            e->client_no_context_takeover || opt.peer_no_context_takeover || over_budget;
+        p.client_no_context_takeover = e->client_no_context_takeover || opt.peer_no_context_takeover || over_budget;
         auto const own = detail::clamp_bits(opt.window_bits, 9);
         p.server_max_window_bits = e->server_max_window_bits ? std::min(e->server_max_window_bits, own) : own;
         bool const send_client_bits = e->client_max_window_bits != 0 && opt.peer_window_bits < 15;

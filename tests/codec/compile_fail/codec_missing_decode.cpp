@@ -18,7 +18,10 @@ struct my_codec {
     static constexpr std::size_t padding = 0;
     std::error_code encode(value_type const&, std::string&) { return {}; }
 #if !RTMSG_EXPECT_FAIL
-    std::error_code decode(std::string_view, value_type&) { return {}; }
+    std::error_code decode(std::string_view, value_type&)
+    {
+        return {};
+    }
 #endif
 };
 

@@ -63,7 +63,8 @@ int main(int argc, char** argv)
     unsigned short port = 0;
     for (int i = 1; i < argc; ++i) {
         std::string const arg = argv[i];
-        if (arg == "--port" && i + 1 < argc) port = static_cast<unsigned short>(std::atoi(argv[++i]));
+        if (arg == "--port" && i + 1 < argc)
+            port = static_cast<unsigned short>(std::atoi(argv[++i]));
         else {
             std::cerr << "usage: host [--port N]\n";
             return 2;

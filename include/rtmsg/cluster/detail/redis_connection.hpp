@@ -154,10 +154,12 @@ private:
         sock_.async_read_some(asio::buffer(in_), [self = shared_from_this()](std::error_code ec, std::size_t n) {
             if (ec) return self->lose(ec);
             if (self->closed_) return;
-            if (redisReaderFeed(self->reader_, self->in_.data(), n) != REDIS_OK) return self->lose(asio::error::invalid_argument);
+            if (redisReaderFeed(self->reader_, self->in_.data(), n) != REDIS_OK)
+                return self->lose(asio::error::invalid_argument);
             for (;;) {
                 void* reply = nullptr;
-                if (redisReaderGetReply(self->reader_, &reply) != REDIS_OK) return self->lose(asio::error::invalid_argument);
+                if (redisReaderGetReply(self->reader_, &reply) != REDIS_OK)
+                    return self->lose(asio::error::invalid_argument);
                 if (!reply) break;
                 std::unique_ptr<redisReply, void (*)(void*)> r(static_cast<redisReply*>(reply), freeReplyObject);
                 if (self->expected_ > 0) {

@@ -90,8 +90,8 @@ struct handshake_op {
             if (auto bad = check_response(res, key, req.subprotocols, offer_deflate)) return finish(self, bad);
             if (offer_deflate) {
                 std::optional<deflate_params> params;
-                if (auto bad = check_deflate_response(res.headers.find_all("Sec-WebSocket-Extensions"),
-                                                      s.opt->deflate, params))
+                if (auto bad = check_deflate_response(res.headers.find_all("Sec-WebSocket-Extensions"), s.opt->deflate,
+                                                      params))
                     return finish(self, bad);
                 if (params) s.start_deflate(*params);
             }
@@ -125,11 +125,10 @@ namespace rtmsg::websocket {
 
 template <async_stream NextLayer>
 template <asio::completion_token_for<void(std::error_code)> CompletionToken>
-auto stream<NextLayer>::async_handshake(client_handshake const& req, http::response_head& res,
-                                        CompletionToken&& token)
+auto stream<NextLayer>::async_handshake(client_handshake const& req, http::response_head& res, CompletionToken&& token)
 {
-    return asio::async_compose<CompletionToken, void(std::error_code)>(
-        detail::handshake_op<NextLayer>(impl_, req, res), token, impl_->next);
+    return asio::async_compose<CompletionToken, void(std::error_code)>(detail::handshake_op<NextLayer>(impl_, req, res),
+                                                                       token, impl_->next);
 }
 
 } // namespace rtmsg::websocket

@@ -51,8 +51,8 @@ protected:
 template <class Handler, class IoExecutor>
 class waiter_impl final : public waiter {
 public:
-    using allocator_type = typename std::allocator_traits<
-        asio::associated_allocator_t<Handler>>::template rebind_alloc<waiter_impl>;
+    using allocator_type =
+        typename std::allocator_traits<asio::associated_allocator_t<Handler>>::template rebind_alloc<waiter_impl>;
 
     waiter_impl(Handler&& h, IoExecutor const& io)
         : handler_(std::move(h)), work_(asio::make_work_guard(asio::get_associated_executor(handler_, io)))
@@ -131,7 +131,8 @@ inline deferred_list*& current_deferred() noexcept
 template <class F>
 void defer_or_run(F&& f)
 {
-    if (auto* d = current_deferred()) d->push(std::forward<F>(f));
+    if (auto* d = current_deferred())
+        d->push(std::forward<F>(f));
     else
         f();
 }
@@ -141,13 +142,13 @@ using pool_lock = rtmsg::detail::byte_lock;
 
 /// One frame waiting in the write queue.
 struct out_frame {
-    std::string storage;                  ///< owned bytes: header + payload (send(), control frames)
+    std::string storage;                        ///< owned bytes: header + payload (send(), control frames)
     std::array<char, max_header_size> header{}; ///< header of an external payload (async_write)
     std::uint8_t header_size = 0;
-    asio::const_buffer payload;           ///< external payload, owned by the caller
+    asio::const_buffer payload;                ///< external payload, owned by the caller
     std::shared_ptr<std::string const> shared; ///< a complete frame shared with other connections
     waiter* done = nullptr;
-    std::size_t bytes = 0;                ///< bytes counted in queued_bytes
+    std::size_t bytes = 0; ///< bytes counted in queued_bytes
     std::size_t payload_size = 0;
     bool is_close = false;
 };
@@ -183,14 +184,16 @@ inline lent_input& thread_lent_input() noexcept
 }
 
 template <class NextLayer>
-class stream_impl final : public std::enable_shared_from_this<stream_impl<NextLayer>>, public rtmsg::detail::tick_entry {
+class stream_impl final : public std::enable_shared_from_this<stream_impl<NextLayer>>,
+                          public rtmsg::detail::tick_entry {
 public:
     using executor_type = typename NextLayer::executor_type;
     using clock = std::chrono::steady_clock;
 
     template <class... Args>
     explicit stream_impl(Args&&... args)
-        : next(std::forward<Args>(args)...), opt(rtmsg::detail::shared_default_options<options>()),
+        : next(std::forward<Args>(args)...),
+          opt(rtmsg::detail::shared_default_options<options>()),
           last_rx(clock::now())
     {
         reader.max_message_size(opt->max_message_size);
@@ -225,18 +228,18 @@ public:
     /// pool_mutex) and given back by a quiet tick.
     std::unique_ptr<std::vector<std::string>> pool;
     std::atomic<std::size_t> queued_bytes{0};
-    std::atomic<bool> closing{false};  ///< a close frame is queued, or the connection failed
+    std::atomic<bool> closing{false};   ///< a close frame is queued, or the connection failed
     std::atomic<bool> busy_held{false}; ///< busy_ exists (for spare_storage() from any thread)
     bool write_in_flight = false;
     bool close_written = false;
-    bool closed = false;               ///< the socket is closed or being torn down
+    bool closed = false; ///< the socket is closed or being torn down
     bool timed_out = false;
     bool reading = false;
     // Write coalescing: while the reader hands out messages that were already read (more
     // are buffered), replies are queued, not written, and go out together in one gathered
     // write once the buffered input is consumed (or a posted flush finds no read pending).
     bool corked = false;
-    bool read_posted = false;   ///< a read completion is queued on the executor
+    bool read_posted = false; ///< a read completion is queued on the executor
     bool flush_posted = false;
     bool give_back_after_write = false; ///< the 101's write is in flight: see write_head()
     // Plain sockets: the next read is first tried from a posted handler, after what else is
@@ -252,7 +255,7 @@ public:
     message_type last_type = message_type::text;
     rtmsg::detail::callback_box drained; ///< on_drained(): a reader paused for backpressure
     rtmsg::detail::callback_box idle;    ///< on_idle(): a producer waiting for an empty queue
-    deferred_list deferred; ///< see deferred_list; runs when the batch ends
+    deferred_list deferred;              ///< see deferred_list; runs when the batch ends
     /// A close_after_idle() waiting for the idle callback to leave nothing more to write.
     struct close_request {
         std::uint16_t code;
@@ -334,7 +337,8 @@ public:
         pmd = std::make_unique<deflate_state>();
         pmd->engine = make(params, role, opt->deflate);
         pmd->params = params;
-        pmd->send_alone = role == role_type::server ? params.server_no_context_takeover : params.client_no_context_takeover;
+        pmd->send_alone =
+            role == role_type::server ? params.server_no_context_takeover : params.client_no_context_takeover;
         reader.set_compression(true);
     }
 
@@ -514,11 +518,12 @@ public:
             if (write_now()) return;
         }
         write_in_flight = true;
-        asio::async_write(next, w.bufs, rtmsg::detail::large_transfers,
-                          [self = this->shared_from_this(), guard = write_guard(this)](std::error_code ec, std::size_t) mutable {
-                              guard.release();
-                              self->on_written(ec);
-                          });
+        asio::async_write(
+            next, w.bufs, rtmsg::detail::large_transfers,
+            [self = this->shared_from_this(), guard = write_guard(this)](std::error_code ec, std::size_t) mutable {
+                guard.release();
+                self->on_written(ec);
+            });
     }
 
     /** Plain sockets: writes the batch at once, without an asynchronous operation, when the
@@ -614,7 +619,8 @@ public:
             wrote_close |= f.is_close;
         }
         queued_bytes -= total;
-        if (ec) fail_now();
+        if (ec)
+            fail_now();
         else if (wrote_close) {
             close_written = true;
             arm_close_timer();
@@ -768,8 +774,10 @@ public:
     {
         if (closed) return;
         pump();
-        if (write_in_flight) give_back_after_write = true; // not a plain socket, or a partial write
-        else if (nothing_queued() && !corked) release_write_state();
+        if (write_in_flight)
+            give_back_after_write = true; // not a plain socket, or a partial write
+        else if (nothing_queued() && !corked)
+            release_write_state();
     }
 
     std::size_t spare_storage() noexcept
@@ -819,7 +827,7 @@ public:
         use and given back by a quiet keepalive tick (release_spare_storage), so an idle
         connection holds one pointer here instead of about 170 bytes. */
     struct busy_state {
-        std::string pending;            ///< input read ahead: bytes from pending_off on are not yet consumed
+        std::string pending; ///< input read ahead: bytes from pending_off on are not yet consumed
         std::size_t pending_off = 0;
         std::optional<step> held_step;  ///< a close or error found by stream::read_buffered(), for the next async_read
         std::vector<out_frame> queued;  ///< frames waiting for the next write
@@ -890,8 +898,10 @@ public:
         b.pending_off += n;
         if (b.pending_off < b.pending.size()) return;
         b.pending_off = 0;
-        if (b.pending.capacity() > 4096) std::string().swap(b.pending);
-        else b.pending.clear();
+        if (b.pending.capacity() > 4096)
+            std::string().swap(b.pending);
+        else
+            b.pending.clear();
     }
 
     /// Takes the read-ahead's next step: a message (its payload appended to `buffer`), or
@@ -1018,7 +1028,15 @@ struct read_op {
     /// error of the step it holds.  (An idle stream keeps this operation in its pending
     /// readiness wait, so it is kept small: the step is not stored whole.)
     std::error_code result;
-    enum class state : std::uint8_t { start, posted, deferred, waiting, reading, close_written, torn_down } st = state::start;
+    enum class state : std::uint8_t {
+        start,
+        posted,
+        deferred,
+        waiting,
+        reading,
+        close_written,
+        torn_down
+    } st = state::start;
 
     using impl_type = stream_impl<NextLayer>;
     using step = typename impl_type::step;
@@ -1034,8 +1052,8 @@ struct read_op {
             s.reading = true;
             if (s.closed) {
                 st = state::posted;
-                result = s.timed_out ? std::error_code(rtmsg::error::timeout)
-                                     : std::error_code(asio::error::not_connected);
+                result =
+                    s.timed_out ? std::error_code(rtmsg::error::timeout) : std::error_code(asio::error::not_connected);
                 asio::post(s.next.get_executor(), std::move(self));
                 return;
             }
@@ -1519,8 +1537,8 @@ auto stream<NextLayer>::async_ping(std::string_view payload, CompletionToken&& t
             auto ex = impl->next.get_executor();
             if (impl->closing || payload.size() > 125) {
                 auto hex = asio::get_associated_executor(handler, ex);
-                std::error_code ec = impl->closing ? make_error_code(error::closing)
-                                                   : make_error_code(error::control_too_big);
+                std::error_code ec =
+                    impl->closing ? make_error_code(error::closing) : make_error_code(error::control_too_big);
                 asio::post(hex, [h = std::move(handler), ec]() mutable { h(ec); });
                 return;
             }
@@ -1595,13 +1613,14 @@ send_status stream<NextLayer>::send(message_type type, std::string_view payload)
     auto frame = s.make_frame(static_cast<opcode>(type), payload);
     auto const size = frame.size();
     auto const now = s.queued_bytes.fetch_add(size) + size;
-    asio::dispatch(s.next.get_executor(), [impl = impl_, frame = std::move(frame), size, payload_size = payload.size()]() mutable {
-        if (impl->closing) {
-            impl->queued_bytes -= size;
-            return;
-        }
-        impl->push_owned(std::move(frame), nullptr, payload_size, false);
-    });
+    asio::dispatch(s.next.get_executor(),
+                   [impl = impl_, frame = std::move(frame), size, payload_size = payload.size()]() mutable {
+                       if (impl->closing) {
+                           impl->queued_bytes -= size;
+                           return;
+                       }
+                       impl->push_owned(std::move(frame), nullptr, payload_size, false);
+                   });
     return now > s.opt->send_queue_soft_limit ? send_status::backpressure : send_status::queued;
 }
 
@@ -1683,8 +1702,7 @@ template <async_stream NextLayer>
 void stream<NextLayer>::close_after_idle(std::uint16_t code, std::string_view reason)
 {
     std::string r(reason.substr(0, 123));
-    asio::post(impl_->next.get_executor(),
-               [impl = impl_, code, r = std::move(r)] { impl->close_when_idle(code, r); });
+    asio::post(impl_->next.get_executor(), [impl = impl_, code, r = std::move(r)] { impl->close_when_idle(code, r); });
 }
 
 template <async_stream NextLayer>
