@@ -107,6 +107,8 @@ describe('board example', () => {
     const alice = await open('alice', 'two');
     const bob = await open('bob', 'two');
     await waitFor(async () => (await alice.evaluate(() => window.boardPage.people())).includes('bob'), 'alice to see bob present');
+    // Bob learns of alice from his presence query, answered after his join reached alice: wait for it too.
+    await waitFor(async () => (await bob.evaluate(() => window.boardPage.people())).includes('alice'), 'bob to see alice present');
     assert.deepEqual(await bob.evaluate(() => window.boardPage.people()), ['alice', 'bob']);
     assert.match(await alice.textContent('#people'), /alice \(you\).*bob|bob.*alice \(you\)/);
 
