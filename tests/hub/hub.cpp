@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 #include <thread>
@@ -119,6 +120,29 @@ TEST_CASE("hub: in-process subscribers get every message of their topic or patte
     CHECK(ec == rtmsg::hub_error::invalid_topic);
     CHECK(h.publish("prices.*", "x", rtmsg::codec::data_kind::text).ec == rtmsg::hub_error::wildcard_publish);
     CHECK(h.publish("no spaces", "x", rtmsg::codec::data_kind::text).ec == rtmsg::hub_error::invalid_topic);
+}
+
+TEST_CASE("hub: a publish with a read batch queues at once and wakes the subscriber when the batch ends", "[hub]")
+{
+    rtmsg::hub h;
+    auto box = make_box(h);
+    REQUIRE(!h.core()->subscribe(box, "t", {}, nullptr));
+    {
+        rtmsg::transport::read_batch batch;
+        batch.set_more(true);
+        for (auto const* p : {"1", "2", "3"}) CHECK(!h.publish("t", p, rtmsg::codec::data_kind::text, &batch).ec);
+        CHECK(box->backlog().first == 3); // queued in order, before the batch ends
+        CHECK(box->wakes == 0);
+        batch.run();
+        CHECK(box->wakes == 1); // one wake-up for the whole batch
+    }
+    CHECK(payloads(*box) == std::vector<std::string>{"1", "2", "3"});
+    // Without a batch the wake-up is immediate; a batch destroyed without run() still runs it.
+    std::optional<rtmsg::transport::read_batch> batch(std::in_place);
+    CHECK(!h.publish("t", "4", rtmsg::codec::data_kind::text, &*batch).ec);
+    auto const before = box->wakes.load();
+    batch.reset();
+    CHECK(box->wakes == before + 1);
 }
 
 TEST_CASE("hub: offsets increase by one per topic and the epoch is stable", "[hub]")

@@ -2,8 +2,8 @@
 """Checks the include graph of include/rtmsg against tests/package/layers.txt.
 
 Every `#include <rtmsg/FOLDER/...>` in a header must point to its own folder or to a folder
-declared below it; no header may name `X::detail::` of another module X.  Exceptions are
-listed in layers.txt, each one must still be needed (a stale exception fails too).  Headers
+declared below it; no header may name `X::detail::` of another module X.  There is no
+exception list: an edge against the order fails, whatever the reason.  Headers
 declared `sans-io` must not include an Asio or OpenSSL header, directly or through the rtmsg
 headers they include.
 
@@ -15,16 +15,15 @@ import sys
 
 src = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".")
 inc = src / "include" / "rtmsg"
-order, exceptions, sans_io = [], set(), []
+order, sans_io = [], []
 for line in (src / "tests" / "package" / "layers.txt").read_text().splitlines():
     line = line.split("#", 1)[0].strip()
     if not line:
         continue
-    if line.startswith("exception "):
-        a, b = line[len("exception "):].split("->")
-        exceptions.add((a.strip(), b.strip()))
-    elif line.startswith("sans-io "):
+    if line.startswith("sans-io "):
         sans_io.append(line[len("sans-io "):].strip())
+    elif " " in line:
+        sys.exit(f"layers.txt: not a folder or a sans-io line: '{line}'")
     else:
         order.append(line)
 rank = {name: i for i, name in enumerate(order)}
@@ -36,7 +35,7 @@ def module_of(rel):  # rel: path below include/rtmsg
     return "base" if len(rel.parts) == 1 or first == "detail" else first
 
 
-problems, used = [], set()
+problems = []
 include_re = re.compile(r'^\s*#\s*include\s*<rtmsg/([^>]+)>', re.M)
 detail_re = re.compile(r'\b(?:rtmsg::)?(' + "|".join(sorted(modules)) + r')::detail::')
 for path in sorted(inc.rglob("*.hpp")):
@@ -51,19 +50,10 @@ for path in sorted(inc.rglob("*.hpp")):
         if them not in rank:
             problems.append(f"{rel}: includes <rtmsg/{target}> of undeclared folder '{them}'")
         elif rank[them] > rank[me]:
-            key = (str(rel), target)
-            if key in exceptions:
-                used.add(key)
-            else:
-                problems.append(f"{rel}: includes <rtmsg/{target}>, a layer above '{me}' ({them})")
+            problems.append(f"{rel}: includes <rtmsg/{target}>, a layer above '{me}' ({them})")
     code = re.sub(r'//[^\n]*|/\*.*?\*/', '', text, flags=re.S)  # names in comments do not count
     for other in sorted(set(detail_re.findall(code))):
-        if other == me:
-            continue
-        key = (str(rel), f"{other}::detail")
-        if key in exceptions:
-            used.add(key)
-        else:
+        if other != me:
             problems.append(f"{rel}: reaches into {other}::detail")
 system_re = re.compile(r'^\s*#\s*include\s*<((?:asio|openssl)[/.][^>]*)>', re.M)
 io_memo = {}
@@ -93,9 +83,7 @@ for entry in sans_io:
     for h in headers:
         for sys_h, via in sorted(io_includes(h).items()):
             problems.append(f"{h}: declared sans-io, but includes <{sys_h}>" + ("" if via == h else f" (through {via})"))
-for a, b in sorted(exceptions - used):
-    problems.append(f"layers.txt: exception '{a} -> {b}' is no longer needed: remove it")
 for p in problems:
     print(p)
-print(f"{len(problems)} problem(s); {len(exceptions)} listed exception(s)")
+print(f"{len(problems)} problem(s)")
 sys.exit(1 if problems else 0)

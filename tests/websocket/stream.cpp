@@ -349,6 +349,82 @@ TEST_CASE("websocket: read_buffered hands out the rest of a read at once, then a
     CHECK(frames[3].close_code() == 1000);
 }
 
+TEST_CASE("websocket: the messages of one read share a batch whose deferred work runs once they are all handled",
+          "[websocket]")
+{
+    peer p;
+    p.accept();
+    p.from_client(client_frame(op_text, "first") + client_frame(op_text, "second") + client_frame(op_text, "third"));
+    std::vector<std::string> log;
+    auto const on = [&](std::string const& what) {
+        auto* const b = p.ws.batch();
+        if (what == "first" || what == "second") {
+            REQUIRE(b != nullptr); // more of this read follows
+            CHECK(b->more());
+        }
+        if (what == "third") {
+            REQUIRE(b != nullptr); // the last one: no more, but work deferred by the others waits
+            CHECK_FALSE(b->more());
+        }
+        log.push_back(what);
+        if (b) b->defer([&log, what] { log.push_back("deferred:" + what); });
+    };
+    p.ws.async_read(p.dyn, [&](std::error_code ec, std::size_t) {
+        REQUIRE_FALSE(ec);
+        on(p.buf);
+        p.buf.clear();
+        p.ws.read_buffered(p.dyn, [&](std::size_t) {
+            on(p.buf);
+            p.buf.clear();
+            return true;
+        });
+    });
+    REQUIRE(run_until_idle(p.ioc));
+    CHECK(log == std::vector<std::string>{"first", "second", "third"});
+    // The batch ends when the stream goes back to the socket, for the next read; a message
+    // alone in its read has no batch.
+    p.from_client(client_frame(op_text, "alone"));
+    bool had_batch = true;
+    p.ws.async_read(p.dyn, [&](std::error_code ec, std::size_t) {
+        REQUIRE_FALSE(ec);
+        log.push_back(p.buf);
+        had_batch = p.ws.batch() != nullptr;
+    });
+    REQUIRE(run_until_idle(p.ioc));
+    CHECK(log == std::vector<std::string>{"first", "second", "third", "deferred:first", "deferred:second",
+                                          "deferred:third", "alone"});
+    CHECK_FALSE(had_batch);
+}
+
+TEST_CASE("websocket: work deferred in a read batch runs when the connection fails", "[websocket]")
+{
+    peer p;
+    p.accept();
+    // Two messages, then a frame that breaks the protocol (a reserved opcode).
+    p.from_client(client_frame(op_text, "first") + client_frame(op_text, "second") + client_frame(0x3, "bad"));
+    bool ran = false;
+    std::error_code last;
+    std::function<void()> next = [&] {
+        p.buf.clear();
+        p.ws.async_read(p.dyn, [&](std::error_code ec, std::size_t) {
+            if (ec) {
+                last = ec;
+                return;
+            }
+            if (p.buf == "first") {
+                auto* const b = p.ws.batch();
+                REQUIRE(b != nullptr);
+                b->defer([&] { ran = true; });
+            }
+            next();
+        });
+    };
+    next();
+    REQUIRE(run_until_idle(p.ioc));
+    CHECK(last);
+    CHECK(ran);
+}
+
 TEST_CASE("websocket: read_buffered stops when its handler says so and async_read takes up the rest", "[websocket]")
 {
     peer p;

@@ -7,6 +7,7 @@
 #include <rtmsg/hub/message.hpp>
 #include <rtmsg/hub/policy.hpp>
 #include <rtmsg/hub/topic.hpp>
+#include <rtmsg/transport/batch.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -220,14 +221,14 @@ private:
         if (now) wake();
     }
 
-    /// Queues a topic message; applies `policy` when full.  False: disconnect this subscriber.
-    /// Queues topic messages in order, under one lock and with at most one wake-up; adds
-    /// how many it queued to `queued_total` (the caller updates the shared counter once per
-    /// delivery, not once per subscriber).  False: disconnect this subscriber (the rest are
-    /// not queued).
+    /// Queues topic messages in order, under one lock and with at most one wake-up (put
+    /// off to the end of the publisher's read batch, if it has one); applies `policy` when
+    /// full; adds how many it queued to `queued_total` (the caller updates the shared counter
+    /// once per delivery, not once per subscriber).  False: disconnect this subscriber (the
+    /// rest are not queued).
     template <class Ptr>
     bool push_many(std::span<Ptr const> ms, slow_consumer_policy policy, hub_counters& counters,
-                   std::uint64_t& queued_total)
+                   std::uint64_t& queued_total, transport::read_batch* batch)
     {
         std::uint64_t queued = 0;
         bool ok = true;
@@ -246,7 +247,12 @@ private:
             if (queued != 0 && !scheduled_) scheduled_ = wake_now = true;
         }
         queued_total += queued;
-        if (wake_now) wake();
+        if (wake_now) {
+            if (batch)
+                batch->defer([self = shared_from_this()] { self->wake(); });
+            else
+                wake();
+        }
         return ok;
     }
 
@@ -483,7 +489,7 @@ public:
         `done` (if any) runs later with the offset, or with hub_error::unavailable. */
     publish_result publish(std::string_view topic, std::string_view payload, codec::data_kind kind,
                            std::uint64_t publisher, peer_identity_ptr from, bool echo,
-                           std::function<void(publish_result const&)> done = {})
+                           std::function<void(publish_result const&)> done = {}, transport::read_batch* batch = nullptr)
     {
         publish_result res;
         if (!is_valid_topic(topic)) {
@@ -499,6 +505,7 @@ public:
         msg->from = std::move(from);
         msg->time = std::chrono::steady_clock::now();
         fanout f;
+        f.batch = batch;
         for (bool retry = true; retry;) {
             std::unique_lock<std::mutex> lock(mutex_);
             if (link_ && link_->connected()) {
@@ -555,12 +562,14 @@ public:
         its payload, kind, publisher, origin, from and time set; the topic is set here.  With a cluster
         link each one goes through publish().  Errors (an invalid topic, too many topics) are
         reported by the return value, as by publish(). */
-    std::error_code publish_many(std::string_view topic, std::span<std::shared_ptr<message> const> msgs, bool echo)
+    std::error_code publish_many(std::string_view topic, std::span<std::shared_ptr<message> const> msgs, bool echo,
+                                 transport::read_batch* batch = nullptr)
     {
         if (msgs.empty()) return {};
         if (!is_valid_topic(topic))
             return is_valid_pattern(topic) ? hub_error::wildcard_publish : hub_error::invalid_topic;
         fanout f;
+        f.batch = batch;
         std::size_t bytes = 0;
         for (bool retry = true; retry;) {
             std::unique_lock<std::mutex> lock(mutex_);
@@ -568,7 +577,8 @@ public:
                 lock.unlock();
                 std::error_code ec;
                 for (auto const& m : msgs)
-                    if (auto r = publish(topic, m->payload, m->kind, m->publisher, m->from, echo); r.ec) ec = r.ec;
+                    if (auto r = publish(topic, m->payload, m->kind, m->publisher, m->from, echo, {}, batch); r.ec)
+                        ec = r.ec;
                 return ec;
             }
             std::unique_lock<std::mutex> topic_lock;
@@ -917,6 +927,7 @@ private:
         std::vector<std::shared_ptr<outbox>> kicks;
         std::vector<std::shared_ptr<outbox>> gone; ///< found dead on a fast path: drop_gone()
         std::size_t subscribers = 0;
+        transport::read_batch* batch = nullptr; ///< the publisher's, to put wake-ups off to its end
 
         void finish(message const& m)
         {
@@ -1032,13 +1043,13 @@ private:
             bool ok = true, tried = all;
             if (all)
                 ok = box.push_many(std::span<std::shared_ptr<message> const>(first, msgs.end()), t.opt.policy, counters,
-                                   queued);
+                                   queued, f.batch);
             else
                 for (auto it = first; it != msgs.end() && ok; ++it)
                     if (!(*it)->frames[static_cast<std::size_t>(box.format())].empty()) {
                         tried = true;
                         ok = box.push_many(std::span<std::shared_ptr<message> const>(&*it, 1), t.opt.policy, counters,
-                                           queued);
+                                           queued, f.batch);
                     }
             if (!ok) f.kicks.push_back(s.box);
             if (tried) ++f.subscribers;
@@ -1408,6 +1419,16 @@ public:
     publish_result publish(std::string_view topic, std::string_view payload, codec::data_kind kind)
     {
         return core_->publish(topic, payload, kind, 0, nullptr, true);
+    }
+
+    /** As above, from a WebSocket on_message handler with the message's read batch
+        (`connection->batch()`, which may be null): the subscribers' wake-ups wait for the
+        batch to end, so a client's burst of messages reaches each subscriber in one gathered
+        write.  What is queued, and in which order, does not change. */
+    publish_result publish(std::string_view topic, std::string_view payload, codec::data_kind kind,
+                           transport::read_batch* batch)
+    {
+        return core_->publish(topic, payload, kind, 0, nullptr, true, {}, batch);
     }
 
     /** Publishes, and calls `done` with the message's offset and epoch.  Alone, `done` runs

@@ -11,7 +11,6 @@
 #include <rtmsg/websocket/connection.hpp>
 #include <rtmsg/websocket/frame.hpp>
 #include <rtmsg/websocket/frame_compressor.hpp>
-#include <rtmsg/websocket/stream.hpp> // websocket::detail::defer_or_run
 
 #include <asio/post.hpp>
 
@@ -173,12 +172,7 @@ public:
     }
 
 private:
-    void wake() override
-    {
-        // Published from a handler with more messages of its read still buffered: wake up
-        // once that batch is over, so the subscriber drains it in one gathered write.
-        websocket::detail::defer_or_run([self = shared_self()] { self->post_wake(); });
-    }
+    void wake() override { post_wake(); }
 
     /// Its connection object is gone (destroyed without a close callback, for example with
     /// its io_context): the hub drops this outbox at its next delivery.
@@ -275,15 +269,15 @@ private:
     std::size_t stop_left_ = SIZE_MAX; ///< once stopping: items still to hand over
 };
 
-/** Messages a raw_endpoint connection sent while more of the same read was buffered: they
-    reach the hub together when that batch ends (hub_core::publish_many), so that each
-    subscriber takes the lock of its queue and is woken once per batch, not once per message.
-    Owned by the deferred work of the publishing connection, which runs when its batch ends,
-    when it fails, or when it is destroyed: nothing published is held back or lost. */
+/** Messages a raw_endpoint connection sent in one read batch (transport::read_batch): they
+    reach the hub together, with its last message or when the batch ends
+    (hub_core::publish_many), so that each subscriber takes the lock of its queue and is woken
+    once per batch, not once per message.  Carried by the batch, and flushed by work deferred
+    in it, which runs when the batch ends, when the connection fails, or when it is destroyed:
+    nothing published is held back or lost. */
 struct raw_batch {
     std::shared_ptr<hub_core> core;
     std::shared_ptr<std::string const> topic;
-    std::uint64_t publisher = 0;
     std::vector<std::shared_ptr<message>> msgs;
 
     void flush()
@@ -294,13 +288,6 @@ struct raw_batch {
         core->publish_many(*topic, v, true);
     }
 };
-
-/// The batch being filled on this thread (see raw_batch); weak: its owner is the deferred work.
-inline std::weak_ptr<raw_batch>& current_raw_batch() noexcept
-{
-    thread_local std::weak_ptr<raw_batch> b;
-    return b;
-}
 
 /// Outboxes of an endpoint's open connections.
 struct endpoint_registry {
@@ -403,14 +390,9 @@ inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::be
                     kind = verdict->kind;
                 }
             }
-            auto& current = detail::current_raw_batch();
-            auto b = current.lock();
-            if (b && (b->publisher != c->id() || b->core != core || b->topic != topic_ptr)) {
-                b->flush(); // another connection's batch (not expected: batches do not interleave)
-                b.reset();
-            }
-            auto* const more = websocket::detail::current_deferred(); // more of this read is buffered
-            if (!b && !more) {
+            auto* const batch = c->batch(); // this message's read batch, if others came with it
+            auto b = batch ? std::static_pointer_cast<detail::raw_batch>(batch->carry()) : nullptr;
+            if (!b && (!batch || !batch->more())) {
                 core->publish(*topic_ptr, data, kind, c->id(), c->peer(), true);
                 return;
             }
@@ -418,9 +400,8 @@ inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::be
                 b = std::make_shared<detail::raw_batch>();
                 b->core = core;
                 b->topic = topic_ptr;
-                b->publisher = c->id();
-                current = b;
-                more->push([b] { b->flush(); });
+                batch->carry() = b; // only this endpoint handles this connection's messages
+                batch->defer([b] { b->flush(); });
             }
             auto msg = std::make_shared<message>();
             msg->payload.assign(data);
@@ -430,12 +411,7 @@ inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::be
             msg->from = c->peer();
             msg->time = std::chrono::steady_clock::now();
             b->msgs.push_back(std::move(msg));
-            if (!more) {
-                // The last message of the batch: publish them all now, before the deferred
-                // wake-ups run.
-                b->flush();
-                current.reset();
-            }
+            if (!batch->more()) b->flush(); // the last message of the batch: publish them all now
         };
     base.on_close = [core, reg](websocket::connection_ptr const& c, std::uint16_t, std::string_view) {
         if (auto box = reg->take(c->id())) {

@@ -60,9 +60,12 @@ public:
 
     std::shared_ptr<outbox> const& box() const noexcept { return box_; }
 
-    void on_message(websocket::message_view m)
+    /// Handles one client message; `batch` is its read batch (websocket::connection::batch()).
+    void on_message(websocket::message_view m, transport::read_batch* batch = nullptr)
     {
+        batch_ = batch;
         std::visit([&](auto& codec) { handle(codec, m); }, codec_);
+        batch_ = nullptr;
     }
 
 private:
@@ -186,7 +189,7 @@ private:
                 send_to<C>(*box, e);
             };
             auto const r = core_->publish(in.topic, in.data, in.kind, box_->connection_id(), box_->peer(), in.echo,
-                                          std::move(later));
+                                          std::move(later), batch_);
             if (r.ec) return error(codec, in.id, static_cast<hub_error>(r.ec.value()), r.ec.message());
             if (in.ack && !r.pending) ack(codec, in.id, std::string(in.topic), r.offset, r.epoch);
             return;
@@ -263,6 +266,7 @@ private:
     std::weak_ptr<websocket::connection> conn_;
     std::shared_ptr<outbox> box_;
     codec_variant codec_;
+    transport::read_batch* batch_ = nullptr; ///< the read batch of the message being handled
     std::string scratch_;
     token_bucket messages_, bytes_;
     std::deque<std::chrono::steady_clock::time_point> errors_;
@@ -331,7 +335,7 @@ websocket::behavior protocol_endpoint(hub& h, websocket::behavior base = {})
             if (it == sessions->second.end()) return;
             s = it->second;
         }
-        s->on_message(m);
+        s->on_message(m, c->batch());
     };
     base.on_close = [core, sessions](websocket::connection_ptr const& c, std::uint16_t, std::string_view) {
         std::shared_ptr<session> s;

@@ -325,6 +325,7 @@ public:
     void on_idle(std::function<void()> f) override { ws_.on_idle(std::move(f)); }
     void close(std::uint16_t code, std::string_view reason) override { ws_.close(code, reason); }
     std::size_t queued_bytes() const noexcept override { return ws_.queued_bytes(); }
+    transport::read_batch* batch() noexcept override { return ws_.batch(); }
     asio::any_io_executor get_executor() const override { return ws_.get_executor(); }
     bool server_stopping() const noexcept override { return slot_.state().stopping; }
     // After what the hub (or another producer waiting in on_idle) still holds for it.

@@ -4,6 +4,7 @@
 // erased here so that one set of callbacks serves ws:// and wss://.
 #include <rtmsg/http/request.hpp>
 #include <rtmsg/identity.hpp>
+#include <rtmsg/transport/batch.hpp>
 #include <rtmsg/transport/upgrade.hpp>
 #include <rtmsg/http/response.hpp>
 #include <rtmsg/http/status.hpp>
@@ -68,6 +69,12 @@ public:
         compress.  With `server_no_context_takeover` the hub sends it frames compressed once
         for every such subscriber (see docs/compression.md). */
     virtual std::optional<deflate_params> compression() const noexcept { return std::nullopt; }
+
+    /** In on_message: the read batch of this message (see websocket::stream::batch()),
+        while more messages of the same read follow it or work deferred in it waits; null
+        otherwise.  Good until on_message returns.  Pass it to hub::publish so that the
+        subscribers are woken once per batch rather than once per message. */
+    virtual transport::read_batch* batch() noexcept { return nullptr; }
 
     /// The executor (a strand) this connection's callbacks run on.
     virtual asio::any_io_executor get_executor() const = 0;

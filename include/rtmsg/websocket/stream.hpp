@@ -3,6 +3,7 @@
 #include <rtmsg/config.hpp>
 #include <rtmsg/error.hpp>
 #include <rtmsg/http/request.hpp>
+#include <rtmsg/transport/batch.hpp>
 #include <rtmsg/transport/send_status.hpp>
 #include <rtmsg/transport/stream.hpp>
 #include <rtmsg/transport/teardown.hpp>
@@ -262,6 +263,14 @@ public:
         that once sent large messages does not keep that memory.  (No keepalive, no ticks:
         see options::ping_interval.)  Safe from any thread. */
     std::size_t spare_storage() const noexcept;
+
+    /** The read batch of the message just read, while more messages of the same read are
+        buffered (batch()->more()) or while work deferred in it waits for the batch to end;
+        null otherwise.  Call it from the read's completion handler (or the callback of
+        read_buffered()), on the stream's executor; the pointer is good until that handler
+        returns.  Work deferred there runs once the batch ends (see transport::read_batch):
+        pass it to hub::publish so that subscribers are woken once per batch. */
+    transport::read_batch* batch() noexcept;
 
     /// The code of the close frame the peer sent; close_code::abnormal if none arrived.
     std::uint16_t close_code() const noexcept;

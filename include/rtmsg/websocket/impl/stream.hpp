@@ -4,6 +4,7 @@
 #include <rtmsg/detail/executor.hpp>
 #include <rtmsg/detail/message_buffer.hpp>
 #include <rtmsg/http/response.hpp>
+#include <rtmsg/transport/batch.hpp>
 #include <rtmsg/transport/ticker.hpp>
 #include <rtmsg/detail/utf8.hpp>
 #include <rtmsg/websocket/detail/deflate_engine.hpp>
@@ -87,55 +88,6 @@ private:
     Handler handler_;
     asio::executor_work_guard<asio::associated_executor_t<Handler, IoExecutor>> work_;
 };
-
-/** Work put off until a reader has handed out every message it had already read.
-
-    While a connection's handler runs for a message and more messages of the same read are
-    buffered, `deferred_work()` points at that connection's list; a fan-out (the hub's
-    subscriber wake-ups) then queues there instead of posting to every subscriber once per
-    message, and the whole batch reaches each subscriber in one drain and one gathered write.
-    The list runs when the batch ends, when the connection fails, and at the latest when the
-    stream is destroyed: deferred work is never lost. */
-class deferred_list {
-public:
-    deferred_list() = default;
-    deferred_list(deferred_list const&) = delete;
-    deferred_list& operator=(deferred_list const&) = delete;
-    ~deferred_list() { run(); }
-    void push(std::function<void()> f)
-    {
-        if (!v_) v_ = std::make_unique<std::vector<std::function<void()>>>();
-        v_->push_back(std::move(f));
-    }
-    void run()
-    {
-        while (v_ && !v_->empty()) {
-            auto v = std::move(*v_);
-            v_->clear();
-            for (auto& f : v) f();
-        }
-    }
-
-private:
-    // Made by the first push (most streams never defer anything): one pointer while unused.
-    std::unique_ptr<std::vector<std::function<void()>>> v_;
-};
-
-inline deferred_list*& current_deferred() noexcept
-{
-    thread_local deferred_list* current = nullptr;
-    return current;
-}
-
-/// Runs `f` now, or when the message batch of the handler running on this thread ends.
-template <class F>
-void defer_or_run(F&& f)
-{
-    if (auto* d = current_deferred())
-        d->push(std::forward<F>(f));
-    else
-        f();
-}
 
 /// The frame storage pool's lock: its critical sections are a vector's push_back or pop_back.
 using pool_lock = rtmsg::detail::byte_lock;
@@ -255,7 +207,7 @@ public:
     message_type last_type = message_type::text;
     rtmsg::detail::callback_box drained; ///< on_drained(): a reader paused for backpressure
     rtmsg::detail::callback_box idle;    ///< on_idle(): a producer waiting for an empty queue
-    deferred_list deferred;              ///< see deferred_list; runs when the batch ends
+    transport::read_batch deferred;      ///< the batch being handed out; runs when it ends
     /// A close_after_idle() waiting for the idle callback to leave nothing more to write.
     struct close_request {
         std::uint16_t code;
@@ -1262,13 +1214,7 @@ struct read_op {
     {
         impl->reading = false;
         auto n = bytes;
-        if (ec || !impl->corked) return self.complete(ec, n);
-        // More messages are buffered: the handler's fan-out waits for the batch to end.
-        auto& current = current_deferred();
-        auto* const saved = std::exchange(current, &impl->deferred);
-        auto keep = impl; // `self` (and its reference to impl) may be gone after complete()
         self.complete(ec, n);
-        current = saved;
     }
 };
 
@@ -1475,13 +1421,8 @@ std::size_t stream<NextLayer>::read_buffered(DynamicBuffer& buffer, F&& f)
             if (!f(bytes)) break;
             continue;
         }
-        // More messages follow in this batch: the handler's fan-out waits for its end.
-        auto& current = detail::current_deferred();
-        auto* const saved = std::exchange(current, &s.deferred);
-        auto keep = impl_;
-        bool const more = f(bytes);
-        current = saved;
-        if (!more) break;
+        auto keep = impl_; // the handler may drop the last other reference to the stream
+        if (!f(bytes)) break;
     }
     return count;
 }
@@ -1724,6 +1665,15 @@ std::optional<deflate_params> stream<NextLayer>::compression() const noexcept
 {
     if (!impl_->pmd) return std::nullopt;
     return impl_->pmd->params;
+}
+
+template <async_stream NextLayer>
+transport::read_batch* stream<NextLayer>::batch() noexcept
+{
+    auto& s = *impl_;
+    if (!s.corked && !s.deferred.active()) return nullptr;
+    s.deferred.set_more(s.corked);
+    return &s.deferred;
 }
 
 template <async_stream NextLayer>
