@@ -601,6 +601,39 @@ TEST_CASE("http: an SSE route keeps its request unless told not to", "[http][sse
     }
 }
 
+TEST_CASE("http: an SSE route admits through on_upgrade (and its old name, on_request)", "[http][sse]")
+{
+    for (bool const old_name : {false, true}) {
+        CAPTURE(old_name);
+        running_server s;
+        rtmsg::sse::behavior eb;
+        auto const hook = [](rtmsg::upgrade_request const& u) {
+            if (u.request.headers.find("X-Key").value_or("") != "yes")
+                return rtmsg::upgrade_decision::refuse(rtmsg::http::status::forbidden, "no key\n");
+            return rtmsg::upgrade_decision::accept();
+        };
+        if (old_name)
+            eb.on_request = hook;
+        else
+            eb.on_upgrade = hook;
+        eb.on_open = [](auto const& c) { c->close(); };
+        s.server.routes().sse("/events", eb);
+        s.start();
+        for (bool const key : {false, true}) {
+            CAPTURE(key);
+            client e(s.port);
+            e.send(
+                get("/events", key ? "Accept: text/event-stream\r\nX-Key: yes\r\n" : "Accept: text/event-stream\r\n"));
+            std::string got;
+            char chunk[512];
+            std::error_code ec;
+            while (!ec && got.find("\r\n\r\n") == std::string::npos)
+                got.append(chunk, e.socket.read_some(asio::buffer(chunk), ec));
+            CHECK(got.starts_with(key ? "HTTP/1.1 200 " : "HTTP/1.1 403 "));
+        }
+    }
+}
+
 TEST_CASE("websocket and sse: on_open runs before the response head leaves, and what it sends follows the head",
           "[http][server][sse]")
 {

@@ -457,7 +457,7 @@ inline sse::behavior sse_endpoint(hub& h, sse_endpoint_options o = {})
     sse::behavior b;
     b.options = o.stream;
     b.keep_request = false; // on_open reads the topic from it; a stream lives long
-    b.on_request = [core, topic_of, auth = o.authenticate](websocket::upgrade_request const& u) {
+    b.on_upgrade = [core, topic_of, auth = o.authenticate](websocket::upgrade_request const& u) {
         auto const topic = topic_of(u.request);
         if (!is_valid_pattern(topic))
             return websocket::upgrade_decision::refuse(http::status::bad_request, "invalid or missing topic");

@@ -707,8 +707,8 @@ private:
     void start_sse(router::route const& r, request& req)
     {
         auto& b = *r.events;
-        auto decision = b.on_request ? b.on_request(websocket::upgrade_request{req, remote_})
-                                     : websocket::upgrade_decision::accept();
+        auto const& hook = b.on_upgrade ? b.on_upgrade : b.on_request; // on_request: the old name
+        auto decision = hook ? hook(websocket::upgrade_request{req, remote_}) : websocket::upgrade_decision::accept();
         if (!decision.accepted) return reply(std::move(decision.refusal), false);
         upgraded_ = true;
         timer_.cancel();
@@ -804,7 +804,9 @@ public:
     /// The routing table.
     router& routes() noexcept { return state_->routes; }
     /// The options the server was made with.
-    server_options const& options() const noexcept { return state_->opt; }
+    server_options const& get_options() const noexcept { return state_->opt; }
+    /// The old name of get_options() (the streams' name for the same thing).
+    [[deprecated("use get_options()")]] server_options const& options() const noexcept { return get_options(); }
 
     /// Accepts plain TCP connections on `ep` (port 0 picks a free port).
     void listen(asio::ip::tcp::endpoint const& ep, std::error_code& ec) { listen(ep, detail::plain_socket{}, ec); }
@@ -925,7 +927,7 @@ public:
     }
 
     /// The same for a Server-Sent Events behavior (for example `sse_endpoint(hub)`): its
-    /// on_request hook admits or refuses, and the stream starts on `stream`.
+    /// on_upgrade hook admits or refuses, and the stream starts on `stream`.
     template <async_stream Stream>
     void serve_sse(Stream stream, request req, std::string_view already_read, std::shared_ptr<sse::behavior> b)
     {

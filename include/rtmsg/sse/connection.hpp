@@ -99,7 +99,11 @@ using connection_ptr = std::shared_ptr<connection>;
 struct behavior {
     /// Settings of the route's streams (heartbeat, retry, queue bounds).
     sse::options options;
-    /// Authentication / admission before the stream starts (refuse with a status).
+    /** Authentication / admission before the stream starts (refuse with a status); the
+        same hook, under the same name, as websocket::behavior::on_upgrade. */
+    std::function<upgrade_decision(upgrade_request const&)> on_upgrade;
+    /** The old name of on_upgrade, used only when on_upgrade is empty; to be removed.  Not
+        marked [[deprecated]]: GCC 12 would then warn wherever a behavior is copied. */
     std::function<upgrade_decision(upgrade_request const&)> on_request;
     /** The stream is open; `c->last_event_id()` says where to resume.  Runs just before the
         response head is written: what it sends follows the head, and whatever it subscribes
