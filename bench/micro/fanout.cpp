@@ -136,7 +136,7 @@ void hub_publish_outbox(benchmark::State& state)
     rtmsg::hub_options o;
     o.default_topic.history_count = 0;
     rtmsg::hub hub(o);
-    auto core = hub.core();
+    auto core = rtmsg::detail::hub_access::core(hub);
     int const format = core->format("ws.raw", rtmsg::detail::encode_ws_raw);
     std::vector<std::shared_ptr<bench_outbox>> boxes;
     for (std::size_t i = 0; i < n; ++i) {
@@ -183,7 +183,7 @@ void hub_publish_threads(benchmark::State& state)
     std::size_t const subscribers = 100;
     if (state.thread_index() == 0) {
         contended = std::make_unique<contended_hub>();
-        auto core = contended->hub.core();
+        auto core = contended->rtmsg::detail::hub_access::core(hub);
         int const format = core->format("ws.raw", rtmsg::detail::encode_ws_raw);
         auto const topics = shared_topic ? 1 : static_cast<std::size_t>(state.threads());
         std::uint64_t id = 0;
@@ -203,7 +203,7 @@ void hub_publish_threads(benchmark::State& state)
     std::size_t delivered = 0;
     for (auto _ : state) {
         auto const t = shared_topic ? 0 : static_cast<std::size_t>(state.thread_index());
-        auto const& core = contended->hub.core();
+        auto const& core = contended->rtmsg::detail::hub_access::core(hub);
         auto r = core->publish(contended->names[t], payload, rtmsg::codec::data_kind::text, 0, true);
         delivered += r.subscribers;
         for (auto& b : contended->boxes[t]) {
@@ -216,7 +216,7 @@ void hub_publish_threads(benchmark::State& state)
     // The loop's end is a barrier too: no thread uses the hub after it.
     if (state.thread_index() == 0) {
         for (auto& v : contended->boxes)
-            for (auto& b : v) contended->hub.core()->remove(*b);
+            for (auto& b : v) contended->rtmsg::detail::hub_access::core(hub)->remove(*b);
         contended.reset();
     }
 }

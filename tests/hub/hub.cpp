@@ -37,7 +37,7 @@ protected:
 /// Format 0 in these tests: the payload itself.
 int raw_format(rtmsg::hub& h)
 {
-    return h.core()->format("test.raw", [](rtmsg::message const& m, std::string& out) {
+    return rtmsg::detail::hub_access::core(h)->format("test.raw", [](rtmsg::message const& m, std::string& out) {
         if (m.op == rtmsg::codec::op::message)
             out = m.payload;
         else
@@ -126,7 +126,7 @@ TEST_CASE("hub: a publish with a read batch queues at once and wakes the subscri
 {
     rtmsg::hub h;
     auto box = make_box(h);
-    REQUIRE(!h.core()->subscribe(box, "t", {}, nullptr));
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(box, "t", {}, nullptr));
     {
         rtmsg::transport::read_batch batch;
         batch.set_more(true);
@@ -176,15 +176,16 @@ TEST_CASE("hub: one message is framed once and shared by every subscriber", "[hu
 {
     rtmsg::hub h;
     std::atomic<int> encodes{0};
-    int const f = h.core()->format("counting", [&](rtmsg::message const& m, std::string& out) {
-        ++encodes;
-        out = m.payload;
-        return true;
-    });
+    int const f =
+        rtmsg::detail::hub_access::core(h)->format("counting", [&](rtmsg::message const& m, std::string& out) {
+            ++encodes;
+            out = m.payload;
+            return true;
+        });
     std::vector<std::shared_ptr<test_outbox>> boxes;
     for (int i = 0; i < 100; ++i) {
         boxes.push_back(std::make_shared<test_outbox>(f, rtmsg::queue_limits{}, i + 1, nullptr));
-        REQUIRE(!h.core()->subscribe(boxes.back(), "t", {}, nullptr));
+        REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(boxes.back(), "t", {}, nullptr));
     }
     auto r = h.publish("t", "payload", rtmsg::codec::data_kind::text);
     CHECK(r.subscribers == 100);
@@ -204,27 +205,28 @@ TEST_CASE("hub: a subscriber matched by a topic and a pattern gets a message onc
 {
     rtmsg::hub h;
     auto box = make_box(h);
-    REQUIRE(!h.core()->subscribe(box, "a.b", {}, nullptr));
-    REQUIRE(!h.core()->subscribe(box, "a.*", {}, nullptr));
-    REQUIRE(!h.core()->subscribe(box, "a.>", {}, nullptr));
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(box, "a.b", {}, nullptr));
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(box, "a.*", {}, nullptr));
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(box, "a.>", {}, nullptr));
     h.publish("a.b", "once", rtmsg::codec::data_kind::text);
     h.publish("a.c", "also once", rtmsg::codec::data_kind::text);
     CHECK(payloads(*box) == std::vector<std::string>{"once", "also once"});
-    CHECK(h.core()->subscribe(box, "a.b", {}, nullptr) == rtmsg::hub_error::bad_request); // twice
-    CHECK(!h.core()->unsubscribe(*box, "a.b"));
-    CHECK(h.core()->unsubscribe(*box, "a.b") == rtmsg::hub_error::not_subscribed);
+    CHECK(rtmsg::detail::hub_access::core(h)->subscribe(box, "a.b", {}, nullptr) ==
+          rtmsg::hub_error::bad_request); // twice
+    CHECK(!rtmsg::detail::hub_access::core(h)->unsubscribe(*box, "a.b"));
+    CHECK(rtmsg::detail::hub_access::core(h)->unsubscribe(*box, "a.b") == rtmsg::hub_error::not_subscribed);
 }
 
 TEST_CASE("hub: publishing with echo off skips the sender", "[hub]")
 {
     rtmsg::hub h;
     auto sender = make_box(h, 7), other = make_box(h, 8);
-    REQUIRE(!h.core()->subscribe(sender, "t", {}, nullptr));
-    REQUIRE(!h.core()->subscribe(other, "t", {}, nullptr));
-    h.core()->publish("t", "x", rtmsg::codec::data_kind::text, 7, nullptr, false);
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(sender, "t", {}, nullptr));
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(other, "t", {}, nullptr));
+    rtmsg::detail::hub_access::core(h)->publish("t", "x", rtmsg::codec::data_kind::text, 7, nullptr, false);
     CHECK(payloads(*sender).empty());
     CHECK(payloads(*other) == std::vector<std::string>{"x"});
-    h.core()->publish("t", "y", rtmsg::codec::data_kind::text, 7, nullptr, true);
+    rtmsg::detail::hub_access::core(h)->publish("t", "y", rtmsg::codec::data_kind::text, 7, nullptr, true);
     CHECK(payloads(*sender) == std::vector<std::string>{"y"});
 }
 
@@ -240,7 +242,7 @@ TEST_CASE("hub: slow-consumer policies bound the queue and count drops", "[hub][
         o.default_topic.policy = p;
         rtmsg::hub h(o);
         auto box = make_box(h, 1, "", limits);
-        REQUIRE(!h.core()->subscribe(box, "t.>", {}, nullptr));
+        REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(box, "t.>", {}, nullptr));
         for (auto const& [topic, payload] : pubs) h.publish(topic, payload, rtmsg::codec::data_kind::text);
         kicks = box->kicks;
         auto r = payloads(*box);
@@ -279,11 +281,11 @@ TEST_CASE("hub: publish_many queues exactly what publishing one by one does", "[
         auto twice = make_box(h, 1); // matched by the topic and by two patterns
         auto limited = make_box(h, 2, "", limits);
         auto sender = make_box(h, 7);
-        REQUIRE(!h.core()->subscribe(twice, "a.b", {}, nullptr));
-        REQUIRE(!h.core()->subscribe(twice, "a.*", {}, nullptr));
-        REQUIRE(!h.core()->subscribe(twice, "a.>", {}, nullptr));
-        REQUIRE(!h.core()->subscribe(limited, "a.b", {}, nullptr));
-        REQUIRE(!h.core()->subscribe(sender, "a.b", {}, nullptr));
+        REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(twice, "a.b", {}, nullptr));
+        REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(twice, "a.*", {}, nullptr));
+        REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(twice, "a.>", {}, nullptr));
+        REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(limited, "a.b", {}, nullptr));
+        REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(sender, "a.b", {}, nullptr));
         outcome r;
         auto sub = h.subscribe("a.>", [&](rtmsg::message const& m) { r.callback.push_back(m.payload); });
         h.publish("a.b", "before", rtmsg::codec::data_kind::text); // the batch continues the topic's offsets
@@ -297,11 +299,13 @@ TEST_CASE("hub: publish_many queues exactly what publishing one by one does", "[
                 m->time = std::chrono::steady_clock::now();
                 msgs.push_back(std::move(m));
             }
-            REQUIRE(!h.core()->publish_many("a.b", msgs, echo));
-            CHECK(h.core()->publish_many("a.*", msgs, echo) == rtmsg::hub_error::wildcard_publish);
+            REQUIRE(!rtmsg::detail::hub_access::core(h)->publish_many("a.b", msgs, echo));
+            CHECK(rtmsg::detail::hub_access::core(h)->publish_many("a.*", msgs, echo) ==
+                  rtmsg::hub_error::wildcard_publish);
         }
         else
-            for (auto const& x : pay) h.core()->publish("a.b", x, rtmsg::codec::data_kind::text, 7, nullptr, echo);
+            for (auto const& x : pay)
+                rtmsg::detail::hub_access::core(h)->publish("a.b", x, rtmsg::codec::data_kind::text, 7, nullptr, echo);
         r.twice = payloads(*twice);
         r.limited = payloads(*limited);
         r.sender = payloads(*sender);
@@ -315,7 +319,7 @@ TEST_CASE("hub: publish_many queues exactly what publishing one by one does", "[
         rtmsg::subscribe_options so;
         so.has_since = true;
         so.since = 0;
-        REQUIRE(!h.core()->subscribe(late, "a.b", so, nullptr));
+        REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(late, "a.b", so, nullptr));
         auto const replay = payloads(*late);
         REQUIRE(!replay.empty());
         CHECK(replay.back() == "5");
@@ -345,7 +349,7 @@ TEST_CASE("hub: the byte bound holds whatever is published", "[hub][policy]")
     limits.max_bytes = 10'000;
     rtmsg::hub h;
     auto box = make_box(h, 1, "", limits);
-    REQUIRE(!h.core()->subscribe(box, "t", {}, nullptr));
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(box, "t", {}, nullptr));
     for (int i = 0; i < 1000; ++i) {
         h.publish("t", std::string(1000, 'x'), rtmsg::codec::data_kind::text);
         CHECK(box->backlog().second <= limits.max_bytes);
@@ -366,7 +370,7 @@ TEST_CASE("hub: resuming since an offset replays exactly the missed messages, th
     so.since = 7;
     so.epoch = epoch;
     rtmsg::subscribe_head head;
-    REQUIRE(!h.core()->subscribe(box, "t", so, [&](auto const& hd) { head = hd; }));
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(box, "t", so, [&](auto const& hd) { head = hd; }));
     CHECK(head.last_offset == 10);
     CHECK(head.gap_from == 0);
     h.publish("t", "11", rtmsg::codec::data_kind::text);
@@ -384,7 +388,7 @@ TEST_CASE("hub: a resume beyond the retained history reports the gap", "[hub][hi
     so.has_since = true;
     so.since = 2;
     rtmsg::subscribe_head head;
-    REQUIRE(!h.core()->subscribe(box, "t", so, [&](auto const& hd) { head = hd; }));
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(box, "t", so, [&](auto const& hd) { head = hd; }));
     CHECK(head.gap_from == 3);
     CHECK(head.gap_to == 7);
     CHECK(payloads(*box) == std::vector<std::string>{"8", "9", "10"});
@@ -393,7 +397,7 @@ TEST_CASE("hub: a resume beyond the retained history reports the gap", "[hub][hi
     auto box2 = make_box(h, 2);
     so.since = 9;
     so.epoch = h.position("t").first + 1;
-    REQUIRE(!h.core()->subscribe(box2, "t", so, nullptr));
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(box2, "t", so, nullptr));
     CHECK(payloads(*box2) == std::vector<std::string>{"8", "9", "10"});
 }
 
@@ -411,7 +415,7 @@ TEST_CASE("hub: a resume from an offset the topic never reached starts over", "[
     so.has_since = true;
     so.since = 50;
     rtmsg::subscribe_head head;
-    REQUIRE(!h.core()->subscribe(box, "t", so, [&](auto const& hd) { head = hd; }));
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(box, "t", so, [&](auto const& hd) { head = hd; }));
     CHECK(payloads(*box) == std::vector<std::string>{"3", "4", "5"});
     CHECK(head.gap_from == 1); // and what is no longer retained is reported
     CHECK(head.gap_to == 2);
@@ -420,7 +424,7 @@ TEST_CASE("hub: a resume from an offset the topic never reached starts over", "[
     // broker): nothing is replayed, and the next live message comes through.
     auto box2 = make_box(h, 2);
     so.epoch = h.position("t").first;
-    REQUIRE(!h.core()->subscribe(box2, "t", so, nullptr));
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(box2, "t", so, nullptr));
     CHECK(payloads(*box2).empty());
     h.publish("t", "6", rtmsg::codec::data_kind::text);
     CHECK(payloads(*box2) == std::vector<std::string>{"6"});
@@ -438,7 +442,7 @@ TEST_CASE("hub: history by count and by age", "[hub][history]")
     auto box = make_box(h);
     rtmsg::subscribe_options so;
     so.history = 10;
-    REQUIRE(!h.core()->subscribe(box, "t", so, nullptr));
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(box, "t", so, nullptr));
     CHECK(payloads(*box) == std::vector<std::string>{"new"});
 }
 
@@ -448,17 +452,17 @@ TEST_CASE("hub: presence lists members and sends join and leave events", "[hub][
     auto watcher = make_box(h, 1, "watcher");
     rtmsg::subscribe_options so;
     so.presence = true;
-    REQUIRE(!h.core()->subscribe(watcher, "room", so, nullptr));
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(watcher, "room", so, nullptr));
     auto alice = make_box(h, 2, "alice");
     auto alice2 = make_box(h, 3, "alice"); // a second tab
     auto anon = make_box(h, 4, "");
-    REQUIRE(!h.core()->subscribe(alice, "room", {}, nullptr));
-    REQUIRE(!h.core()->subscribe(alice2, "room", {}, nullptr));
-    REQUIRE(!h.core()->subscribe(anon, "room", {}, nullptr));
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(alice, "room", {}, nullptr));
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(alice2, "room", {}, nullptr));
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(anon, "room", {}, nullptr));
     CHECK(h.members("room") == std::vector<std::string>{"alice", "watcher"});
-    h.core()->remove(*alice);
+    rtmsg::detail::hub_access::core(h)->remove(*alice);
     CHECK(h.members("room") == std::vector<std::string>{"alice", "watcher"});
-    h.core()->remove(*alice2);
+    rtmsg::detail::hub_access::core(h)->remove(*alice2);
     CHECK(h.members("room") == std::vector<std::string>{"watcher"});
     CHECK(payloads(*watcher) == std::vector<std::string>{"join:watcher", "join:alice", "leave:alice"});
     CHECK(payloads(*alice).empty()); // did not ask for presence
@@ -470,12 +474,14 @@ TEST_CASE("hub: subscription limits and authorization-free defaults", "[hub]")
     o.max_subscriptions_per_connection = 2;
     rtmsg::hub h(o);
     auto box = make_box(h);
-    CHECK(!h.core()->subscribe(box, "a", {}, nullptr));
-    CHECK(!h.core()->subscribe(box, "b", {}, nullptr));
-    CHECK(h.core()->subscribe(box, "c", {}, nullptr) == rtmsg::hub_error::too_many_subscriptions);
-    CHECK(h.core()->subscribe(box, "bad topic", {}, nullptr) == rtmsg::hub_error::invalid_topic);
+    CHECK(!rtmsg::detail::hub_access::core(h)->subscribe(box, "a", {}, nullptr));
+    CHECK(!rtmsg::detail::hub_access::core(h)->subscribe(box, "b", {}, nullptr));
+    CHECK(rtmsg::detail::hub_access::core(h)->subscribe(box, "c", {}, nullptr) ==
+          rtmsg::hub_error::too_many_subscriptions);
+    CHECK(rtmsg::detail::hub_access::core(h)->subscribe(box, "bad topic", {}, nullptr) ==
+          rtmsg::hub_error::invalid_topic);
     CHECK(h.metrics().subscriptions == 2);
-    h.core()->remove(*box);
+    rtmsg::detail::hub_access::core(h)->remove(*box);
     CHECK(h.metrics().subscriptions == 0);
 }
 
@@ -497,10 +503,10 @@ TEST_CASE("hub: concurrent publishers, subscribers and unsubscribers", "[hub][th
         while (!stop) {
             ++n;
             auto box = make_box(h, static_cast<std::uint64_t>(100 + n), "u" + std::to_string(n % 3));
-            (void)h.core()->subscribe(box, "load.*", {}, nullptr);
-            (void)h.core()->subscribe(box, "load.1", {}, nullptr);
+            (void)rtmsg::detail::hub_access::core(h)->subscribe(box, "load.*", {}, nullptr);
+            (void)rtmsg::detail::hub_access::core(h)->subscribe(box, "load.1", {}, nullptr);
             box->drain();
-            h.core()->remove(*box);
+            rtmsg::detail::hub_access::core(h)->remove(*box);
         }
     });
     for (int i = 0; i < 3; ++i) threads[static_cast<std::size_t>(i)].join();
@@ -521,23 +527,24 @@ TEST_CASE("hub: publishers to their own topics lose nothing while patterns come 
     for (int k = 0; k < topics; ++k)
         for (int j = 0; j < 2; ++j) {
             exact.push_back(make_box(h, static_cast<std::uint64_t>(10 * k + j + 1), {}, roomy));
-            REQUIRE(!h.core()->subscribe(exact.back(), "p." + std::to_string(k), {}, nullptr));
+            REQUIRE(
+                !rtmsg::detail::hub_access::core(h)->subscribe(exact.back(), "p." + std::to_string(k), {}, nullptr));
         }
     // Subscribed to p.0 exactly for good and to p.* now and then: every p.0 message once.
     auto dual = make_box(h, 99, {}, roomy);
-    REQUIRE(!h.core()->subscribe(dual, "p.0", {}, nullptr));
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(dual, "p.0", {}, nullptr));
 
     std::atomic<bool> stop{false};
     std::atomic<int> toggles{0}; // the publishers start after the first, so the two overlap
     std::thread toggler([&] {
         int n = 0;
         while (!stop) {
-            (void)h.core()->subscribe(dual, "p.*", {}, nullptr);
+            (void)rtmsg::detail::hub_access::core(h)->subscribe(dual, "p.*", {}, nullptr);
             auto other = make_box(h, static_cast<std::uint64_t>(1000 + ++n), {}, roomy);
-            (void)h.core()->subscribe(other, n % 2 ? "p.1" : "p.>", {}, nullptr);
+            (void)rtmsg::detail::hub_access::core(h)->subscribe(other, n % 2 ? "p.1" : "p.>", {}, nullptr);
             std::this_thread::yield();
-            (void)h.core()->unsubscribe(*dual, "p.*");
-            h.core()->remove(*other);
+            (void)rtmsg::detail::hub_access::core(h)->unsubscribe(*dual, "p.*");
+            rtmsg::detail::hub_access::core(h)->remove(*other);
             ++toggles;
         }
     });
@@ -582,8 +589,8 @@ TEST_CASE("hub: a subscriber found dead on a topic's own lock is dropped", "[hub
         bool alive() const noexcept override { return !dead; }
     };
     auto box = std::make_shared<dying_outbox>(raw_format(h), rtmsg::queue_limits{}, 7, nullptr);
-    REQUIRE(!h.core()->subscribe(box, "solo", {}, nullptr));
-    REQUIRE(!h.core()->subscribe(box, "other", {}, nullptr));
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(box, "solo", {}, nullptr));
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(box, "other", {}, nullptr));
     CHECK(h.metrics().subscriptions == 2);
     CHECK(h.publish("solo", "a", rtmsg::codec::data_kind::text).subscribers == 1);
     box->dead = true;
@@ -601,12 +608,12 @@ TEST_CASE("hub: a subscriber sees its acknowledgement then history then its own 
     auto watcher = make_box(h, 1, "watcher");
     rtmsg::subscribe_options so;
     so.presence = true;
-    REQUIRE(!h.core()->subscribe(watcher, "room", so, nullptr));
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(watcher, "room", so, nullptr));
     CHECK(payloads(*watcher) == std::vector<std::string>{"join:watcher"});
 
     auto bob = make_box(h, 2, "bob");
     so.history = 2;
-    REQUIRE(!h.core()->subscribe(bob, "room", so, [&](rtmsg::subscribe_head const&) {
+    REQUIRE(!rtmsg::detail::hub_access::core(h)->subscribe(bob, "room", so, [&](rtmsg::subscribe_head const&) {
         bob->push_private(std::make_shared<std::string const>("ack"));
     }));
     CHECK(payloads(*bob) == std::vector<std::string>{"ack", "m1", "m2", "join:bob"});

@@ -755,7 +755,8 @@ public:
     /// Attaches to `h` and starts connecting to Redis on `ex` (the hub then numbers its messages
     /// through Redis).
     redis_bridge(asio::any_io_executor ex, hub& h, redis_options o = {})
-        : core_(h.core()), link_(std::make_shared<detail::redis_link>(std::move(ex), h.core(), std::move(o)))
+        : core_(rtmsg::detail::hub_access::core(h)),
+          link_(std::make_shared<detail::redis_link>(std::move(ex), rtmsg::detail::hub_access::core(h), std::move(o)))
     {
         core_->attach(link_);
         link_->start();

@@ -350,7 +350,7 @@ struct raw_endpoint_options {
 inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::behavior base = {},
                                         raw_endpoint_options o = {})
 {
-    auto core = h.core();
+    auto core = rtmsg::detail::hub_access::core(h);
     auto reg = std::make_shared<detail::endpoint_registry>();
     auto const format = detail::register_ws_format(*core, "ws.raw", detail::encode_ws_raw, base);
     base.on_upgrade = [core, topic, auth = std::move(base.on_upgrade)](websocket::upgrade_request const& u) {
@@ -447,7 +447,7 @@ struct sse_endpoint_options {
     run of the server, and the client then gets everything retained. */
 inline sse::behavior sse_endpoint(hub& h, sse_endpoint_options o = {})
 {
-    auto core = h.core();
+    auto core = rtmsg::detail::hub_access::core(h);
     auto reg = std::make_shared<detail::endpoint_registry>();
     int const by_offset = core->format("sse.offset", detail::encode_sse_offset);
     int const by_seq = core->format("sse.envelope", detail::encode_sse_envelope);
@@ -492,7 +492,7 @@ inline sse::behavior sse_endpoint(hub& h, sse_endpoint_options o = {})
 /// `server.routes().get("/metrics", rtmsg::metrics_handler(hub));`
 inline http::handler metrics_handler(hub& h)
 {
-    return [core = h.core()](http::request const&, http::response& res) {
+    return [core = rtmsg::detail::hub_access::core(h)](http::request const&, http::response& res) {
         res.headers.add("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
         res.body = prometheus_text(core->counters.snapshot());
     };

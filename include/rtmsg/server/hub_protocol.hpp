@@ -298,7 +298,7 @@ websocket::behavior protocol_endpoint(hub& h, websocket::behavior base = {})
 {
     static_assert(sizeof...(Codecs) > 0, "protocol_endpoint needs at least one codec");
     using session = detail::protocol_session<Codecs...>;
-    auto core = h.core();
+    auto core = rtmsg::detail::hub_access::core(h);
     auto formats = std::make_shared<std::array<detail::ws_format, sizeof...(Codecs)>>();
     {
         std::size_t i = 0;
