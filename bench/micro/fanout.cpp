@@ -191,7 +191,7 @@ void hub_publish_threads(benchmark::State& state)
             contended->names.push_back("t" + std::to_string(t));
             contended->boxes.emplace_back();
             for (std::size_t i = 0; i < subscribers; ++i) {
-                auto b = std::make_shared<bench_outbox>(format, core->opt.queue, ++id, std::string());
+                auto b = std::make_shared<bench_outbox>(format, core->options().queue, ++id, std::string());
                 core->subscribe(b, contended->names[t], {}, nullptr);
                 contended->boxes.back().push_back(std::move(b));
             }

@@ -328,8 +328,8 @@ private:
     {
         auto core = core_.lock();
         if (!core) return 0;
-        return core->opt.topic_config ? core->opt.topic_config(topic).history_count
-                                      : core->opt.default_topic.history_count;
+        return core->options().topic_config ? core->options().topic_config(topic).history_count
+                                            : core->options().default_topic.history_count;
     }
 
     static std::string random_epoch()

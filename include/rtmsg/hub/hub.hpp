@@ -180,7 +180,7 @@ public:
     std::pair<std::uint64_t, std::uint64_t> position(std::string_view topic) const { return core_->position(topic); }
 
     /// A snapshot of the counters (messages, deliveries, drops, queue bytes, connections).
-    hub_metrics metrics() const noexcept { return core_->counters.snapshot(); }
+    hub_metrics metrics() const noexcept { return core_->metrics(); }
 
     /// The metrics in the Prometheus text exposition format (serve it at /metrics).
     std::string prometheus() const { return prometheus_text(metrics()); }

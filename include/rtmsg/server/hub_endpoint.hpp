@@ -116,7 +116,7 @@ inline ws_format register_ws_format(hub_core& core, std::string const& key, form
     ws_format f;
     f.plain = core.format(key, enc);
     auto& d = base.options.deflate;
-    if (core.opt.compress_per_connection || !websocket::frame_compressor::available(d)) return f;
+    if (core.options().compress_per_connection || !websocket::frame_compressor::available(d)) return f;
     d.no_context_takeover = true;
     f.z = std::make_shared<websocket::frame_compressor>(d);
     auto const& zo = f.z->options();
@@ -140,7 +140,8 @@ inline websocket::upgrade_decision admit_subscriber(hub_core& core, upgrade_hook
                                                     websocket::upgrade_request const& u, std::string_view topic)
 {
     auto d = auth ? auth(u) : websocket::upgrade_decision::accept();
-    if (d.accepted && core.opt.can_subscribe && !core.opt.can_subscribe(peer_info{0, d.identity, d.info}, topic))
+    if (d.accepted && core.options().can_subscribe &&
+        !core.options().can_subscribe(peer_info{0, d.identity, d.info}, topic))
         return websocket::upgrade_decision::refuse(http::status::forbidden, "not allowed");
     return d;
 }
@@ -167,7 +168,7 @@ class connection_outbox final : public outbox {
 public:
     connection_outbox(std::shared_ptr<hub_core> core, std::shared_ptr<Connection> const& c, int format,
                       peer_identity_ptr peer)
-        : outbox(format, core->opt.queue, c->id(), std::move(peer)), core_(std::move(core)), conn_(c)
+        : outbox(format, core->options().queue, c->id(), std::move(peer)), core_(std::move(core)), conn_(c)
     {
     }
 
@@ -238,7 +239,7 @@ private:
         }
         c->send_frames(frames); // the whole batch in one gathered write
         frames.clear();
-        if (auto core = core_.lock()) core->counters.bytes_out += bytes;
+        if (auto core = core_.lock()) core->bytes_written(bytes);
         if (stopping_) stop_left_ -= batch.size();
         batch.clear();
         scratch.batch = std::move(batch);
@@ -360,7 +361,7 @@ inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::be
         auto box = std::make_shared<detail::connection_outbox<websocket::connection>>(
             core, c, format.for_connection(*c), c->peer());
         reg->add(c->id(), box);
-        ++core->counters.connections;
+        core->connection_opened();
         if (auto ec = core->subscribe(box, topic, {}, nullptr))
             c->close(websocket::close_code::policy_violation, ec.message());
     };
@@ -374,7 +375,7 @@ inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::be
         base.on_message = [core, topic_ptr](websocket::connection_ptr const& c, websocket::message_view m) {
             auto kind = m.is_text() ? codec::data_kind::text : codec::data_kind::binary;
             std::string_view data = m.data;
-            auto const& opt = core->opt;
+            auto const& opt = core->options();
             std::optional<publish_verdict> verdict; // holds a replaced payload while it is published
             if (opt.can_publish || opt.on_publish || opt.publish_messages_per_identity.rate > 0) {
                 verdict = core->admit_publish(detail::peer_of(*c), {*topic_ptr, data, kind},
@@ -416,7 +417,7 @@ inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::be
     base.on_close = [core, reg](websocket::connection_ptr const& c, std::uint16_t, std::string_view) {
         if (auto box = reg->take(c->id())) {
             core->remove(*box);
-            --core->counters.connections;
+            core->connection_closed();
         }
     };
     return base;
@@ -469,7 +470,7 @@ inline sse::behavior sse_endpoint(hub& h, sse_endpoint_options o = {})
         auto box = std::make_shared<detail::connection_outbox<sse::connection>>(core, c, pattern ? by_seq : by_offset,
                                                                                 c->peer());
         reg->add(c->id(), box);
-        ++core->counters.connections;
+        core->connection_opened();
         subscribe_options so;
         if (auto const& id = c->last_event_id())
             if (auto v = detail::parse_u64(*id)) {
@@ -482,7 +483,7 @@ inline sse::behavior sse_endpoint(hub& h, sse_endpoint_options o = {})
     b.on_close = [core, reg](sse::connection_ptr const& c) {
         if (auto box = reg->take(c->id())) {
             core->remove(*box);
-            --core->counters.connections;
+            core->connection_closed();
         }
     };
     return b;
@@ -494,7 +495,7 @@ inline http::handler metrics_handler(hub& h)
 {
     return [core = rtmsg::detail::hub_access::core(h)](http::request const&, http::response& res) {
         res.headers.add("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-        res.body = prometheus_text(core->counters.snapshot());
+        res.body = prometheus_text(core->metrics());
     };
 }
 

@@ -95,7 +95,7 @@ private:
         auto const& who = box_->peer();
         peer_info const peer{box_->connection_id(), who ? std::string_view(who->id) : std::string_view{},
                              who ? std::string_view(who->info) : std::string_view{}};
-        auto& opt = core_->opt;
+        auto& opt = core_->options();
         switch (in.op) {
         case codec::op::subscribe: {
             if (opt.can_subscribe && !opt.can_subscribe(peer, in.topic))
@@ -225,7 +225,7 @@ private:
     template <class C>
     void error(C& codec, std::uint64_t id, hub_error e, std::string const& text)
     {
-        ++core_->counters.errors;
+        core_->error_replied();
         codec::envelope env;
         env.op = codec::op::error;
         env.id = id;
@@ -235,8 +235,8 @@ private:
         // Sustained abuse ends the connection: too many errors within the window.
         auto const now = std::chrono::steady_clock::now();
         errors_.push_back(now);
-        while (!errors_.empty() && now - errors_.front() > core_->opt.abuse_window) errors_.pop_front();
-        if (errors_.size() >= core_->opt.abuse_errors)
+        while (!errors_.empty() && now - errors_.front() > core_->options().abuse_window) errors_.pop_front();
+        if (errors_.size() >= core_->options().abuse_errors)
             if (auto c = conn_.lock()) c->close(websocket::close_code::policy_violation, "too many invalid requests");
     }
 
@@ -325,7 +325,7 @@ websocket::behavior protocol_endpoint(hub& h, websocket::behavior base = {})
             std::lock_guard<std::mutex> lock(sessions->first);
             sessions->second[c->id()] = s;
         }
-        ++core->counters.connections;
+        core->connection_opened();
     };
     base.on_message = [sessions](websocket::connection_ptr const& c, websocket::message_view m) {
         std::shared_ptr<session> s;
@@ -347,7 +347,7 @@ websocket::behavior protocol_endpoint(hub& h, websocket::behavior base = {})
             sessions->second.erase(it);
         }
         core->remove(*s->box());
-        --core->counters.connections;
+        core->connection_closed();
     };
     return base;
 }

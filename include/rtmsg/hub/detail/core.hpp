@@ -153,8 +153,18 @@ public:
     // formats_ never reallocates: fast paths read its entries while format() appends.
     explicit hub_core(hub_options o) : opt(std::move(o)) { formats_.reserve(max_formats); }
 
-    hub_options opt;
-    hub_counters counters;
+    /// The options the hub was made with (read-only: they never change).
+    hub_options const& options() const noexcept { return opt; }
+    /// A snapshot of the counters.
+    hub_metrics metrics() const noexcept { return counters.snapshot(); }
+    /// A transport subscriber (WebSocket or SSE connection) attached to / left the hub.
+    void connection_opened() noexcept { ++counters.connections; }
+    /// See connection_opened().
+    void connection_closed() noexcept { --counters.connections; }
+    /// An error reply went to a client.
+    void error_replied() noexcept { ++counters.errors; }
+    /// A transport handed `n` wire bytes of the hub's to its socket.
+    void bytes_written(std::size_t n) noexcept { counters.bytes_out += n; }
 
     /** Registers a wire format once (by key); returns its index, always below max_formats.
         @throws std::system_error with hub_error::too_many_formats when the hub already serves
@@ -619,6 +629,8 @@ public:
     }
 
 private:
+    hub_options opt;
+    hub_counters counters;
     struct format_entry {
         std::string key;
         format_encoder encode;
