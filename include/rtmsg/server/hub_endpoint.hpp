@@ -281,12 +281,13 @@ struct raw_batch {
     std::shared_ptr<std::string const> topic;
     std::vector<std::shared_ptr<message>> msgs;
 
-    void flush()
+    /// Publishes what was gathered; the subscribers' wake-ups wait for the end of `batch`, if any.
+    void flush(transport::read_batch* batch = nullptr)
     {
         if (msgs.empty()) return;
         auto v = std::move(msgs);
         msgs.clear();
-        core->publish_many(*topic, v, true);
+        core->publish_many(*topic, v, true, batch);
     }
 };
 
@@ -412,7 +413,8 @@ inline websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::be
             msg->from = c->peer();
             msg->time = std::chrono::steady_clock::now();
             b->msgs.push_back(std::move(msg));
-            if (!batch->more()) b->flush(); // the last message of the batch: publish them all now
+            // The last message of the batch: publish them all now; the wake-ups run as the batch ends.
+            if (!batch->more()) b->flush(batch);
         };
     base.on_close = [core, reg](websocket::connection_ptr const& c, std::uint16_t, std::string_view) {
         if (auto box = reg->take(c->id())) {
