@@ -117,7 +117,10 @@ describe('board example', () => {
     const board = await bob.$('#board');
     const bb = await board.boundingBox();
     await bob.mouse.dblclick(bb.x + 700, bb.y + 400);
-    let notes = await converged([alice, bob], 'both notes on both pages');
+    // Converged on one note is not enough: bob's double-click publishes a moment after it returns.
+    let notes = [];
+    await waitFor(async () => (notes = await converged([alice, bob], 'both notes on both pages')).length === 2,
+      'both notes on both pages');
     assert.equal(notes.length, 2);
     assert.deepEqual(notes.map((n) => n.by).sort(), ['alice', 'bob'], 'each note is by its (attested) author');
 
