@@ -158,5 +158,7 @@ class RtmsgConan(ConanFile):
             comp.requires = ["core"] + requires
             if component == "deflate":
                 comp.defines = ["RTMSG_HAS_ZLIB=1"]  # as the CMake target
+            if component == "ssl":
+                comp.defines = ["RTMSG_HAS_OPENSSL=1"]  # as the CMake target (separate compilation)
             comp.bindirs = []
             comp.libdirs = []

@@ -86,6 +86,9 @@ foreach(_rtmsg_comp IN LISTS _rtmsg_components)
   if(_rtmsg_comp STREQUAL "deflate")
     set(RTMSG_PC_CFLAGS "-DRTMSG_HAS_ZLIB=1") # as the CMake target: streams then include zlib's engine
   endif()
+  if(_rtmsg_comp STREQUAL "ssl")
+    set(RTMSG_PC_CFLAGS "-DRTMSG_HAS_OPENSSL=1") # as the CMake target: <rtmsg/src.hpp> compiles TLS too
+  endif()
   set(RTMSG_PC_LIBS "")
   configure_file("${PROJECT_SOURCE_DIR}/cmake/rtmsg.pc.in"
                  "${PROJECT_BINARY_DIR}/pkgconfig/rtmsg-${_rtmsg_comp}.pc" @ONLY)

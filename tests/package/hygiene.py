@@ -29,7 +29,7 @@ ALLOWED = {
 def public_headers(include_dir: pathlib.Path):
     for h in sorted(include_dir.glob("rtmsg/**/*.hpp")):
         rel = h.relative_to(include_dir).as_posix()
-        if "/detail/" in rel or "/impl/" in rel:
+        if "/detail/" in rel or "/impl/" in rel or rel == "rtmsg/src.hpp":  # src.hpp: separate builds only
             continue
         yield rel
 

@@ -32,13 +32,15 @@ modules = set(order) - {"base"}
 
 def module_of(rel):  # rel: path below include/rtmsg
     first = rel.parts[0]
-    return "base" if len(rel.parts) == 1 or first == "detail" else first
+    if len(rel.parts) == 1:  # a top-level header named after a layer (src.hpp) is that layer
+        return rel.stem if rel.stem in rank else "base"
+    return "base" if first == "detail" else first
 
 
 problems = []
 include_re = re.compile(r'^\s*#\s*include\s*<rtmsg/([^>]+)>', re.M)
 detail_re = re.compile(r'\b(?:rtmsg::)?(' + "|".join(sorted(modules)) + r')::detail::')
-for path in sorted(inc.rglob("*.hpp")):
+for path in sorted([*inc.rglob("*.hpp"), *inc.rglob("*.ipp")]):
     rel = path.relative_to(inc)
     me = module_of(rel)
     if me not in rank:

@@ -6,15 +6,20 @@
 // Autobahn's 6.x cases expect that ("fail fast").  The bulk of each chunk is checked with
 // simdjson's SIMD validator; only the up-to-3 bytes of a character split across chunks go
 // through the scalar state machine below.
+#include <rtmsg/config.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
-#if defined(RTMSG_HAS_SIMDJSON)
-#include <simdjson.h>
-#endif
-
 namespace rtmsg::detail {
+
+#if defined(RTMSG_HAS_SIMDJSON)
+/// simdjson's SIMD validator on `n` bytes of whole characters (detail/impl/utf8.hpp): the
+/// only use of simdjson here, kept out of line so that a unit that frames WebSocket
+/// messages does not parse simdjson.h in separate-compilation builds.
+RTMSG_DECL bool validate_utf8_simd(char const* p, std::size_t n) noexcept;
+#endif
 
 class utf8_validator {
 public:
@@ -69,7 +74,7 @@ private:
     static bool validate_complete(std::uint8_t const* p, std::size_t n) noexcept
     {
 #if defined(RTMSG_HAS_SIMDJSON)
-        if (n >= 32) return simdjson::validate_utf8(reinterpret_cast<char const*>(p), n);
+        if (n >= 32) return validate_utf8_simd(reinterpret_cast<char const*>(p), n);
 #endif
         utf8_validator v;
         for (std::size_t i = 0; i < n; ++i) {
@@ -119,3 +124,7 @@ private:
 };
 
 } // namespace rtmsg::detail
+
+#if defined(RTMSG_HAS_SIMDJSON) && !defined(RTMSG_SEPARATE_COMPILATION)
+#include <rtmsg/detail/impl/utf8.ipp>
+#endif

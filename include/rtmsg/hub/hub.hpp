@@ -1,5 +1,6 @@
 #pragma once
 // rtmsg::hub: topics, subscriptions, fan-out, history and resume, presence, metrics.
+#include <rtmsg/config.hpp>
 #include <rtmsg/codec/codec.hpp>
 #include <rtmsg/hub/error.hpp>
 #include <rtmsg/hub/message.hpp>
@@ -47,49 +48,28 @@ struct subscribe_head {
     std::uint64_t gap_to = 0;
 };
 
-} // namespace rtmsg
-
-// The internals (topic table, queues, history, presence, cluster link): nothing a user calls.
-#include <rtmsg/hub/detail/core.hpp>
-
-namespace rtmsg {
-
 namespace detail {
+class hub_core;
+struct callback_sub;
 struct hub_access;
-}
+} // namespace detail
 
 /** An in-process subscription; unsubscribes when destroyed (or on unsubscribe()). */
 class subscription {
 public:
     subscription() = default;
     /// Made by hub::subscribe().
-    subscription(std::weak_ptr<detail::hub_core> core, std::shared_ptr<detail::callback_sub> cb)
-        : core_(std::move(core)), cb_(std::move(cb))
-    {
-    }
+    subscription(std::weak_ptr<detail::hub_core> core, std::shared_ptr<detail::callback_sub> cb);
     /// Moves the subscription; the moved-from object holds none.
     subscription(subscription&&) noexcept = default;
     /// Ends this subscription, then takes over `o`'s.
-    subscription& operator=(subscription&& o) noexcept
-    {
-        if (this != &o) {
-            unsubscribe();
-            core_ = std::move(o.core_);
-            cb_ = std::move(o.cb_);
-        }
-        return *this;
-    }
-    ~subscription() { unsubscribe(); }
+    subscription& operator=(subscription&& o) noexcept;
+    ~subscription();
     /// True while this object holds a subscription.
     explicit operator bool() const noexcept { return cb_ != nullptr; }
 
     /// Ends the subscription now; safe from any thread, and to call twice.
-    void unsubscribe()
-    {
-        if (!cb_) return;
-        if (auto core = core_.lock()) core->unsubscribe_callback(*cb_);
-        cb_.reset();
-    }
+    void unsubscribe();
 
 private:
     std::weak_ptr<detail::hub_core> core_;
@@ -123,7 +103,7 @@ private:
 class hub {
 public:
     /// A hub with the settings `opt` (history, queue bounds, policies, authorization, limits).
-    explicit hub(hub_options opt = {}) : core_(std::make_shared<detail::hub_core>(std::move(opt))) {}
+    explicit hub(hub_options opt = {});
     hub(hub const&) = delete;
     hub& operator=(hub const&) = delete;
 
@@ -131,59 +111,39 @@ public:
         `kind` says what the bytes are: JSON codecs embed json data as a value.  In a cluster
         the result is `pending` (the broker numbers the message): use the overload with a
         completion to learn its offset. */
-    publish_result publish(std::string_view topic, std::string_view payload, codec::data_kind kind)
-    {
-        return core_->publish(topic, payload, kind, 0, nullptr, true);
-    }
+    publish_result publish(std::string_view topic, std::string_view payload, codec::data_kind kind);
 
     /** As above, from a WebSocket on_message handler with the message's read batch
         (`connection->batch()`, which may be null): the subscribers' wake-ups wait for the
         batch to end, so a client's burst of messages reaches each subscriber in one gathered
         write.  What is queued, and in which order, does not change. */
     publish_result publish(std::string_view topic, std::string_view payload, codec::data_kind kind,
-                           transport::read_batch* batch)
-    {
-        return core_->publish(topic, payload, kind, 0, nullptr, true, {}, batch);
-    }
+                           transport::read_batch* batch);
 
     /** Publishes, and calls `done` with the message's offset and epoch.  Alone, `done` runs
         before this returns.  In a cluster (<rtmsg/cluster/redis.hpp>) the broker numbers the
         message: `done` runs later on the bridge's executor, with the offset or with
         hub_error::unavailable if the broker did not take it. */
     void publish(std::string_view topic, std::string_view payload, codec::data_kind kind,
-                 std::function<void(publish_result const&)> done)
-    {
-        auto r = core_->publish(topic, payload, kind, 0, nullptr, true, done);
-        if (!r.pending && done) done(r);
-    }
+                 std::function<void(publish_result const&)> done);
 
     /** Calls `fn` for every message published to `pattern` (a topic or a wildcard pattern),
         on the publisher's thread.  Keep the returned subscription alive. */
-    subscription subscribe(std::string_view pattern, std::function<void(message const&)> fn, std::error_code& ec)
-    {
-        auto cb = core_->subscribe_callback(pattern, std::move(fn), ec);
-        return cb ? subscription(core_, std::move(cb)) : subscription();
-    }
+    subscription subscribe(std::string_view pattern, std::function<void(message const&)> fn, std::error_code& ec);
     /// As above, but throws std::system_error (an invalid pattern: hub_error::invalid_topic).
-    subscription subscribe(std::string_view pattern, std::function<void(message const&)> fn)
-    {
-        std::error_code ec;
-        auto s = subscribe(pattern, std::move(fn), ec);
-        if (ec) throw std::system_error(ec, "rtmsg::hub::subscribe");
-        return s;
-    }
+    subscription subscribe(std::string_view pattern, std::function<void(message const&)> fn);
 
     /// Identities subscribed to `topic` (presence), sorted.
-    std::vector<std::string> members(std::string_view topic) const { return core_->members(topic); }
+    std::vector<std::string> members(std::string_view topic) const;
 
     /// The topic's epoch and latest offset ({0, 0} if it does not exist yet).
-    std::pair<std::uint64_t, std::uint64_t> position(std::string_view topic) const { return core_->position(topic); }
+    std::pair<std::uint64_t, std::uint64_t> position(std::string_view topic) const;
 
     /// A snapshot of the counters (messages, deliveries, drops, queue bytes, connections).
-    hub_metrics metrics() const noexcept { return core_->metrics(); }
+    hub_metrics metrics() const noexcept;
 
     /// The metrics in the Prometheus text exposition format (serve it at /metrics).
-    std::string prometheus() const { return prometheus_text(metrics()); }
+    std::string prometheus() const;
 
 private:
     friend struct detail::hub_access;
@@ -201,3 +161,7 @@ struct hub_access {
 } // namespace detail
 
 } // namespace rtmsg
+
+#if !defined(RTMSG_SEPARATE_COMPILATION)
+#include <rtmsg/hub/impl/hub.ipp>
+#endif

@@ -9,8 +9,10 @@
 #include <rtmsg/http/response.hpp>
 #include <rtmsg/http/status.hpp>
 #include <rtmsg/websocket/frame.hpp>
+#include <rtmsg/transport/send_status.hpp>
+#include <rtmsg/websocket/error.hpp>
 #include <rtmsg/websocket/option.hpp>
-#include <rtmsg/websocket/stream.hpp>
+#include <rtmsg/websocket/permessage_deflate.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/ip/tcp.hpp>
@@ -27,6 +29,8 @@
 #include <vector>
 
 namespace rtmsg::websocket {
+
+using rtmsg::send_status;
 
 /** An open WebSocket connection accepted by http::server.
 
