@@ -712,6 +712,105 @@ TEST_CASE("websocket and sse: on_open runs before the response head leaves, and 
     }
 }
 
+TEST_CASE("transport: WebSocket and SSE connections share one base: ids, end() and frames", "[http][server][sse]")
+{
+    running_server s;
+    std::promise<std::shared_ptr<rtmsg::transport::connection>> ws_open, sse_open;
+    auto b = echo_behavior();
+    b.on_open = [&](rtmsg::websocket::connection_ptr const& c) { ws_open.set_value(c); };
+    s.server.routes().websocket("/echo", b);
+    rtmsg::sse::behavior eb;
+    eb.on_open = [&](rtmsg::sse::connection_ptr const& c) { sse_open.set_value(c); };
+    s.server.routes().sse("/events", eb);
+    s.start();
+
+    client w(s.port);
+    w.send(upgrade_bytes("/echo"));
+    CHECK(w.response().starts_with("HTTP/1.1 101 "));
+    client e(s.port);
+    e.send(get("/events", "Accept: text/event-stream\r\n"));
+    auto wf = ws_open.get_future();
+    auto ef = sse_open.get_future();
+    REQUIRE(wf.wait_for(5s) == std::future_status::ready);
+    REQUIRE(ef.wait_for(5s) == std::future_status::ready);
+    auto const ws = wf.get();
+    auto const sse = ef.get();
+    // One counter for both kinds: the stream opened later has the next larger id.
+    CHECK(sse->id() > ws->id());
+    CHECK(sse->id() - ws->id() < 1000);
+
+    // The same shared frame API on both: bytes in each one's wire format, one gathered write.
+    std::vector<std::shared_ptr<std::string const>> frames{
+        std::make_shared<std::string const>(std::string("\x81\x02hi", 4)),
+        std::make_shared<std::string const>(std::string("\x81\x03you", 5))};
+    CHECK(ws->send_frames(frames) == rtmsg::send_status::queued);
+    CHECK(read_frame(w.socket, w.buf).second == "hi");
+    CHECK(read_frame(w.socket, w.buf).second == "you");
+    std::vector<std::shared_ptr<std::string const>> events{std::make_shared<std::string const>("data: one\n\n")};
+    CHECK(sse->send_frames(events) == rtmsg::send_status::queued);
+
+    // end(): a WebSocket closes with the code and reason, an SSE stream ends its response.
+    ws->end(4001, "bye");
+    auto fr = read_frame(w.socket, w.buf);
+    REQUIRE(fr.first == op_close);
+    REQUIRE(fr.second.size() >= 2);
+    CHECK((std::uint8_t(fr.second[0]) << 8 | std::uint8_t(fr.second[1])) == 4001);
+    CHECK(fr.second.substr(2) == "bye");
+    sse->end(4001, "ignored");
+    std::string got;
+    char chunk[512];
+    for (;;) {
+        std::error_code ec;
+        auto const n = e.socket.read_some(asio::buffer(chunk), ec);
+        if (ec) {
+            CHECK(ec == asio::error::eof);
+            break;
+        }
+        got.append(chunk, n);
+    }
+    CHECK(got.find("data: one\n\n") != std::string::npos);
+    CHECK(got.find("ignored") == std::string::npos);
+}
+
+TEST_CASE("transport: the default send_frames stops at a frame not queued and reports backpressure",
+          "[http][transport]")
+{
+    // A connection of the host's own: only send_frame is written, send_frames is the default.
+    struct scripted final : rtmsg::transport::connection {
+        std::vector<rtmsg::send_status> answers;
+        std::size_t sent = 0;
+        rtmsg::send_status send_frame(std::shared_ptr<std::string const>) override { return answers.at(sent++); }
+        void on_idle(std::function<void()>) override {}
+        void end(std::uint16_t, std::string_view) override {}
+        std::size_t queued_bytes() const noexcept override { return 0; }
+        asio::any_io_executor get_executor() const override { return {}; }
+    };
+    using st = rtmsg::send_status;
+    auto frames = [] {
+        std::vector<std::shared_ptr<std::string const>> v;
+        for (int i = 0; i < 4; ++i) v.push_back(std::make_shared<std::string const>("x"));
+        return v;
+    };
+    scripted a;
+    a.answers = {st::queued, st::backpressure, st::queued, st::queued};
+    auto fa = frames();
+    CHECK(a.send_frames(fa) == st::backpressure); // over the soft limit, yet all four queued
+    CHECK(a.sent == 4);
+    for (auto const& f : fa) CHECK(f == nullptr); // moved from
+    scripted b;
+    b.answers = {st::queued, st::dropped, st::queued, st::queued};
+    auto fb = frames();
+    CHECK(b.send_frames(fb) == st::dropped); // the hard limit: the rest is not offered
+    CHECK(b.sent == 2);
+    scripted c;
+    c.answers = {st::closed, st::queued, st::queued, st::queued};
+    auto fc = frames();
+    CHECK(c.send_frames(fc) == st::closed);
+    CHECK(c.sent == 1);
+    scripted d, e;
+    CHECK(e.id() > d.id());
+}
+
 TEST_CASE("detail: executor_target tells a strand from the executor under it", "[http][executor]")
 {
     using io_ex = asio::io_context::executor_type;

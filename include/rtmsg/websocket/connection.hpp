@@ -5,6 +5,7 @@
 #include <rtmsg/http/request.hpp>
 #include <rtmsg/identity.hpp>
 #include <rtmsg/transport/batch.hpp>
+#include <rtmsg/transport/connection.hpp>
 #include <rtmsg/transport/upgrade.hpp>
 #include <rtmsg/http/response.hpp>
 #include <rtmsg/http/status.hpp>
@@ -37,10 +38,8 @@ using rtmsg::send_status;
     @par Thread safety  send(), close() and the accessors may be called from any thread.
     Callbacks for one connection never run concurrently.
 */
-class connection {
+class connection : public transport::connection {
 public:
-    virtual ~connection() = default;
-
     /// Queues a message (copied); see stream::send.  Safe from any thread.
     virtual send_status send(message_type type, std::string_view payload) = 0;
     /// Queues a text message (copied); safe from any thread.
@@ -48,26 +47,10 @@ public:
     /// Queues a binary message (copied); safe from any thread.
     send_status send_binary(std::string_view bytes) { return send(message_type::binary, bytes); }
 
-    /// Queues a complete, unmasked frame shared with other connections (safe from any thread).
-    virtual send_status send_frame(std::shared_ptr<std::string const> frame) = 0;
-
-    /// Queues several such frames (moved from), to leave in one gathered write.
-    virtual send_status send_frames(std::span<std::shared_ptr<std::string const>> frames)
-    {
-        for (auto& f : frames)
-            if (auto const r = send_frame(std::move(f)); r == send_status::closed || r == send_status::dropped)
-                return r;
-        return send_status::queued;
-    }
-
-    /// Calls `f` on the connection's executor once its queue is empty (call on that executor).
-    virtual void on_idle(std::function<void()> f) = 0;
-
     /// Starts the closing handshake (safe from any thread).
     virtual void close(std::uint16_t code = close_code::normal, std::string_view reason = {}) = 0;
-
-    /// Bytes queued and not yet written.
-    virtual std::size_t queued_bytes() const noexcept = 0;
+    /// transport::connection's end(): the closing handshake with `code` and `reason`.
+    void end(std::uint16_t code, std::string_view reason) final { close(code, reason); }
 
     /** The permessage-deflate parameters agreed with this peer; empty if it does not
         compress.  With `server_no_context_takeover` the hub sends it frames compressed once
@@ -80,15 +63,6 @@ public:
         subscribers are woken once per batch rather than once per message. */
     virtual transport::read_batch* batch() noexcept { return nullptr; }
 
-    /// The executor (a strand) this connection's callbacks run on.
-    virtual asio::any_io_executor get_executor() const = 0;
-
-    /// True once the server has begun to stop: the connection is about to get 1001 after
-    /// what is queued for it, and what an on_idle() callback still hands over.
-    virtual bool server_stopping() const noexcept { return false; }
-
-    /// A process-unique id, for logs and maps.
-    std::uint64_t id() const noexcept { return id_; }
     /// The request target of the upgrade ("/chat?room=x").
     std::string const& target() const noexcept { return target_; }
     /// The subprotocol agreed in the handshake; empty if none.
@@ -97,21 +71,9 @@ public:
         static std::string const none;
         return subprotocol_ ? *subprotocol_ : none;
     }
-    /// The peer's address.
-    asio::ip::tcp::endpoint const& remote_endpoint() const noexcept { return remote_; }
-
-    /// What the upgrade hook attached (a session object of the host's); empty if nothing.
-    std::any& user_data() noexcept { return user_data_; }
-    /// What the upgrade hook attached (see the non-const overload).
-    std::any const& user_data() const noexcept { return user_data_; }
-
-    /// Who the peer is, as the upgrade hook established it (upgrade_decision::accept_as); null: anonymous.
-    peer_identity_ptr const& peer() const noexcept { return peer_; }
-    /// The peer's identity; empty if anonymous.
-    std::string_view identity() const noexcept { return peer_ ? std::string_view(peer_->id) : std::string_view{}; }
 
 protected:
-    connection() : id_(next_id()) {}
+    connection() = default;
 
     /// Sets what subprotocol() answers.
     void set_subprotocol(std::string s)
@@ -121,20 +83,8 @@ protected:
 
     /// See target(); set by the session before on_open.
     std::string target_;
-    /// See remote_endpoint(); set by the session before on_open.
-    asio::ip::tcp::endpoint remote_;
-    /// See user_data(); set by the session before on_open.
-    std::any user_data_;
-    /// See peer(); set by the session before on_open.
-    peer_identity_ptr peer_;
 
 private:
-    static std::uint64_t next_id() noexcept
-    {
-        static std::atomic<std::uint64_t> n{0};
-        return ++n;
-    }
-    std::uint64_t id_;
     // Most connections agree on none: a pointer costs them 8 bytes instead of 32.
     std::unique_ptr<std::string const> subprotocol_;
 };

@@ -8,9 +8,11 @@
 #include <rtmsg/http/response.hpp>
 #include <rtmsg/server/router.hpp>
 #include <rtmsg/http/status.hpp>
+#include <rtmsg/hub/detail/core.hpp>
 #include <rtmsg/hub/hub.hpp>
 #include <rtmsg/sse/connection.hpp>
 #include <rtmsg/sse/event.hpp>
+#include <rtmsg/transport/connection.hpp>
 #include <rtmsg/websocket/connection.hpp>
 #include <rtmsg/websocket/frame.hpp>
 #include <rtmsg/websocket/frame_compressor.hpp>
@@ -150,8 +152,7 @@ inline websocket::upgrade_decision admit_subscriber(hub_core& core, upgrade_hook
 }
 
 /// Who a connection is, for the hub's authorization hooks.
-template <class Connection>
-peer_info peer_of(Connection const& c) noexcept
+inline peer_info peer_of(transport::connection const& c) noexcept
 {
     auto const& p = c.peer();
     return p ? peer_info{c.id(), p->id, p->info} : peer_info{c.id(), {}, {}};
@@ -165,11 +166,10 @@ inline std::optional<std::uint64_t> parse_u64(std::string_view s)
     return v;
 }
 
-/// The outbox of one transport connection: drains into it while its socket keeps up.
-template <class Connection>
+/// The outbox of one connection, WebSocket or SSE: drains into it while its socket keeps up.
 class connection_outbox final : public outbox {
 public:
-    connection_outbox(std::shared_ptr<hub_core> core, std::shared_ptr<Connection> const& c, int format,
+    connection_outbox(std::shared_ptr<hub_core> core, std::shared_ptr<transport::connection> const& c, int format,
                       peer_identity_ptr peer)
         : outbox(format, core->options().queue, c->id(), std::move(peer)), core_(std::move(core)), conn_(c)
     {
@@ -204,12 +204,8 @@ private:
         auto const conn = conn_.lock();
         if (!conn) return;
         asio::post(conn->get_executor(), [self = shared_self()] {
-            if (auto c = self->conn_.lock()) {
-                if constexpr (std::is_same_v<Connection, websocket::connection>)
-                    c->close(websocket::close_code::policy_violation, "slow consumer");
-                else
-                    c->close();
-            }
+            // A WebSocket gets 1008 with the reason; an SSE stream just ends.
+            if (auto c = self->conn_.lock()) c->end(websocket::close_code::policy_violation, "slow consumer");
         });
     }
 
@@ -268,7 +264,7 @@ private:
     }
 
     std::weak_ptr<hub_core> core_; // weak: the hub holds its subscribers' outboxes
-    std::weak_ptr<Connection> conn_;
+    std::weak_ptr<transport::connection> conn_;
     bool stopping_ = false;
     std::size_t stop_left_ = SIZE_MAX; ///< once stopping: items still to hand over
 };

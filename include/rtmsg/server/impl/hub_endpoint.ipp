@@ -14,8 +14,7 @@ RTMSG_DECL websocket::behavior raw_endpoint(hub& h, std::string topic, websocket
         return detail::admit_subscriber(*core, auth, u, topic);
     };
     base.on_open = [core, reg, topic, format](websocket::connection_ptr const& c) {
-        auto box = std::make_shared<detail::connection_outbox<websocket::connection>>(
-            core, c, format.for_connection(*c), c->peer());
+        auto box = std::make_shared<detail::connection_outbox>(core, c, format.for_connection(*c), c->peer());
         reg->add(c->id(), box);
         core->connection_opened();
         if (auto ec = core->subscribe(box, topic, {}, nullptr))
@@ -101,8 +100,7 @@ RTMSG_DECL sse::behavior sse_endpoint(hub& h, sse_endpoint_options o)
     b.on_open = [core, reg, topic_of, by_offset, by_seq](sse::connection_ptr const& c) {
         auto const topic = topic_of(c->request());
         bool const pattern = is_wildcard(topic);
-        auto box = std::make_shared<detail::connection_outbox<sse::connection>>(core, c, pattern ? by_seq : by_offset,
-                                                                                c->peer());
+        auto box = std::make_shared<detail::connection_outbox>(core, c, pattern ? by_seq : by_offset, c->peer());
         reg->add(c->id(), box);
         core->connection_opened();
         subscribe_options so;

@@ -6,7 +6,7 @@
 #include <rtmsg/codec/binary.hpp>
 #include <rtmsg/codec/codec.hpp>
 #include <rtmsg/codec/json.hpp>
-#include <rtmsg/server/hub_endpoint.hpp>
+#include <rtmsg/server/impl/hub_endpoint.hpp>
 
 #include <chrono>
 #include <deque>
@@ -53,9 +53,7 @@ class protocol_session {
 public:
     protocol_session(std::shared_ptr<hub_core> core, websocket::connection_ptr const& c, std::size_t codec_index,
                      int format)
-        : core_(std::move(core)),
-          conn_(c),
-          box_(std::make_shared<connection_outbox<websocket::connection>>(core_, c, format, c->peer()))
+        : core_(std::move(core)), conn_(c), box_(std::make_shared<connection_outbox>(core_, c, format, c->peer()))
     {
         select(codec_index, std::index_sequence_for<Codecs...>{});
     }
