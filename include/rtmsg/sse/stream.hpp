@@ -303,6 +303,10 @@ template <class NextLayer>
 struct accept_op {
     std::shared_ptr<stream_impl<NextLayer>> impl;
     std::shared_ptr<std::string> head;
+    /// Breaks the close handler's cycle if this operation is destroyed before the head is
+    /// written (its io_context destroyed meanwhile); handed on to the read that watches the
+    /// client once it is.
+    typename stream_impl<NextLayer>::watch_guard guard{impl};
     bool started = false;
 
     template <class Self>
@@ -320,7 +324,7 @@ struct accept_op {
         }
         s.started = true;
         s.last_write = stream_impl<NextLayer>::clock::now();
-        s.watch();
+        s.watch(std::move(guard));
         s.arm_heartbeat();
         bool const end_now = s.ending && s.nothing_queued(); // close() came before the head left
         s.pump();
