@@ -1,5 +1,6 @@
 // The HTTP front door and WebSocket upgrades over real loopback sockets.
 #include <rtmsg/server/server.hpp>
+#include <rtmsg/sse/stream.hpp>
 #include <rtmsg/transport/ssl.hpp>
 
 #include <asio/connect.hpp>
@@ -809,6 +810,31 @@ TEST_CASE("transport: the default send_frames stops at a frame not queued and re
     CHECK(c.sent == 1);
     scripted d, e;
     CHECK(e.id() > d.id());
+}
+
+TEST_CASE("sse: a stream whose io_context goes before its head is written leaks nothing", "[http][sse]")
+{
+    // A server's SSE connection owns its stream, and the stream's close handler owns the
+    // connection until the stream ends.  If the io_context is destroyed while the response
+    // head is being written, the destroyed accept operation must break that cycle.
+    struct owner {
+        explicit owner(tcp::socket s) : stream(std::move(s)) {}
+        rtmsg::sse::stream<tcp::socket> stream;
+    };
+    std::weak_ptr<owner> watch;
+    bool closed = false;
+    {
+        asio::io_context ioc;
+        tcp::acceptor acc(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+        tcp::socket peer(ioc);
+        peer.connect(acc.local_endpoint());
+        auto o = std::make_shared<owner>(acc.accept());
+        o->stream.set_close_handler([o, &closed](std::error_code) { closed = true; });
+        o->stream.async_accept([](std::error_code) {});
+        watch = o;
+    } // the io_context is destroyed without having run: the head was never written
+    CHECK(watch.expired());
+    CHECK_FALSE(closed); // dropped, not called: nothing ran on a context that is gone
 }
 
 TEST_CASE("detail: executor_target tells a strand from the executor under it", "[http][executor]")
