@@ -9,6 +9,7 @@
 #include <rtmsg/transport/teardown.hpp>
 #include <rtmsg/transport/ticker.hpp>
 #include <rtmsg/transport/send_status.hpp>
+#include <rtmsg/transport/write_queue.hpp>
 #include <rtmsg/detail/executor.hpp>
 
 #include <asio/async_result.hpp>
@@ -47,10 +48,15 @@ namespace detail {
 
 template <class NextLayer>
 class stream_impl final : public std::enable_shared_from_this<stream_impl<NextLayer>>,
-                          public rtmsg::detail::tick_entry {
+                          public rtmsg::detail::tick_entry,
+                          public transport::write_queue<stream_impl<NextLayer>, std::shared_ptr<std::string const>> {
 public:
     using clock = std::chrono::steady_clock;
     using executor_type = typename NextLayer::executor_type;
+    using frame = std::shared_ptr<std::string const>;
+    using write_queue = transport::write_queue<stream_impl<NextLayer>, frame>;
+    using typename write_queue::batches_type;
+    using write_queue::closed;
 
     template <class... Args>
     explicit stream_impl(Args&&... args)
@@ -67,111 +73,51 @@ public:
     /// while open); this timer exists only once end() needs it.
     using timer_type = asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type>;
     std::unique_ptr<timer_type> close_timer;
-    /// The write queues: made by the first write, given back by a heartbeat tick that finds
-    /// nothing queued or in flight, so an idle stream holds one pointer instead of 96 bytes
-    /// and three arrays.
-    struct write_queues {
-        std::vector<std::shared_ptr<std::string const>> queued, writing;
-        std::vector<asio::const_buffer> bufs;
-    };
-    std::unique_ptr<write_queues> wq;
-    std::atomic<std::size_t> queued_bytes{0};
-    std::atomic<bool> closing{false};
+    /// The write queue's frames: made by the first write, given back by a heartbeat tick that
+    /// finds nothing queued or in flight, so an idle stream holds one pointer instead of them.
+    std::unique_ptr<batches_type> wq;
     bool started = false; ///< headers written
-    bool write_in_flight = false;
-    bool closed = false;
     bool ending = false;
     clock::time_point last_write = clock::now();
     std::function<void(std::error_code)> on_close;
-    rtmsg::detail::callback_box idle;              ///< on_idle(): a producer waiting for an empty queue
-    bool end_after_idle = false;                   ///< close_after_idle() waits for the idle callback
     std::unique_ptr<std::array<char, 64>> discard; ///< read target of streams that cannot wait for readability
 
-    write_queues& queues()
+    // ---- the write queue's hooks (transport::write_queue) ------------------------------
+
+    batches_type* batches() const noexcept { return wq.get(); }
+    batches_type& make_batches()
     {
-        if (!wq) wq = std::make_unique<write_queues>();
+        if (!wq) wq = std::make_unique<batches_type>();
         return *wq;
     }
-    bool nothing_queued() const noexcept { return !wq || wq->queued.empty(); }
-
-    void push(std::shared_ptr<std::string const> bytes)
+    static void gather(frame const& f, std::vector<asio::const_buffer>& bufs) { bufs.push_back(asio::buffer(*f)); }
+    static std::size_t bytes_of(frame const& f) noexcept { return f->size(); }
+    bool may_write() const noexcept { return started; } ///< the response head goes first
+    bool ending_after_write() const noexcept { return ending; }
+    bool may_run_idle() const noexcept { return !closed && !ending; }
+    void written(std::span<frame>, std::error_code ec)
     {
-        queues().queued.push_back(std::move(bytes));
-        pump();
-    }
-
-    void pump()
-    {
-        if (write_in_flight || nothing_queued() || closed || !started) return;
-        auto& w = *wq;
-        std::swap(w.queued, w.writing);
-        w.bufs.clear();
-        for (auto const& b : w.writing) w.bufs.push_back(asio::buffer(*b));
-        if constexpr (rtmsg::detail::waitable_socket<NextLayer>) {
-            if (write_now()) return;
-        }
-        write_in_flight = true;
-        asio::async_write(next, w.bufs, rtmsg::detail::large_transfers,
-                          [self = this->shared_from_this()](std::error_code ec, std::size_t) { self->on_written(ec); });
-    }
-
-    /// Plain sockets: writes the batch at once, without an asynchronous operation, when the
-    /// socket takes all of it; otherwise `bufs` holds what is left, for async_write.  What a
-    /// write completion runs (the end of the stream, the idle callback) is posted.
-    bool write_now()
-    {
-        auto& w = *wq;
-        if (!rtmsg::detail::write_now(next, w.bufs)) return false;
-        std::size_t total = 0;
-        for (auto const& b : w.writing) total += b->size();
-        queued_bytes -= total;
-        w.writing.clear();
         last_write = clock::now();
-        if (ending || idle || end_after_idle)
-            asio::post(next.get_executor(), [self = this->shared_from_this()] {
-                if (self->write_in_flight || self->closed || !self->nothing_queued()) return;
-                if (self->ending) return self->teardown();
-                self->run_idle();
-            });
-        return true;
+        if (ec) fail(ec);
     }
-
-    void on_written(std::error_code ec)
+    void queue_empty()
     {
-        write_in_flight = false;
-        auto& w = *wq;
-        std::size_t total = 0;
-        for (auto const& b : w.writing) total += b->size();
-        queued_bytes -= total;
-        w.writing.clear();
-        last_write = clock::now();
-        if (ec) return fail(ec);
-        pump();
-        if (!write_in_flight && nothing_queued()) {
-            if (ending) return teardown();
-            run_idle();
-        }
+        if (ending) return teardown();
+        this->run_idle();
     }
+    void end_after_idle() { end(); }
 
-    /// Nothing is queued or being written: runs the idle callback, then an end that waited
-    /// for it, unless the callback asked to run again (it has more to hand over).
-    void run_idle()
+    /// Queues one frame (its bytes already counted) and writes.
+    void push(frame bytes)
     {
-        if (idle) {
-            auto f = idle.take();
-            f();
-        }
-        if (end_after_idle && !idle) {
-            end_after_idle = false;
-            end();
-        }
+        make_batches().queued.push_back(std::move(bytes));
+        this->pump();
     }
 
     void end_when_idle()
     {
         if (ending || closed) return;
-        if (!idle) return end();
-        end_after_idle = true;
+        if (!this->defer_end_until_idle()) end();
     }
 
     /// Notices a client that went away: it sends nothing after its request, so any
@@ -247,19 +193,19 @@ public:
     {
         if (closed || ending) return;
         // Only when nothing else went out for a while: events keep the stream alive too.
-        if (clock::now() - last_write >= opt->heartbeat / 2 && nothing_queued() && !write_in_flight) {
+        if (clock::now() - last_write >= opt->heartbeat / 2 && this->quiet()) {
             auto s = std::make_shared<std::string>();
             format_comment(*s);
-            queued_bytes += s->size();
+            this->queued_bytes += s->size();
             push(std::move(s));
         }
-        if (!write_in_flight && nothing_queued()) wq.reset(); // the next write makes them again
+        if (this->quiet()) wq.reset(); // the next write makes them again
     }
 
     /// Flushes what is queued, then ends the response (FIN, or TLS close_notify first).
     void end()
     {
-        closing = true;
+        this->closing = true;
         if (ending || closed) return;
         ending = true;
         rtmsg::detail::tick_service::leave(*this);
@@ -270,7 +216,7 @@ public:
             if (auto self = w.lock()) self->fail(make_error_code(rtmsg::error::timeout));
         });
         // Before the head is written (close() in on_open), accept_op ends it after the head.
-        if (started && !write_in_flight && nothing_queued()) teardown();
+        if (started && this->quiet()) teardown();
     }
 
     void teardown()
@@ -280,17 +226,13 @@ public:
 
     void fail(std::error_code ec)
     {
-        closing = true;
+        this->closing = true;
         if (closed) return;
         closed = true;
         rtmsg::close_now(next);
         rtmsg::detail::tick_service::leave(*this);
         if (close_timer) close_timer->cancel();
-        if (wq) {
-            for (auto const& b : wq->queued) queued_bytes -= b->size();
-            wq->queued.clear();
-        }
-        if (idle) asio::post(next.get_executor(), idle.take());
+        this->drop_queued();
         if (on_close) {
             auto f = std::move(on_close);
             on_close = nullptr;
@@ -424,69 +366,27 @@ public:
     }
 
     /// Queues preformatted event-stream bytes, shared and not copied.  Safe from any thread.
+    /// An SSE stream has no soft limit: it reports `queued` or, at the hard limit, `dropped`.
     send_status send_frame(std::shared_ptr<std::string const> bytes)
     {
-        auto& s = *impl_;
-        if (s.closing) return send_status::closed;
         auto const size = bytes->size();
-        if (s.queued_bytes.load(std::memory_order_relaxed) + size > s.opt->send_queue_hard_limit)
-            return send_status::dropped;
-        s.queued_bytes += size;
-        if (rtmsg::detail::runs_inline(s.next.get_executor())) { // skip the type-erased dispatch
-            s.push(std::move(bytes));
-            return send_status::queued;
-        }
-        asio::dispatch(s.next.get_executor(), [impl = impl_, bytes = std::move(bytes), size]() mutable {
-            if (impl->closing) {
-                impl->queued_bytes -= size;
-                return;
-            }
-            impl->push(std::move(bytes));
-        });
-        return send_status::queued;
+        return impl_->submit(size, limits(), [bytes = std::move(bytes)](auto& s) mutable { s.push(std::move(bytes)); });
     }
 
     /// Queues several preformatted events (moved from `frames`), in order, to leave in one
     /// gathered write.  At the hard limit the rest is dropped.  Safe from any thread.
     send_status send_frames(std::span<std::shared_ptr<std::string const>> frames)
     {
-        auto& s = *impl_;
-        if (!rtmsg::detail::runs_inline(s.next.get_executor())) {
-            for (auto& b : frames)
-                if (auto const r = send_frame(std::move(b)); r != send_status::queued) return r;
-            return send_status::queued;
-        }
-        if (s.closing) return send_status::closed;
-        auto st = send_status::queued;
-        for (auto& b : frames) {
-            auto const size = b->size();
-            if (s.queued_bytes.load(std::memory_order_relaxed) + size > s.opt->send_queue_hard_limit) {
-                st = send_status::dropped;
-                break;
-            }
-            s.queued_bytes += size;
-            s.queues().queued.push_back(std::move(b));
-        }
-        s.pump(); // one write for the whole batch
-        return st;
+        return impl_->submit_all(frames, limits(), [](auto& s, std::shared_ptr<std::string const> b, std::size_t) {
+            s.make_batches().queued.push_back(std::move(b));
+        });
     }
 
     /// Calls `f()` on the executor once nothing is queued or in flight.  Call on the executor.
     template <class F>
     void on_idle(F&& f)
     {
-        auto& s = *impl_;
-        if (s.closed) {
-            asio::post(s.next.get_executor(), std::forward<F>(f));
-            return;
-        }
-        s.idle = std::forward<F>(f);
-        // Already idle: run it soon, from the executor (a close_after_idle() meanwhile waits).
-        if (!s.write_in_flight && s.nothing_queued())
-            asio::post(s.next.get_executor(), [impl = impl_] {
-                if (!impl->closed && !impl->ending && !impl->write_in_flight && impl->nothing_queued())
-                    impl->run_idle();
-            });
+        impl_->wait_idle(std::forward<F>(f));
     }
 
     /** Like close(), but lets a producer that waits in on_idle() hand over the rest of its
@@ -508,6 +408,13 @@ public:
     std::size_t queued_bytes() const noexcept { return impl_->queued_bytes.load(std::memory_order_relaxed); }
 
 private:
+    transport::queue_limits limits() const noexcept
+    {
+        transport::queue_limits l;
+        l.hard = impl_->opt->send_queue_hard_limit;
+        return l;
+    }
+
     std::shared_ptr<detail::stream_impl<NextLayer>> impl_;
 };
 

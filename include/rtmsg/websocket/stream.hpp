@@ -7,6 +7,7 @@
 #include <rtmsg/transport/send_status.hpp>
 #include <rtmsg/transport/stream.hpp>
 #include <rtmsg/transport/teardown.hpp>
+#include <rtmsg/transport/write_queue.hpp>
 #include <rtmsg/websocket/error.hpp>
 #include <rtmsg/websocket/frame.hpp>
 #include <rtmsg/websocket/handshake.hpp>
@@ -283,6 +284,9 @@ public:
     void on_drained(F&& f);
 
 private:
+    /// The options' soft and hard limits, for the write queue.
+    transport::queue_limits limits() const noexcept;
+
     std::shared_ptr<detail::stream_impl<NextLayer>> impl_;
 };
 

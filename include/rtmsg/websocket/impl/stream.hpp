@@ -6,6 +6,7 @@
 #include <rtmsg/http/response.hpp>
 #include <rtmsg/transport/batch.hpp>
 #include <rtmsg/transport/ticker.hpp>
+#include <rtmsg/transport/write_queue.hpp>
 #include <rtmsg/detail/utf8.hpp>
 #include <rtmsg/websocket/detail/deflate_engine.hpp>
 #include <rtmsg/websocket/detail/random.hpp>
@@ -137,10 +138,23 @@ inline lent_input& thread_lent_input() noexcept
 
 template <class NextLayer>
 class stream_impl final : public std::enable_shared_from_this<stream_impl<NextLayer>>,
-                          public rtmsg::detail::tick_entry {
+                          public rtmsg::detail::tick_entry,
+                          public transport::write_queue<stream_impl<NextLayer>, out_frame> {
 public:
     using executor_type = typename NextLayer::executor_type;
     using clock = std::chrono::steady_clock;
+    using write_queue = transport::write_queue<stream_impl<NextLayer>, out_frame>;
+    using typename write_queue::batches_type;
+    using write_queue::closed;
+    using write_queue::closing;
+    using write_queue::drained;
+    using write_queue::idle;
+    using write_queue::nothing_queued;
+    using write_queue::pump;
+    using write_queue::queued_bytes;
+    using write_queue::quiet;
+    using write_queue::run_idle;
+    using write_queue::write_in_flight;
 
     template <class... Args>
     explicit stream_impl(Args&&... args)
@@ -179,12 +193,9 @@ public:
     /// Spare frame storage, so warm sends do not allocate; made by the first recycle (under
     /// pool_mutex) and given back by a quiet tick.
     std::unique_ptr<std::vector<std::string>> pool;
-    std::atomic<std::size_t> queued_bytes{0};
-    std::atomic<bool> closing{false};   ///< a close frame is queued, or the connection failed
+    // write_queue::closing: a close frame is queued, or the connection failed.
     std::atomic<bool> busy_held{false}; ///< busy_ exists (for spare_storage() from any thread)
-    bool write_in_flight = false;
     bool close_written = false;
-    bool closed = false; ///< the socket is closed or being torn down
     bool timed_out = false;
     bool reading = false;
     // Write coalescing: while the reader hands out messages that were already read (more
@@ -205,9 +216,7 @@ public:
     static constexpr std::size_t cork_limit = 64 * 1024;
     std::uint16_t peer_code = close_code::abnormal;
     message_type last_type = message_type::text;
-    rtmsg::detail::callback_box drained; ///< on_drained(): a reader paused for backpressure
-    rtmsg::detail::callback_box idle;    ///< on_idle(): a producer waiting for an empty queue
-    transport::read_batch deferred;      ///< the batch being handed out; runs when it ends
+    transport::read_batch deferred; ///< the batch being handed out; runs when it ends
     /// A close_after_idle() waiting for the idle callback to leave nothing more to write.
     struct close_request {
         std::uint16_t code;
@@ -231,7 +240,6 @@ public:
         if (!seldom_) seldom_ = std::make_unique<seldom_state>();
         return *seldom_;
     }
-    bool has_close_after() const noexcept { return seldom_ && seldom_->close_after; }
     timer_type* close_timer() const noexcept { return seldom_ ? seldom_->close_timer.get() : nullptr; }
     enum class timer_mode { none, keepalive, closing } tmode = timer_mode::none;
     clock::time_point last_rx;
@@ -443,94 +451,81 @@ public:
         enqueue_control(opcode::close, {payload, n}, w);
         // Bound the close from now, not only once the frame is written: behind a peer that
         // does not read, it may never be (a slow consumer kicked with 1008, a stop()).
-        // on_written() restarts the timer when the frame is out.
+        // written() restarts the timer when the frame is out.
         if (!closed && tmode != timer_mode::closing) arm_close_timer();
         return true;
     }
 
-    void pump()
-    {
-        if (write_in_flight || nothing_queued() || closed) return;
-        if (corked && queued_bytes.load(std::memory_order_relaxed) < cork_limit) return schedule_flush();
-        active_since_tick = true;
-        auto& w = *busy_;
-        std::swap(w.queued, w.writing);
-        w.bufs.clear();
-        for (auto& f : w.writing) {
-            if (f.shared)
-                w.bufs.push_back(asio::buffer(*f.shared));
-            else if (f.header_size == 0)
-                w.bufs.push_back(asio::buffer(f.storage));
-            else {
-                w.bufs.push_back(asio::buffer(f.header.data(), f.header_size));
-                if (f.payload.size() != 0) w.bufs.push_back(f.payload);
-            }
-        }
-        if constexpr (rtmsg::detail::waitable_socket<NextLayer>) {
-            if (write_now()) return;
-        }
-        write_in_flight = true;
-        asio::async_write(
-            next, w.bufs, rtmsg::detail::large_transfers,
-            [self = this->shared_from_this(), guard = write_guard(this)](std::error_code ec, std::size_t) mutable {
-                guard.release();
-                self->on_written(ec);
-            });
-    }
+    // ---- the write queue's hooks (transport::write_queue) ------------------------------
 
-    /** Plain sockets: writes the batch at once, without an asynchronous operation, when the
-        socket takes all of it and no caller waits for a completion (send(), send_frame(),
-        control frames).  Returns true when the batch is out; otherwise `bufs` holds what is
-        left, for async_write.  The callbacks a write completion runs (drained, idle) are
-        posted, never run from inside send(). */
-    bool write_now()
+    batches_type* batches() const noexcept { return busy_.get(); }
+    batches_type& make_batches() { return busy(); }
+    static void gather(out_frame const& f, std::vector<asio::const_buffer>& bufs)
     {
-        auto& w = *busy_;
-        for (auto const& f : w.writing)
-            if (f.done) return false;
-        if (!rtmsg::detail::write_now(next, w.bufs)) return false;
-        std::size_t total = 0;
-        bool wrote_close = false;
-        for (auto& f : w.writing) {
-            total += f.bytes;
-            wrote_close |= f.is_close;
-            if (f.header_size == 0 && !f.shared) recycle(std::move(f.storage));
+        if (f.shared)
+            bufs.push_back(asio::buffer(*f.shared));
+        else if (f.header_size == 0)
+            bufs.push_back(asio::buffer(f.storage));
+        else {
+            bufs.push_back(asio::buffer(f.header.data(), f.header_size));
+            if (f.payload.size() != 0) bufs.push_back(f.payload);
         }
-        w.writing.clear();
-        queued_bytes -= total;
-        if (wrote_close) {
-            close_written = true;
-            arm_close_timer();
+    }
+    static std::size_t bytes_of(out_frame const& f) noexcept { return f.bytes; }
+    static bool awaited(out_frame const& f) noexcept { return f.done != nullptr; }
+    std::size_t resume_below() const noexcept { return opt->send_queue_soft_limit / 2; }
+
+    /// Replies wait while corked (up to cork_limit), for one write with the rest.
+    bool may_write()
+    {
+        if (corked && queued_bytes.load(std::memory_order_relaxed) < cork_limit) {
+            schedule_flush();
+            return false;
         }
-        if (drained || idle || has_close_after())
-            asio::post(next.get_executor(), [self = this->shared_from_this()] {
-                if (!self->write_in_flight && !self->closed) self->after_write();
-            });
+        active_since_tick = true;
         return true;
     }
 
-    /// Travels with the pending write (declared after `self`, so destroyed first).  If that
-    /// write is destroyed without completing (its io_context is destroyed while the peer does
-    /// not read), it drops the drained and idle handlers, which may own the stream's owner:
-    /// nothing is left in a reference cycle.
-    class write_guard {
-    public:
-        explicit write_guard(stream_impl* s) noexcept : s_(s) {}
-        write_guard(write_guard&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
-        write_guard(write_guard const&) = delete;
-        write_guard& operator=(write_guard const&) = delete;
-        write_guard& operator=(write_guard&&) = delete;
-        ~write_guard()
-        {
-            if (!s_) return;
-            auto drained_handler = s_->drained.take();
-            auto idle_handler = s_->idle.take();
+    /// A write ended: a close frame written starts the closing handshake's timer; callers
+    /// waiting for their frame (async_write) complete; frame storage goes back to the pool.
+    void written(std::span<out_frame> frames, std::error_code ec)
+    {
+        bool wrote_close = false;
+        for (auto const& f : frames) wrote_close |= f.is_close;
+        if (ec)
+            fail_now();
+        else if (wrote_close) {
+            close_written = true;
+            arm_close_timer();
         }
-        void release() noexcept { s_ = nullptr; }
+        for (auto& f : frames) {
+            if (f.done) f.done->complete(ec, f.payload_size);
+            if (f.header_size == 0 && !f.shared) recycle(std::move(f.storage));
+        }
+    }
 
-    private:
-        stream_impl* s_;
-    };
+    void frame_dropped(out_frame& f)
+    {
+        if (f.done) f.done->complete(asio::error::operation_aborted, 0);
+    }
+
+    /// Nothing left to write: the idle callback; then a connection whose 101 was the first
+    /// write gives its write state back, as a quiet keepalive tick would (see write_head()).
+    void queue_empty()
+    {
+        run_idle();
+        if (give_back_after_write && quiet() && !corked) {
+            give_back_after_write = false;
+            release_write_state();
+        }
+    }
+
+    /// The close that close_after_idle() asked for, once the idle callback is done.
+    void end_after_idle()
+    {
+        auto const c = std::move(seldom_->close_after);
+        enqueue_close(c->code, c->reason, nullptr);
+    }
 
     /// Writes what is corked once no buffered message is about to be delivered.
     void schedule_flush()
@@ -555,74 +550,10 @@ public:
         deferred.run();
     }
 
-    void on_written(std::error_code ec)
-    {
-        // Completion handlers below may queue and start the next write (which reuses
-        // `writing`), so finish with this batch in a vector of its own first.
-        auto& w = *busy_;
-        std::vector<out_frame> done = std::move(w.writing);
-        w.writing = std::move(w.spare);
-        w.writing.clear();
-        write_in_flight = false;
-        std::size_t total = 0;
-        bool wrote_close = false;
-        for (auto const& f : done) {
-            total += f.bytes;
-            wrote_close |= f.is_close;
-        }
-        queued_bytes -= total;
-        if (ec)
-            fail_now();
-        else if (wrote_close) {
-            close_written = true;
-            arm_close_timer();
-        }
-        for (auto& f : done) {
-            if (f.done) f.done->complete(ec, f.payload_size);
-            if (f.header_size == 0 && !f.shared) recycle(std::move(f.storage));
-        }
-        done.clear();
-        busy().spare = std::move(done); // (not `w`: the handlers above may have run a quiet tick)
-        if (ec) return;
-        after_write();
-    }
-
-    /// A write is complete: wakes a reader paused for backpressure, writes what was queued
-    /// meanwhile, and runs the idle callback once nothing is left.
-    void after_write()
-    {
-        if (drained && queued_bytes.load() <= opt->send_queue_soft_limit / 2) {
-            auto f = drained.take();
-            f();
-        }
-        pump();
-        if (!write_in_flight && nothing_queued()) {
-            run_idle();
-            if (give_back_after_write && !write_in_flight && nothing_queued() && !corked) {
-                give_back_after_write = false;
-                release_write_state();
-            }
-        }
-    }
-
-    /// Nothing is queued or being written: runs the idle callback, then a close that waited
-    /// for it, unless the callback asked to run again (it has more to hand over).
-    void run_idle()
-    {
-        if (idle) {
-            auto f = idle.take();
-            f();
-        }
-        if (has_close_after() && !idle && !closed) {
-            auto const c = std::move(seldom_->close_after);
-            enqueue_close(c->code, c->reason, nullptr);
-        }
-    }
-
     void close_when_idle(std::uint16_t code, std::string_view reason)
     {
         if (closing || closed) return;
-        if (!idle) {
+        if (!this->defer_end_until_idle()) {
             enqueue_close(code, reason, nullptr);
             return;
         }
@@ -641,16 +572,8 @@ public:
         rtmsg::detail::tick_service::leave(*this);
         if (auto* t = close_timer()) t->cancel();
         // Anyone waiting for the queue must wake up to see the failure (and release the
-        // connection they hold).
-        for (auto* cb : {&drained, &idle})
-            if (*cb) asio::post(next.get_executor(), cb->take());
-        if (!busy_) return;
-        auto q = std::move(busy_->queued);
-        busy_->queued.clear();
-        for (auto& f : q) {
-            queued_bytes -= f.bytes;
-            if (f.done) f.done->complete(asio::error::operation_aborted, 0);
-        }
+        // connection they hold); queued frames are dropped, their callers told.
+        this->drop_queued();
     }
 
     // ---- timers -----------------------------------------------------------------------
@@ -688,7 +611,7 @@ public:
             ping_outstanding = true;
             enqueue_control(opcode::ping, {}, nullptr);
         }
-        if (!active_since_tick && !write_in_flight && nothing_queued()) release_spare_storage();
+        if (!active_since_tick && quiet()) release_spare_storage();
         active_since_tick = false;
     }
     bool ping_outstanding = false;
@@ -778,14 +701,10 @@ public:
         or error found ahead for the next async_read, and the write queues.  Made on first
         use and given back by a quiet keepalive tick (release_spare_storage), so an idle
         connection holds one pointer here instead of about 170 bytes. */
-    struct busy_state {
+    struct busy_state : batches_type {
         std::string pending; ///< input read ahead: bytes from pending_off on are not yet consumed
         std::size_t pending_off = 0;
-        std::optional<step> held_step;  ///< a close or error found by stream::read_buffered(), for the next async_read
-        std::vector<out_frame> queued;  ///< frames waiting for the next write
-        std::vector<out_frame> writing; ///< frames of the write in flight
-        std::vector<out_frame> spare;   ///< keeps a vector's capacity between writes
-        std::vector<asio::const_buffer> bufs;
+        std::optional<step> held_step; ///< a close or error found by stream::read_buffered(), for the next async_read
     };
     std::unique_ptr<busy_state> busy_;
 
@@ -797,7 +716,6 @@ public:
         }
         return *busy_;
     }
-    bool nothing_queued() const noexcept { return !busy_ || busy_->queued.empty(); }
     bool has_held_step() const noexcept { return busy_ && busy_->held_step; }
 
     bool has_pending() const noexcept
@@ -898,21 +816,31 @@ public:
             auto r = reader.read(data + pos, n - pos, sink);
             pos += r.consumed;
             if (r.ec) return {step_kind::error, pos, r.ec};
-            switch (r.event) {
-            case read_event::need_more: return {step_kind::need_more, pos, {}};
-            case read_event::message: last_type = reader.type(); return {step_kind::message, pos, {}};
-            case read_event::ping:
-                // RFC 6455 §5.5.2: answer with the same payload, unless we are closing.
-                if (!closing) enqueue_control(opcode::pong, reader.control_payload(), nullptr);
-                break;
-            case read_event::pong: break; // unsolicited pongs are allowed (§5.5.3); liveness noted by on_input
-            case read_event::close:
-                peer_code = reader.close_code();
-                if (!reader.close_reason().empty())
-                    seldom().peer_reason = std::make_unique<std::string>(reader.close_reason());
-                return {step_kind::close, pos, {}};
-            }
+            if (auto const st = on_event(r.event, pos)) return *st;
         }
+    }
+
+    /// What an event of the reader means for the read in progress: the step to return (a
+    /// message, a close frame, more input needed), or none after a control frame, and the
+    /// reader goes on.
+    std::optional<step> on_event(read_event e, std::size_t pos)
+    {
+        switch (e) {
+        case read_event::need_more: return step{step_kind::need_more, pos, {}};
+        case read_event::message: last_type = reader.type(); return step{step_kind::message, pos, {}};
+        case read_event::ping:
+            // RFC 6455 §5.5.2: answer with the same payload, unless we are closing.
+            if (!closing) enqueue_control(opcode::pong, reader.control_payload(), nullptr);
+            return std::nullopt;
+        case read_event::pong:
+            return std::nullopt; // unsolicited pongs are allowed (§5.5.3); liveness noted by on_input
+        case read_event::close:
+            peer_code = reader.close_code();
+            if (!reader.close_reason().empty())
+                seldom().peer_reason = std::make_unique<std::string>(reader.close_reason());
+            return step{step_kind::close, pos, {}};
+        }
+        return std::nullopt;
     }
 
     /// process() on a connection with permessage-deflate: compressed messages are inflated
@@ -951,19 +879,7 @@ public:
             }
             if (!r.ec) r.ec = bad;
             if (r.ec) return {step_kind::error, pos, r.ec};
-            switch (r.event) {
-            case read_event::need_more: return {step_kind::need_more, pos, {}};
-            case read_event::message: last_type = reader.type(); return {step_kind::message, pos, {}};
-            case read_event::ping:
-                if (!closing) enqueue_control(opcode::pong, reader.control_payload(), nullptr);
-                break;
-            case read_event::pong: break;
-            case read_event::close:
-                peer_code = reader.close_code();
-                if (!reader.close_reason().empty())
-                    seldom().peer_reason = std::make_unique<std::string>(reader.close_reason());
-                return {step_kind::close, pos, {}};
-            }
+            if (auto const st = on_event(r.event, pos)) return *st;
         }
     }
 };
@@ -1570,73 +1486,36 @@ send_status stream<NextLayer>::send_frame(std::shared_ptr<std::string const> fra
 {
     auto& s = *impl_;
     RTMSG_ASSERT(s.role == role_type::server && "rtmsg: send_frame needs unmasked (server role) frames");
-    if (s.closing) return send_status::closed;
     auto const size = frame->size();
-    auto const q = s.queued_bytes.load(std::memory_order_relaxed);
-    if (q + size > s.opt->send_queue_hard_limit) return send_status::dropped;
-    auto const now = s.queued_bytes.fetch_add(size) + size;
-    if (rtmsg::detail::runs_inline(s.next.get_executor())) {
-        s.push_shared(std::move(frame), size);
-        s.pump();
-        return now > s.opt->send_queue_soft_limit ? send_status::backpressure : send_status::queued;
-    }
-    asio::dispatch(s.next.get_executor(), [impl = impl_, frame = std::move(frame), size]() mutable {
-        if (impl->closing) {
-            impl->queued_bytes -= size;
-            return;
-        }
-        impl->push_shared(std::move(frame), size);
-        impl->pump();
+    return s.submit(size, limits(), [frame = std::move(frame), size](auto& impl) mutable {
+        impl.push_shared(std::move(frame), size);
+        impl.pump();
     });
-    return now > s.opt->send_queue_soft_limit ? send_status::backpressure : send_status::queued;
 }
 
 template <async_stream NextLayer>
 send_status stream<NextLayer>::send_frames(std::span<std::shared_ptr<std::string const>> frames)
 {
-    auto& s = *impl_;
-    if (!rtmsg::detail::runs_inline(s.next.get_executor())) {
-        auto st = send_status::queued;
-        for (auto& f : frames) {
-            auto const r = send_frame(std::move(f));
-            if (r == send_status::closed || r == send_status::dropped) return r;
-            if (r == send_status::backpressure) st = r;
-        }
-        return st;
-    }
-    RTMSG_ASSERT(s.role == role_type::server && "rtmsg: send_frames needs unmasked (server role) frames");
-    if (s.closing) return send_status::closed;
-    auto st = send_status::queued;
-    std::size_t now = s.queued_bytes.load(std::memory_order_relaxed);
-    for (auto& frame : frames) {
-        auto const size = frame->size();
-        if (now + size > s.opt->send_queue_hard_limit) {
-            st = send_status::dropped;
-            break;
-        }
-        now = s.queued_bytes.fetch_add(size) + size;
-        s.push_shared(std::move(frame), size);
-    }
-    s.pump(); // one write for the whole batch
-    if (st == send_status::dropped) return st;
-    return now > s.opt->send_queue_soft_limit ? send_status::backpressure : send_status::queued;
+    RTMSG_ASSERT(impl_->role == role_type::server && "rtmsg: send_frames needs unmasked (server role) frames");
+    return impl_->submit_all(frames, limits(), [](auto& impl, std::shared_ptr<std::string const> f, std::size_t size) {
+        impl.push_shared(std::move(f), size);
+    });
 }
 
 template <async_stream NextLayer>
 template <class F>
 void stream<NextLayer>::on_idle(F&& f)
 {
-    auto& s = *impl_;
-    if (s.closed) {
-        asio::post(s.next.get_executor(), std::forward<F>(f));
-        return;
-    }
-    s.idle = std::forward<F>(f);
-    // Already idle: run it soon, from the executor (a close_after_idle() meanwhile waits).
-    if (!s.write_in_flight && s.nothing_queued())
-        asio::post(s.next.get_executor(), [impl = impl_] {
-            if (!impl->closed && !impl->write_in_flight && impl->nothing_queued()) impl->run_idle();
-        });
+    impl_->wait_idle(std::forward<F>(f));
+}
+
+template <async_stream NextLayer>
+transport::queue_limits stream<NextLayer>::limits() const noexcept
+{
+    transport::queue_limits l;
+    l.soft = impl_->opt->send_queue_soft_limit;
+    l.hard = impl_->opt->send_queue_hard_limit;
+    return l;
 }
 
 template <async_stream NextLayer>
