@@ -15,6 +15,7 @@
 #include <asio/strand.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -119,16 +120,29 @@ struct redis_stats {
 namespace detail {
 
 // The Lua scripts, one atomic step each.  Keys of a topic share the hash tag {topic}, so a
-// Redis Cluster keeps them in one slot.
+// Redis Cluster keeps them in one slot.  Each is loaded with the prelude's functions first.
+
+/// topic_epoch(): the epoch of the topic whose meta hash is KEYS[1] and log KEYS[2]; a new
+/// topic takes ARGV[1] and starts empty.  now_ms(): the Redis server's clock.
+inline constexpr std::string_view lua_prelude = R"lua(
+local function topic_epoch()
+  local e = redis.call('HGET', KEYS[1], 'epoch')
+  if not e then
+    e = ARGV[1]
+    redis.call('HSET', KEYS[1], 'epoch', e, 'last', 0)
+    redis.call('DEL', KEYS[2])
+  end
+  return e
+end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+)lua";
 
 /// KEYS: meta, log.  ARGV: epoch if new, history count, channel, header, payload.
-inline constexpr std::string_view publish_script = R"lua(
-local e = redis.call('HGET', KEYS[1], 'epoch')
-if not e then
-  e = ARGV[1]
-  redis.call('HSET', KEYS[1], 'epoch', e, 'last', 0)
-  redis.call('DEL', KEYS[2])
-end
+inline constexpr std::string_view publish_body = R"lua(
+local e = topic_epoch()
 local o = redis.call('HINCRBY', KEYS[1], 'last', 1)
 if tonumber(ARGV[2]) > 0 then
   redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], o .. '-0', 'h', ARGV[4], 'd', ARGV[5])
@@ -138,48 +152,51 @@ return {e, o}
 )lua";
 
 /// KEYS: meta, log, who.  ARGV: epoch if new, history count.  Returns {epoch, last, entries, members}.
-inline constexpr std::string_view sync_script = R"lua(
-local e = redis.call('HGET', KEYS[1], 'epoch')
-if not e then
-  e = ARGV[1]
-  redis.call('HSET', KEYS[1], 'epoch', e, 'last', 0)
-  redis.call('DEL', KEYS[2])
-end
+inline constexpr std::string_view sync_body = R"lua(
+local e = topic_epoch()
 local last = redis.call('HGET', KEYS[1], 'last')
 local h = {}
 if tonumber(ARGV[2]) > 0 then h = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[2]) end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-return {e, last, h, redis.call('ZRANGEBYSCORE', KEYS[3], now, '+inf')}
+return {e, last, h, redis.call('ZRANGEBYSCORE', KEYS[3], now_ms(), '+inf')}
 )lua";
 
 /// KEYS: who.  ARGV: node|identity, ttl ms, channel.  Adds or refreshes; announces if new.
-inline constexpr std::string_view join_script = R"lua(
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local added = redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+inline constexpr std::string_view join_body = R"lua(
+local added = redis.call('ZADD', KEYS[1], now_ms() + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 4)
 if added == 1 then redis.call('PUBLISH', ARGV[3], 'j ' .. ARGV[1]) end
 return added
 )lua";
 
 /// KEYS: who.  ARGV: node|identity, channel.
-inline constexpr std::string_view leave_script = R"lua(
+inline constexpr std::string_view leave_body = R"lua(
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then redis.call('PUBLISH', ARGV[2], 'l ' .. ARGV[1]) end
 return 1
 )lua";
 
 /// KEYS: who.  ARGV: channel.  Entries of dead nodes (expired) leave, announced once.
-inline constexpr std::string_view sweep_script = R"lua(
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+inline constexpr std::string_view sweep_body = R"lua(
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now_ms())
 for _, m in ipairs(gone) do
   redis.call('ZREM', KEYS[1], m)
   redis.call('PUBLISH', ARGV[1], 'l ' .. m)
 end
 return #gone
 )lua";
+
+/// The scripts as loaded, each with the prelude, in the order of `script`: publish, sync,
+/// join, leave, sweep.
+inline std::array<std::string, 5> const& lua_scripts()
+{
+    static std::array<std::string, 5> const all = [] {
+        std::array<std::string, 5> a;
+        std::size_t i = 0;
+        for (auto body : {publish_body, sync_body, join_body, leave_body, sweep_body})
+            a[i++] = std::string(lua_prelude).append(body);
+        return a;
+    }();
+    return all;
+}
 
 inline std::string sha1_hex(std::string_view s)
 {
@@ -235,8 +252,7 @@ public:
         ep_.connect = opt_.connect;
         ep_.username = opt_.username;
         ep_.password = opt_.password;
-        for (auto s : {publish_script, sync_script, join_script, leave_script, sweep_script})
-            sha_.push_back(sha1_hex(s));
+        for (auto const& s : lua_scripts()) sha_.push_back(sha1_hex(s));
     }
 
     std::string const& node_id() const noexcept { return opt_.node_id; }
@@ -375,7 +391,7 @@ private:
             if (ec || gen != self->generation_) return step(ec);
             // Load the scripts (EVALSHA runs them by hash afterwards).
             auto left = std::make_shared<int>(5);
-            for (auto s : {publish_script, sync_script, join_script, leave_script, sweep_script})
+            for (auto const& s : lua_scripts())
                 self->cmd_->command({"SCRIPT", "LOAD", s}, [step, left](redisReply* r) {
                     if (!r || r->type == REDIS_REPLY_ERROR) return step(asio::error::connection_aborted);
                     if (--*left == 0) step({});

@@ -50,9 +50,9 @@ enum class origin : std::uint8_t {
 struct envelope {
     /// The operation (docs/protocol.md, "Operations").
     codec::op op = codec::op::message;
-    std::uint64_t id = 0;   ///< request id chosen by the client, echoed in ack/error (0: none)
-    std::string_view topic; ///< topic name, or a pattern in subscribe/unsubscribe
-    std::string_view data;  ///< message payload
+    std::uint64_t id = 0;        ///< request id chosen by the client, echoed in ack/error (0: none)
+    std::string_view topic = {}; ///< topic name, or a pattern in subscribe/unsubscribe
+    std::string_view data = {};  ///< message payload
     /** What `data` holds: JSON text, UTF-8 text or bytes. */
     data_kind kind = data_kind::json;
     std::uint64_t offset = 0;                    ///< message offset; ack offset; gap: first missing offset
@@ -64,12 +64,12 @@ struct envelope {
     bool ack = false;                            ///< publish: answer with an ack carrying the offset
     bool echo = true;                            ///< publish: false sends to every subscriber but the sender
     std::uint16_t code = 0;                      ///< error code (docs/protocol.md lists them)
-    std::string_view text;                       ///< error message
-    std::string_view who;                        ///< join/leave: the member's identity
-    std::vector<std::string_view> members;       ///< members reply
+    std::string_view text = {};                  ///< error message
+    std::string_view who = {};                   ///< join/leave: the member's identity
+    std::vector<std::string_view> members = {};  ///< members reply
     codec::origin from = codec::origin::unknown; ///< message: who published it (set by the server only)
-    std::string_view from_id;                    ///< message from a peer: its identity (empty: anonymous)
-    std::string_view from_info; ///< message from a peer: the client information, one JSON value; empty: none
+    std::string_view from_id = {};               ///< message from a peer: its identity (empty: anonymous)
+    std::string_view from_info = {}; ///< message from a peer: the client information, one JSON value; empty: none
 };
 
 /** A codec for the wire envelope.  If your type fails this check, it needs:

@@ -282,12 +282,11 @@ public:
                 if (subs.count(topic) || !topic_matches(pattern, topic)) continue;
                 if (std::find(helpers.begin(), helpers.end(), topic) != helpers.end()) continue;
                 helpers.push_back(topic);
-                codec::envelope e;
-                e.op = codec::op::subscribe;
-                e.topic = topic;
-                e.has_since = true;
-                e.offset = pos.offset;
-                e.epoch = pos.epoch;
+                codec::envelope e{.op = codec::op::subscribe,
+                                  .topic = topic,
+                                  .offset = pos.offset,
+                                  .epoch = pos.epoch,
+                                  .has_since = true};
                 send_request(e, true,
                              [w = this->weak_from_this(), t = topic](std::error_code ec, codec::envelope const* r) {
                                  auto self = w.lock();
@@ -699,13 +698,12 @@ public:
                 asio::dispatch(impl->ex, [impl, topic = std::move(topic), data = std::move(data), o,
                                           done = std::move(done)]() mutable {
                     if (impl->state == hub_client_state::closed) return done(asio::error::operation_aborted, 0);
-                    codec::envelope e;
-                    e.op = codec::op::publish;
-                    e.topic = topic;
-                    e.data = data;
-                    e.kind = o.kind;
-                    e.echo = o.echo;
-                    e.ack = true;
+                    codec::envelope e{.op = codec::op::publish,
+                                      .topic = topic,
+                                      .data = data,
+                                      .kind = o.kind,
+                                      .ack = true,
+                                      .echo = o.echo};
                     impl->send_request(
                         e, false,
                         [done = std::move(done)](std::error_code ec, codec::envelope const* r) mutable {

@@ -114,11 +114,7 @@ public:
     /// Serves `method path` with `fn`.
     router& handle(std::string method, std::string path, http::handler fn)
     {
-        route r;
-        r.method = std::move(method);
-        r.path = std::move(path);
-        r.fn = std::move(fn);
-        routes_.push_back(std::move(r));
+        add(kind::plain, std::move(method), std::move(path)).fn = std::move(fn);
         return *this;
     }
     /// Serves `GET path` with `fn`.
@@ -129,24 +125,14 @@ public:
     /// Accepts WebSocket upgrades (GET) on `path`.
     router& websocket(std::string path, websocket::behavior b)
     {
-        route r;
-        r.type = kind::websocket;
-        r.method = "GET";
-        r.path = std::move(path);
-        r.ws = std::make_shared<websocket::behavior>(std::move(b));
-        routes_.push_back(std::move(r));
+        add(kind::websocket, "GET", std::move(path)).ws = std::make_shared<websocket::behavior>(std::move(b));
         return *this;
     }
 
     /// Serves a Server-Sent Events stream (GET) on `path`.
     router& sse(std::string path, sse::behavior b)
     {
-        route r;
-        r.type = kind::sse;
-        r.method = "GET";
-        r.path = std::move(path);
-        r.events = std::make_shared<sse::behavior>(std::move(b));
-        routes_.push_back(std::move(r));
+        add(kind::sse, "GET", std::move(path)).events = std::make_shared<sse::behavior>(std::move(b));
         return *this;
     }
 
@@ -155,11 +141,7 @@ public:
     /// (resolve_static_path): no "..", no encoded traversal, no NUL, nothing outside root.
     router& static_files(std::string prefix, std::filesystem::path root)
     {
-        route r;
-        r.type = kind::static_files;
-        r.path = std::move(prefix);
-        r.root = std::move(root);
-        routes_.push_back(std::move(r));
+        add(kind::static_files, {}, std::move(prefix)).root = std::move(root);
         return *this;
     }
 
@@ -208,6 +190,16 @@ public:
 
 private:
     static bool is_pattern(std::string_view p) noexcept { return p.find_first_of("{*") != std::string_view::npos; }
+
+    /// Appends a route of kind `type`; the caller sets what serves it.
+    route& add(kind type, std::string method, std::string path)
+    {
+        auto& r = routes_.emplace_back();
+        r.type = type;
+        r.method = std::move(method);
+        r.path = std::move(path);
+        return r;
+    }
 
     std::vector<route> routes_;
 };

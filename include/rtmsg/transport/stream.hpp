@@ -24,28 +24,30 @@ namespace detail {
 struct io_handler_archetype {
     void operator()(std::error_code, std::size_t) {}
 };
+
+/// An I/O object's executor: an `executor_type` and a `get_executor()` that returns one.
+template <class S>
+concept io_object = requires(S& s)
+{
+    typename S::executor_type;
+    {
+        s.get_executor()
+        } -> std::convertible_to<typename S::executor_type>;
+};
 } // namespace detail
 
 /// An Asio AsyncReadStream.  If your type fails this check, give it an `executor_type`, a
 /// `get_executor()` and an `async_read_some(mutable_buffer, handler)`, as asio::ip::tcp::socket has.
 template <class S>
-concept async_read_stream = requires(S& s, asio::mutable_buffer b)
+concept async_read_stream = detail::io_object<S> && requires(S& s, asio::mutable_buffer b)
 {
-    typename S::executor_type;
-    {
-        s.get_executor()
-        } -> std::convertible_to<typename S::executor_type>;
     s.async_read_some(b, detail::io_handler_archetype{});
 };
 
 /// An Asio AsyncWriteStream: `executor_type`, `get_executor()`, `async_write_some(const_buffer, handler)`.
 template <class S>
-concept async_write_stream = requires(S& s, asio::const_buffer b)
+concept async_write_stream = detail::io_object<S> && requires(S& s, asio::const_buffer b)
 {
-    typename S::executor_type;
-    {
-        s.get_executor()
-        } -> std::convertible_to<typename S::executor_type>;
     s.async_write_some(b, detail::io_handler_archetype{});
 };
 

@@ -113,22 +113,16 @@ private:
             auto const id = in.id;
             // In a cluster the head may run later, on the bridge's thread: it owns what it uses.
             ec = core_->subscribe(box_, topic, so, [box = box_, id, topic](subscribe_head const& h) {
-                codec::envelope ack;
-                ack.op = codec::op::ack;
-                ack.id = id;
-                ack.topic = topic;
-                ack.offset = h.last_offset;
-                ack.epoch = h.epoch;
-                send_to<C>(*box, ack);
-                if (h.gap_from != 0) {
-                    codec::envelope gap;
-                    gap.op = codec::op::gap;
-                    gap.topic = topic;
-                    gap.epoch = h.epoch;
-                    gap.offset = h.gap_from;
-                    gap.to = h.gap_to;
-                    send_to<C>(*box, gap);
-                }
+                send_to<C>(
+                    *box,
+                    codec::envelope{
+                        .op = codec::op::ack, .id = id, .topic = topic, .offset = h.last_offset, .epoch = h.epoch});
+                if (h.gap_from != 0)
+                    send_to<C>(*box, codec::envelope{.op = codec::op::gap,
+                                                     .topic = topic,
+                                                     .offset = h.gap_from,
+                                                     .to = h.gap_to,
+                                                     .epoch = h.epoch});
             });
             if (ec) return error(codec, id, static_cast<hub_error>(ec.value()), ec.message());
             return;
