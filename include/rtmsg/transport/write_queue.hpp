@@ -35,8 +35,8 @@ struct write_batches {
 /// The bounds a queue admits frames against: above `soft` a send reports backpressure, and a
 /// frame that would pass `hard` is not queued (dropped).
 struct queue_limits {
-    std::size_t soft = std::numeric_limits<std::size_t>::max();
-    std::size_t hard = std::numeric_limits<std::size_t>::max();
+    std::size_t soft = std::numeric_limits<std::size_t>::max(); ///< above it, a send reports backpressure
+    std::size_t hard = std::numeric_limits<std::size_t>::max(); ///< a frame that would pass it is dropped
 };
 
 /** The write side of a stream implementation: one queue of frames, written one gathered
@@ -86,16 +86,18 @@ struct queue_limits {
 template <class Derived, class Frame>
 class write_queue {
 public:
+    /// The frames Derived keeps (batches(), make_batches()).
     using batches_type = write_batches<Frame>;
 
     std::atomic<std::size_t> queued_bytes{0}; ///< counted at admission, until written or dropped
     std::atomic<bool> closing{false};         ///< no more frames are admitted: ending or failed
     bool closed = false;                      ///< the socket is closed or being torn down
-    bool write_in_flight = false;
-    bool end_after_idle_requested = false; ///< an end waits for the idle callback (defer_end_until_idle)
-    rtmsg::detail::callback_box drained;   ///< a reader paused for backpressure
-    rtmsg::detail::callback_box idle;      ///< a producer waiting for an empty queue
+    bool write_in_flight = false;             ///< one write at a time
+    bool end_after_idle_requested = false;    ///< an end waits for the idle callback (defer_end_until_idle)
+    rtmsg::detail::callback_box drained;      ///< a reader paused for backpressure
+    rtmsg::detail::callback_box idle;         ///< a producer waiting for an empty queue
 
+    /// No frame waits for a write (one may be in flight).
     bool nothing_queued() const noexcept
     {
         auto const* b = d().batches();
@@ -265,12 +267,19 @@ public:
 
     // ---- defaults Derived may hide ----------------------------------------------------
 
+    /// Default: the queue is never held.
     bool may_write() noexcept { return true; }
+    /// Default: no caller waits for a frame's completion.
     static bool awaited(Frame const&) noexcept { return false; }
+    /// Default: the stream does not end when its queue is written.
     bool ending_after_write() const noexcept { return false; }
+    /// Default: an empty queue runs the idle callback.
     void queue_empty() { run_idle(); }
+    /// Default: an idle callback may run until the stream is closed.
     bool may_run_idle() const noexcept { return !closed; }
+    /// Default: `drained` wakes after any write.
     std::size_t resume_below() const noexcept { return std::numeric_limits<std::size_t>::max(); }
+    /// Default: nothing to tell about a dropped frame.
     void frame_dropped(Frame&) noexcept {}
 
 private:
