@@ -41,7 +41,9 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -272,61 +274,101 @@ private:
     std::unique_ptr<std::string> ip_; ///< counted in server_state::per_ip (only with a per-address limit)
 };
 
-/// A WebSocket connection accepted by the server: runs the read loop and the behavior.
-template <class Stream>
-class ws_connection final : public websocket::connection,
-                            public closable,
-                            public std::enable_shared_from_this<ws_connection<Stream>> {
+/** What the server's WebSocket and SSE connections share: the protocol stream, the slot that
+    counts the connection and registers it for stop(), and the route's behavior (whose options
+    the stream shares); the members of `Interface` (websocket::connection or sse::connection)
+    that only forward to the stream; and what admission sets.  `Derived` adds its protocol:
+    how a connection starts, reads, sends its own messages, closes and shuts down. */
+template <class Derived, class Interface, class ProtocolStream, class Behavior>
+class session : public Interface, public closable, public std::enable_shared_from_this<Derived> {
 public:
-    ws_connection(Stream&& s, connection_slot slot, std::shared_ptr<websocket::behavior> b)
-        : ws_(std::move(s)), slot_(std::move(slot)), b_(std::move(b))
-    {
-        ws_.set_options(std::shared_ptr<websocket::options const>(b_, &b_->options));
-    }
+    using stream_type = ProtocolStream;
+    using options_type = std::remove_cvref_t<decltype(std::declval<Behavior&>().options)>;
 
-    ~ws_connection() override { slot_.state().remove(this); }
+    session(typename ProtocolStream::next_layer_type&& s, connection_slot slot, std::shared_ptr<Behavior> b)
+        : stream_(std::move(s)), slot_(std::move(slot)), b_(std::move(b))
+    {
+        stream_.set_options(std::shared_ptr<options_type const>(b_, &b_->options));
+    }
+    ~session() override { slot_.state().remove(this); }
+    session(session const&) = delete;
+    session& operator=(session const&) = delete;
 
-    websocket::send_status send(websocket::message_type type, std::string_view payload) override
+    send_status send_frame(std::shared_ptr<std::string const> frame) override
     {
-        return ws_.send(type, payload);
+        return stream_.send_frame(std::move(frame));
     }
-    std::optional<websocket::deflate_params> compression() const noexcept override { return ws_.compression(); }
-    websocket::send_status send_frame(std::shared_ptr<std::string const> frame) override
+    send_status send_frames(std::span<std::shared_ptr<std::string const>> frames) override
     {
-        return ws_.send_frame(std::move(frame));
+        return stream_.send_frames(frames);
     }
-    websocket::send_status send_frames(std::span<std::shared_ptr<std::string const>> frames) override
-    {
-        return ws_.send_frames(frames);
-    }
-    void on_idle(std::function<void()> f) override { ws_.on_idle(std::move(f)); }
-    void close(std::uint16_t code, std::string_view reason) override { ws_.close(code, reason); }
-    std::size_t queued_bytes() const noexcept override { return ws_.queued_bytes(); }
-    transport::read_batch* batch() noexcept override { return ws_.batch(); }
-    asio::any_io_executor get_executor() const override { return ws_.get_executor(); }
+    void on_idle(std::function<void()> f) override { stream_.on_idle(std::move(f)); }
+    std::size_t queued_bytes() const noexcept override { return stream_.queued_bytes(); }
+    asio::any_io_executor get_executor() const override { return stream_.get_executor(); }
     bool server_stopping() const noexcept override { return slot_.state().stopping; }
-    // After what the hub (or another producer waiting in on_idle) still holds for it.
-    void shutdown() override { ws_.close_after_idle(websocket::close_code::going_away, "server shutting down"); }
     std::shared_ptr<closable> lock_closable() noexcept override { return this->weak_from_this().lock(); }
     void abort() override
     {
-        asio::dispatch(ws_.get_executor(),
-                       [self = this->shared_from_this()] { rtmsg::close_now(self->ws_.next_layer()); });
+        asio::dispatch(stream_.get_executor(),
+                       [self = this->shared_from_this()] { rtmsg::close_now(self->base_stream().next_layer()); });
     }
 
-    void start(http::request const& req, std::string_view leftover, std::string subprotocol,
-               asio::ip::tcp::endpoint remote, websocket::upgrade_decision&& decision)
+protected:
+    /// The stream, seen from here (Derived's own names for it are private to Derived).
+    ProtocolStream& base_stream() noexcept { return stream_; }
+
+    /// The admission hook accepted the request: who the peer is, and the server knows the
+    /// connection from now on (stop() reaches it).
+    void admitted(asio::ip::tcp::endpoint remote, upgrade_decision&& decision)
     {
-        target_ = req.target;
-        set_subprotocol(std::move(subprotocol));
-        remote_ = remote;
-        user_data_ = std::move(decision.user_data);
-        peer_ = decision.peer();
-        ws_.set_initial_bytes(leftover);
+        this->remote_ = remote;
+        this->user_data_ = std::move(decision.user_data);
+        this->peer_ = decision.peer();
         slot_.state().add(this);
-        ws_.async_accept(req, this->subprotocol(), [self = this->shared_from_this()](std::error_code ec) {
+    }
+
+    /// Once the stream is open: a stop() that came meanwhile ends it as it ends the others.
+    void opened()
+    {
+        if (slot_.state().stopping) this->shutdown();
+    }
+
+    ProtocolStream stream_;
+    connection_slot slot_;
+    std::shared_ptr<Behavior> b_;
+};
+
+/// A WebSocket connection accepted by the server: runs the read loop and the behavior.
+template <class Stream>
+class ws_connection final
+    : public session<ws_connection<Stream>, websocket::connection, websocket::stream<Stream>, websocket::behavior> {
+    using base = session<ws_connection<Stream>, websocket::connection, websocket::stream<Stream>, websocket::behavior>;
+    using base::b_;
+    using base::stream_;
+
+public:
+    using base::base;
+
+    send_status send(websocket::message_type type, std::string_view payload) override
+    {
+        return stream_.send(type, payload);
+    }
+    std::optional<websocket::deflate_params> compression() const noexcept override { return stream_.compression(); }
+    void close(std::uint16_t code, std::string_view reason) override { stream_.close(code, reason); }
+    transport::read_batch* batch() noexcept override { return stream_.batch(); }
+    // After what the hub (or another producer waiting in on_idle) still holds for it.
+    void shutdown() override { stream_.close_after_idle(websocket::close_code::going_away, "server shutting down"); }
+
+    void start(http::request const& req, std::string_view leftover, std::string subprotocol,
+               asio::ip::tcp::endpoint remote, upgrade_decision&& decision)
+    {
+        this->target_ = req.target;
+        this->set_subprotocol(std::move(subprotocol));
+        stream_.set_initial_bytes(leftover);
+        this->admitted(remote, std::move(decision));
+        stream_.async_accept(req, this->subprotocol(), [self = this->shared_from_this()](std::error_code ec) {
             if (ec) return;
-            if (self->slot_.state().stopping) self->shutdown();
+            self->opened();
             if (self->b_->on_open) self->b_->on_open(self);
             self->read_next();
         });
@@ -337,7 +379,8 @@ private:
     void read_next()
     {
         rtmsg::detail::message_buffer dyn(buffer_);
-        ws_.async_read(dyn, [self = this->shared_from_this()](std::error_code ec, std::size_t) { self->on_read(ec); });
+        stream_.async_read(dyn,
+                           [self = this->shared_from_this()](std::error_code ec, std::size_t) { self->on_read(ec); });
     }
 
     void on_read(std::error_code ec)
@@ -346,8 +389,8 @@ private:
             std::uint16_t code = websocket::close_code::abnormal;
             std::string reason;
             if (ec == websocket::error::closed) {
-                code = ws_.close_code();
-                reason = ws_.close_reason();
+                code = stream_.close_code();
+                reason = stream_.close_reason();
             }
             else if (ec.category() == websocket::error_category()) {
                 if (auto c = websocket::close_code_for(static_cast<websocket::error>(ec.value()))) code = c;
@@ -357,14 +400,14 @@ private:
             return;
         }
         auto self = this->shared_from_this();
-        if (b_->on_message) b_->on_message(self, {ws_.got_type(), buffer_});
+        if (b_->on_message) b_->on_message(self, {stream_.got_type(), buffer_});
         buffer_.clear();
         // The messages that came in the same read: at once, without another read operation.
         // One cut short by the end of the input stays in buffer_ for the next async_read.
         if (!backpressured()) {
             rtmsg::detail::message_buffer dyn(buffer_);
-            ws_.read_buffered(dyn, [this, &self](std::size_t) {
-                if (b_->on_message) b_->on_message(self, {ws_.got_type(), buffer_});
+            stream_.read_buffered(dyn, [this, &self](std::size_t) {
+                if (b_->on_message) b_->on_message(self, {stream_.got_type(), buffer_});
                 buffer_.clear();
                 return !backpressured();
             });
@@ -373,88 +416,53 @@ private:
         if (buffer_.empty() && buffer_.capacity() > 4096) rtmsg::detail::park_buffer(buffer_);
         // Backpressure: stop reading while the peer does not read what we send it.
         if (backpressured())
-            ws_.on_drained([self = std::move(self)] { self->read_next(); });
+            stream_.on_drained([self = std::move(self)] { self->read_next(); });
         else
             read_next();
     }
 
-    bool backpressured() const noexcept { return ws_.queued_bytes() > ws_.get_options().send_queue_soft_limit; }
+    bool backpressured() const noexcept { return stream_.queued_bytes() > stream_.get_options().send_queue_soft_limit; }
 
-    websocket::stream<Stream> ws_;
-    connection_slot slot_;
-    std::shared_ptr<websocket::behavior> b_;
     std::string buffer_;
 };
 
 /// An SSE stream accepted by the server.
 template <class Stream>
-class sse_connection final : public sse::connection,
-                             public closable,
-                             public std::enable_shared_from_this<sse_connection<Stream>> {
+class sse_connection final
+    : public session<sse_connection<Stream>, sse::connection, sse::stream<Stream>, sse::behavior> {
+    using base = session<sse_connection<Stream>, sse::connection, sse::stream<Stream>, sse::behavior>;
+
 public:
-    sse_connection(Stream&& s, connection_slot slot, std::shared_ptr<sse::behavior> b)
-        : stream_(std::move(s)), slot_(std::move(slot)), b_(std::move(b))
-    {
-        stream_.set_options(std::shared_ptr<sse::options const>(b_, &b_->options));
-    }
-    ~sse_connection() override { slot_.state().remove(this); }
+    using base::base;
 
-    websocket::send_status send(sse::event const& ev) override { return stream_.send(ev); }
-    websocket::send_status send_frame(std::shared_ptr<std::string const> bytes) override
-    {
-        return stream_.send_frame(std::move(bytes));
-    }
-    websocket::send_status send_frames(std::span<std::shared_ptr<std::string const>> frames) override
-    {
-        return stream_.send_frames(frames);
-    }
-    void close() override { stream_.close(); }
-    void on_idle(std::function<void()> f) override { stream_.on_idle(std::move(f)); }
-    std::size_t queued_bytes() const noexcept override { return stream_.queued_bytes(); }
-    asio::any_io_executor get_executor() const override { return stream_.get_executor(); }
-    bool server_stopping() const noexcept override { return slot_.state().stopping; }
-    void shutdown() override { stream_.close_after_idle(); }
-    std::shared_ptr<closable> lock_closable() noexcept override { return this->weak_from_this().lock(); }
-    void abort() override
-    {
-        asio::dispatch(stream_.get_executor(),
-                       [self = this->shared_from_this()] { rtmsg::close_now(self->stream_.next_layer()); });
-    }
+    send_status send(sse::event const& ev) override { return this->stream_.send(ev); }
+    void close() override { this->stream_.close(); }
+    void shutdown() override { this->stream_.close_after_idle(); }
 
-    void start(http::request&& req, asio::ip::tcp::endpoint remote, websocket::upgrade_decision&& decision)
+    void start(http::request&& req, asio::ip::tcp::endpoint remote, upgrade_decision&& decision)
     {
-        last_event_id_ = sse::last_event_id(req);
+        this->last_event_id_ = sse::last_event_id(req);
         // Kept for the stream's lifetime (unless the behavior says otherwise, see on_open
         // below): without the parser's spare room (a browser's dozen header lines sit in
         // room for 16).
-        if (b_->keep_request) req.headers.shrink_to_fit();
-        request_ = std::make_unique<http::request const>(std::move(req));
-        remote_ = remote;
-        user_data_ = std::move(decision.user_data);
-        peer_ = decision.peer();
-        slot_.state().add(this);
+        if (this->b_->keep_request) req.headers.shrink_to_fit();
+        this->request_ = std::make_unique<http::request const>(std::move(req));
+        this->admitted(remote, std::move(decision));
         // The handler holds the connection alive until the stream ends.
-        stream_.set_close_handler([self = this->shared_from_this()](std::error_code) {
+        this->stream_.set_close_handler([self = this->shared_from_this()](std::error_code) {
             if (self->b_->on_close) self->b_->on_close(self);
             self->stream_.set_close_handler(nullptr);
         });
         // on_open runs before the head leaves: what it subscribes to is in place when the
         // client sees the stream open, and what it sends is queued behind the head.
-        if (b_->on_open) b_->on_open(this->shared_from_this());
-        if (!b_->keep_request) request_.reset();
-        stream_.async_accept([self = this->shared_from_this()](std::error_code ec) {
-            if (ec) return;
-            if (self->slot_.state().stopping) self->shutdown();
+        if (this->b_->on_open) this->b_->on_open(this->shared_from_this());
+        if (!this->b_->keep_request) this->request_.reset();
+        this->stream_.async_accept([self = this->shared_from_this()](std::error_code ec) {
+            if (!ec) self->opened();
         });
     }
-
-private:
-    sse::stream<Stream> stream_;
-    connection_slot slot_;
-    std::shared_ptr<sse::behavior> b_;
 };
 
-/// One HTTP connection: reads requests until it upgrades, closes, or times out.
 template <class Stream>
 class http_session final : public closable, public std::enable_shared_from_this<http_session<Stream>> {
 public:
