@@ -76,6 +76,13 @@ public:
     /// What the upgrade hook attached (see the non-const overload).
     std::any const& user_data() const noexcept { return user_data_; }
 
+    /** The state the route's behavior keeps for this connection, so that it needs no map of
+        its own from connection to state (the hub's endpoints keep their per-connection
+        session here, set in on_open and released in on_close).  Used only from the
+        behavior's callbacks, which run on the connection's executor one at a time; not the
+        host's slot (that is user_data()). */
+    std::shared_ptr<void>& behavior_state() noexcept { return behavior_state_; }
+
     /// Who the peer is, as the upgrade hook established it (upgrade_decision::accept_as); null: anonymous.
     peer_identity_ptr const& peer() const noexcept { return peer_; }
     /// The peer's identity; empty if anonymous.
@@ -90,6 +97,8 @@ protected:
     std::any user_data_;
     /// See peer(); set by the session before on_open.
     peer_identity_ptr peer_;
+    /// See behavior_state().
+    std::shared_ptr<void> behavior_state_;
 
 private:
     static std::uint64_t next_id() noexcept

@@ -24,10 +24,9 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace rtmsg {
@@ -290,32 +289,15 @@ struct raw_batch {
     }
 };
 
-/// Outboxes of an endpoint's open connections.
-struct endpoint_registry {
-    std::mutex m;
-    std::unordered_map<std::uint64_t, std::shared_ptr<outbox>> boxes;
-
-    void add(std::uint64_t id, std::shared_ptr<outbox> b)
-    {
-        std::lock_guard<std::mutex> lock(m);
-        boxes[id] = std::move(b);
-    }
-    std::shared_ptr<outbox> find(std::uint64_t id)
-    {
-        std::lock_guard<std::mutex> lock(m);
-        auto it = boxes.find(id);
-        return it == boxes.end() ? nullptr : it->second;
-    }
-    std::shared_ptr<outbox> take(std::uint64_t id)
-    {
-        std::lock_guard<std::mutex> lock(m);
-        auto it = boxes.find(id);
-        if (it == boxes.end()) return nullptr;
-        auto b = std::move(it->second);
-        boxes.erase(it);
-        return b;
-    }
-};
+/// An endpoint's connection closed: its outbox, kept in the connection's behavior_state()
+/// since on_open, leaves the hub.
+inline void release_outbox(hub_core& core, transport::connection& c)
+{
+    auto const box = std::static_pointer_cast<connection_outbox>(std::exchange(c.behavior_state(), nullptr));
+    if (!box) return;
+    core.remove(*box);
+    core.connection_closed();
+}
 
 } // namespace detail
 

@@ -8,14 +8,14 @@ namespace rtmsg {
 RTMSG_DECL websocket::behavior raw_endpoint(hub& h, std::string topic, websocket::behavior base, raw_endpoint_options o)
 {
     auto core = rtmsg::detail::hub_access::core(h);
-    auto reg = std::make_shared<detail::endpoint_registry>();
     auto const format = detail::register_ws_format(*core, "ws.raw", detail::encode_ws_raw, base);
     base.on_upgrade = [core, topic, auth = std::move(base.on_upgrade)](websocket::upgrade_request const& u) {
         return detail::admit_subscriber(*core, auth, u, topic);
     };
-    base.on_open = [core, reg, topic, format](websocket::connection_ptr const& c) {
+    // Each connection's outbox lives in its behavior_state(): no map, no lock.
+    base.on_open = [core, topic, format](websocket::connection_ptr const& c) {
         auto box = std::make_shared<detail::connection_outbox>(core, c, format.for_connection(*c), c->peer());
-        reg->add(c->id(), box);
+        c->behavior_state() = box;
         core->connection_opened();
         if (auto ec = core->subscribe(box, topic, {}, nullptr))
             c->close(websocket::close_code::policy_violation, ec.message());
@@ -70,11 +70,8 @@ RTMSG_DECL websocket::behavior raw_endpoint(hub& h, std::string topic, websocket
             // The last message of the batch: publish them all now; the wake-ups run as the batch ends.
             if (!batch->more()) b->flush(batch);
         };
-    base.on_close = [core, reg](websocket::connection_ptr const& c, std::uint16_t, std::string_view) {
-        if (auto box = reg->take(c->id())) {
-            core->remove(*box);
-            core->connection_closed();
-        }
+    base.on_close = [core](websocket::connection_ptr const& c, std::uint16_t, std::string_view) {
+        detail::release_outbox(*core, *c);
     };
     return base;
 }
@@ -82,7 +79,6 @@ RTMSG_DECL websocket::behavior raw_endpoint(hub& h, std::string topic, websocket
 RTMSG_DECL sse::behavior sse_endpoint(hub& h, sse_endpoint_options o)
 {
     auto core = rtmsg::detail::hub_access::core(h);
-    auto reg = std::make_shared<detail::endpoint_registry>();
     int const by_offset = core->format("sse.offset", detail::encode_sse_offset);
     int const by_seq = core->format("sse.envelope", detail::encode_sse_envelope);
     auto topic_of = [fixed = o.topic](http::request const& req) {
@@ -97,11 +93,11 @@ RTMSG_DECL sse::behavior sse_endpoint(hub& h, sse_endpoint_options o)
             return websocket::upgrade_decision::refuse(http::status::bad_request, "invalid or missing topic");
         return detail::admit_subscriber(*core, auth, u, topic);
     };
-    b.on_open = [core, reg, topic_of, by_offset, by_seq](sse::connection_ptr const& c) {
+    b.on_open = [core, topic_of, by_offset, by_seq](sse::connection_ptr const& c) {
         auto const topic = topic_of(c->request());
         bool const pattern = is_wildcard(topic);
         auto box = std::make_shared<detail::connection_outbox>(core, c, pattern ? by_seq : by_offset, c->peer());
-        reg->add(c->id(), box);
+        c->behavior_state() = box;
         core->connection_opened();
         subscribe_options so;
         if (auto const& id = c->last_event_id())
@@ -112,12 +108,7 @@ RTMSG_DECL sse::behavior sse_endpoint(hub& h, sse_endpoint_options o)
             }
         if (core->subscribe(box, topic, so, nullptr)) c->close();
     };
-    b.on_close = [core, reg](sse::connection_ptr const& c) {
-        if (auto box = reg->take(c->id())) {
-            core->remove(*box);
-            core->connection_closed();
-        }
-    };
+    b.on_close = [core](sse::connection_ptr const& c) { detail::release_outbox(*core, *c); };
     return b;
 }
 

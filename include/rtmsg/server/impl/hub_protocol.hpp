@@ -12,6 +12,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <utility>
 #include <tuple>
 #include <variant>
 
@@ -281,8 +282,6 @@ websocket::behavior protocol_endpoint(hub& h, websocket::behavior base)
                                                              detail::encode_ws_codec<Codecs>, base)),
          ...);
     }
-    auto sessions =
-        std::make_shared<std::pair<std::mutex, std::unordered_map<std::uint64_t, std::shared_ptr<session>>>>();
     static constexpr std::array<std::string_view, sizeof...(Codecs)> names{Codecs::name...};
 
     base.select_subprotocol = [](std::vector<std::string_view> const& offered) -> std::string {
@@ -291,36 +290,21 @@ websocket::behavior protocol_endpoint(hub& h, websocket::behavior base)
                 if (o == n) return std::string(n);
         return {};
     };
-    base.on_open = [core, formats, sessions](websocket::connection_ptr const& c) {
+    // Each connection's session lives in its behavior_state(): no map, no lock per message.
+    base.on_open = [core, formats](websocket::connection_ptr const& c) {
         std::size_t index = 0;
         for (std::size_t i = 0; i < names.size(); ++i)
             if (c->subprotocol() == names[i]) index = i;
-        auto s = std::make_shared<session>(core, c, index, (*formats)[index].for_connection(*c));
-        {
-            std::lock_guard<std::mutex> lock(sessions->first);
-            sessions->second[c->id()] = s;
-        }
+        c->behavior_state() = std::make_shared<session>(core, c, index, (*formats)[index].for_connection(*c));
         core->connection_opened();
     };
-    base.on_message = [sessions](websocket::connection_ptr const& c, websocket::message_view m) {
-        std::shared_ptr<session> s;
-        {
-            std::lock_guard<std::mutex> lock(sessions->first);
-            auto it = sessions->second.find(c->id());
-            if (it == sessions->second.end()) return;
-            s = it->second;
-        }
-        s->on_message(m, c->batch());
+    base.on_message = [](websocket::connection_ptr const& c, websocket::message_view m) {
+        // (on_close, which releases the session, never runs inside on_message.)
+        if (auto* s = static_cast<session*>(c->behavior_state().get())) s->on_message(m, c->batch());
     };
-    base.on_close = [core, sessions](websocket::connection_ptr const& c, std::uint16_t, std::string_view) {
-        std::shared_ptr<session> s;
-        {
-            std::lock_guard<std::mutex> lock(sessions->first);
-            auto it = sessions->second.find(c->id());
-            if (it == sessions->second.end()) return;
-            s = std::move(it->second);
-            sessions->second.erase(it);
-        }
+    base.on_close = [core](websocket::connection_ptr const& c, std::uint16_t, std::string_view) {
+        auto const s = std::static_pointer_cast<session>(std::exchange(c->behavior_state(), nullptr));
+        if (!s) return;
         core->remove(*s->box());
         core->connection_closed();
     };
