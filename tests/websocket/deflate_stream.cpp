@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -236,4 +237,44 @@ TEST_CASE("deflate stream: a quiet connection without context takeover gives its
         CHECK(p.ws.spare_storage() < 1000);
     else
         CHECK(p.ws.spare_storage() > 100000); // context takeover: the windows must stay
+}
+
+TEST_CASE("deflate stream: read_buffered with a message_view_buffer copies inflated messages (the inflater's output "
+          "does not last)",
+          "[websocket][deflate]")
+{
+    // Compressed messages are inflated into a buffer that the next chunk overwrites (and
+    // that goes when inflating returns): a message_view_buffer must own them, small or large,
+    // and may still point at an uncompressed message's input.
+    peer p;
+    REQUIRE(p.extensions == "permessage-deflate");
+    auto const large = random_text(40'000, 7);
+    auto const small = std::string("a small message, compressed all the same ") + std::string(100, 's');
+    p.ws.next_layer().append(
+        client_frame(op_text, "first") + make_frame(op_text, peer_compress(large), first_frame(true, true)) +
+        make_frame(op_text, peer_compress(small), first_frame(true, true)) + client_frame(op_binary, "plain"));
+    std::vector<std::string> got;
+    // As the server's read loop: async_read (which takes up a message read_buffered left
+    // unfinished in p.buf), then what is buffered.
+    std::function<void()> next = [&] {
+        p.ws.async_read(p.dyn, [&](std::error_code ec, std::size_t) {
+            REQUIRE_FALSE(ec);
+            got.push_back(std::exchange(p.buf, {}));
+            rtmsg::detail::message_view_buffer dyn(p.buf);
+            p.ws.read_buffered(dyn, [&](std::size_t bytes) {
+                CHECK(bytes == dyn.message().size());
+                got.emplace_back(dyn.message());
+                dyn.clear();
+                return true;
+            });
+            if (got.size() < 4) next();
+        });
+    };
+    next();
+    REQUIRE(run_until_idle(p.ioc));
+    REQUIRE(got.size() == 4);
+    CHECK(got[0] == "first");
+    CHECK(got[1] == large);
+    CHECK(got[2] == small);
+    CHECK(got[3] == "plain");
 }

@@ -1518,6 +1518,87 @@ TEST_CASE("websocket: messages read together stay intact when the handler leaves
     CHECK(got == std::vector<std::string>{a1, a2, a3});
 }
 
+TEST_CASE("websocket: a message seen where it lies stays intact while its handler runs the event loop", "[websocket]")
+{
+    // read_buffered with a message_view_buffer hands a view of the thread's read buffer; a
+    // handler that runs the event loop lets another stream read meanwhile, and that read
+    // must not land on the view.
+    asio::io_context ioc;
+    auto acc = loopback_acceptor(ioc);
+    tcp_peer a(ioc, acc);
+    tcp_peer b(ioc, acc);
+    std::string const a1(1000, '1'), a2(1000, '2'), a3(1000, '3'), b1(3000, 'x');
+    a.from_client(client_frame(op_text, a1) + client_frame(op_text, a2) + client_frame(op_text, a3));
+    std::vector<std::string> got, got_b;
+    std::vector<bool> viewed;
+    b.ws.async_read(b.dyn, [&](std::error_code ec, std::size_t) {
+        REQUIRE_FALSE(ec);
+        got_b.push_back(std::exchange(b.buf, {}));
+    });
+    a.ws.async_read(a.dyn, [&](std::error_code ec, std::size_t) {
+        REQUIRE_FALSE(ec);
+        got.push_back(std::exchange(a.buf, {}));
+        rtmsg::detail::message_view_buffer dyn(a.buf);
+        a.ws.read_buffered(dyn, [&](std::size_t) {
+            viewed.push_back(dyn.viewing());
+            if (got.size() == 1) {
+                // b's input arrives only now, so b reads inside this handler.
+                b.from_client(client_frame(op_text, b1));
+                auto const until = std::chrono::steady_clock::now() + 5s;
+                while (got_b.empty() && std::chrono::steady_clock::now() < until) ioc.run_one_for(10ms);
+                REQUIRE(got_b.size() == 1);
+            }
+            got.emplace_back(dyn.message());
+            dyn.clear();
+            return true;
+        });
+    });
+    REQUIRE(run_until_idle(ioc));
+    CHECK(viewed.size() == 2);
+    CHECK(viewed.front()); // the case under test: a2 was a view while b read
+    CHECK(got == std::vector<std::string>{a1, a2, a3});
+    CHECK(got_b == std::vector<std::string>{b1});
+    CHECK(websocket::detail::thread_read_pins() == 0);
+}
+
+TEST_CASE("websocket: a send on a quiet socket goes out at once, and what the socket cannot take is queued",
+          "[websocket]")
+{
+    // send() on a quiet plain socket writes the header and the caller's payload itself; a
+    // message larger than the socket takes leaves the rest queued (counted), written later
+    // in order, and a message sent meanwhile follows it.
+    asio::io_context ioc;
+    auto acc = loopback_acceptor(ioc);
+    tcp_peer a(ioc, acc);
+    a.ws.next_layer().set_option(asio::socket_base::send_buffer_size(64 * 1024));
+    std::string big(2 << 20, 'b');
+    for (std::size_t i = 0; i < big.size(); i += 4096) big[i] = static_cast<char>('a' + (i / 4096) % 26);
+    bool ran = false;
+    asio::post(ioc, [&] { // on the stream's executor, as a handler sends
+        ran = true;
+        CHECK(a.ws.send(message_type::text, "small") == rtmsg::send_status::queued);
+        CHECK(a.ws.queued_bytes() == 0); // out at once
+        a.ws.send(message_type::binary, big);
+        auto const left = a.ws.queued_bytes();
+        CHECK(left > 0);          // the socket took part of it; the rest waits
+        CHECK(left < big.size()); // and part of it did go
+        a.ws.send(message_type::text, "after");
+        CHECK(a.ws.queued_bytes() > left);
+    });
+    auto const wire_small = std::string("\x81\x05small", 7);
+    auto const expect = wire_small.size() + 10 + big.size() + 7;
+    auto const out = a.to_client(expect);
+    REQUIRE(out.size() == expect);
+    auto const p = parse_frames(out);
+    REQUIRE(p.frames.size() == 3);
+    CHECK(p.frames[0].payload == "small");
+    CHECK(p.frames[1].opcode == op_binary);
+    CHECK(p.frames[1].payload == big);
+    CHECK(p.frames[2].payload == "after");
+    CHECK(ran);
+    CHECK(a.ws.queued_bytes() == 0);
+}
+
 TEST_CASE("websocket: a batch of replies written together leaves its storage in the pool", "[websocket]")
 {
     asio::io_context ioc;
@@ -1628,6 +1709,71 @@ TEST_CASE("websocket: a read handler that throws leaves nothing lent in the thre
     });
     REQUIRE(run_until_idle(ioc));
     CHECK(got == std::vector<std::string>{"one", "two"});
+}
+
+TEST_CASE("websocket: read_buffered with a message_view_buffer hands out whole messages where they lie, and keeps "
+          "what it cannot",
+          "[websocket]")
+{
+    // Whole messages in the thread's lent read buffer (a TCP socket) are views of it, not
+    // copied into the string; from the stream's own read-ahead (the in-memory stream), which
+    // read_buffered may free as it goes, they are copied.  A message the input ends inside
+    // is left in the string, owned, and the next async_read completes it.
+    auto const big = client_frame(op_binary, std::string(3000, 'x') + "end");
+    std::string const input = client_frame(op_text, "first") + client_frame(op_text, "second") +
+                              client_frame(op_ping, "p") + client_frame(op_binary, std::string(200, 'b')) +
+                              big.substr(0, 1000);
+    auto const check = [&](auto& a, asio::io_context& ioc, bool views) {
+        std::vector<std::string> got;
+        bool viewed = true;
+        std::size_t handed = 0;
+        a.ws.async_read(a.dyn, [&](std::error_code ec, std::size_t) {
+            REQUIRE_FALSE(ec);
+            got.push_back(std::exchange(a.buf, {}));
+            rtmsg::detail::message_view_buffer dyn(a.buf);
+            handed = a.ws.read_buffered(dyn, [&](std::size_t bytes) {
+                CHECK(bytes == dyn.message().size());
+                viewed = viewed && a.buf.empty(); // nothing was copied into the string
+                got.emplace_back(dyn.message());
+                a.ws.send(message_type::text, "re:" + got.back().substr(0, 6));
+                dyn.clear();
+                return true;
+            });
+        });
+        REQUIRE(run_until_idle(ioc));
+        CHECK(handed == 2);
+        CHECK(viewed == views);
+        CHECK(got == std::vector<std::string>{"first", "second", std::string(200, 'b')});
+        REQUIRE(a.buf.size() > 0); // the start of the large message, owned by the string
+        CHECK(a.buf == std::string(a.buf.size(), 'x'));
+        a.from_client(big.substr(1000));
+        completion c;
+        a.ws.async_read(a.dyn, [&](std::error_code ec, std::size_t n) { c = {true, ec, n}; });
+        REQUIRE(run_until_idle(ioc));
+        REQUIRE(c.done);
+        CHECK_FALSE(c.ec);
+        CHECK(a.buf == std::string(3000, 'x') + "end");
+    };
+    SECTION("tcp: the thread's read buffer")
+    {
+        asio::io_context ioc;
+        auto acc = loopback_acceptor(ioc);
+        tcp_peer a(ioc, acc);
+        a.from_client(input);
+        check(a, ioc, true);
+    }
+    SECTION("in-memory stream: the read-ahead")
+    {
+        peer p;
+        p.accept();
+        p.from_client(input);
+        check(p, p.ioc, false);
+        auto const frames = p.frames();
+        REQUIRE(frames.size() == 3); // the replies and the pong, in the order of the input
+        CHECK(frames[0].payload == "re:second");
+        CHECK(frames[1].opcode == op_pong);
+        CHECK(frames[2].payload == "re:bbbbbb");
+    }
 }
 
 // ---- deferred reads (plain sockets) ------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rtmsg::detail {
@@ -116,6 +117,89 @@ private:
     }
 
     std::string* s_;
+};
+
+/** The DynamicBuffer_v2 that a server connection hands to websocket::stream::read_buffered():
+    a message that arrives whole within the input the stream was lent is not copied at all.
+    Its only payload chunk is remembered where it lies (unmasked in place), and message()
+    is a view of it, good while the input is: until the handler that gets it returns.  Any
+    other use (a second chunk, data(), grow()) first copies the chunk into the string, which
+    then works as message_buffer; keep() does so before the input goes away. */
+class message_view_buffer {
+public:
+    using const_buffers_type = message_buffer::const_buffers_type;
+    using mutable_buffers_type = message_buffer::mutable_buffers_type;
+
+    explicit message_view_buffer(std::string& s) noexcept : buf_(s), s_(&s) {}
+
+    std::size_t size() const noexcept { return s_->size() + view_.size(); }
+    std::size_t max_size() const noexcept { return buf_.max_size(); }
+    std::size_t capacity() const noexcept { return std::max(buf_.capacity(), size()); }
+    const_buffers_type data(std::size_t pos, std::size_t n) const
+    {
+        const_cast<message_view_buffer*>(this)->keep();
+        return buf_.data(pos, n);
+    }
+    mutable_buffers_type data(std::size_t pos, std::size_t n)
+    {
+        keep();
+        return buf_.data(pos, n);
+    }
+    void grow(std::size_t n)
+    {
+        keep();
+        buf_.grow(n);
+    }
+    /// The first chunk of an empty buffer is only remembered (see the class comment).
+    void append(char const* p, std::size_t n)
+    {
+        if (view_.empty() && s_->empty()) {
+            view_ = {p, n};
+            return;
+        }
+        keep();
+        buf_.append(p, n);
+    }
+    /// Appends a copy, even to an empty buffer: `p` is not good for as long as the input.
+    void append_copy(char const* p, std::size_t n)
+    {
+        keep();
+        buf_.append(p, n);
+    }
+    void shrink(std::size_t n)
+    {
+        keep();
+        buf_.shrink(n);
+    }
+    void consume(std::size_t n)
+    {
+        keep();
+        buf_.consume(n);
+    }
+
+    /// Copies a remembered chunk into the string: the input it lies in is going away.
+    void keep()
+    {
+        if (view_.empty()) return;
+        auto const v = view_;
+        view_ = {};
+        buf_.append(v.data(), v.size());
+    }
+    /// True while the message is a view of the input (not copied into the string).
+    bool viewing() const noexcept { return !view_.empty(); }
+    /// The message read so far: the remembered chunk, or the string.
+    std::string_view message() const noexcept { return view_.empty() ? std::string_view(*s_) : view_; }
+    /// Forgets the message (the string keeps its storage).
+    void clear() noexcept
+    {
+        view_ = {};
+        s_->clear();
+    }
+
+private:
+    message_buffer buf_;
+    std::string* s_;
+    std::string_view view_;
 };
 
 } // namespace rtmsg::detail

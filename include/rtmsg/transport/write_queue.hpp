@@ -265,6 +265,18 @@ public:
         if (quiet()) s.queue_empty();
     }
 
+    /// Bytes went out at once, with nothing queued or in flight (write_now(), or Derived
+    /// writing a frame itself): what a write completion runs (drained, idle, the end) is
+    /// posted, never run from a send.
+    void wrote_now()
+    {
+        auto& s = d();
+        if (drained || idle || end_after_idle_requested || s.ending_after_write())
+            asio::post(s.next.get_executor(), [self = s.shared_from_this()] {
+                if (!self->write_in_flight && !self->closed) self->after_write();
+            });
+    }
+
     // ---- defaults Derived may hide ----------------------------------------------------
 
     /// Default: the queue is never held.
@@ -302,10 +314,7 @@ private:
         queued_bytes -= total;
         s.written(std::span<Frame>(w.writing), {});
         w.writing.clear();
-        if (drained || idle || end_after_idle_requested || s.ending_after_write())
-            asio::post(s.next.get_executor(), [self = s.shared_from_this()] {
-                if (!self->write_in_flight && !self->closed) self->after_write();
-            });
+        wrote_now();
         return true;
     }
 

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -64,10 +65,19 @@ inline std::size_t write_frame_header(char* out, opcode op, bool fin, std::uint6
 /// frame's payload (RFC 6455 §5.3).  Works a machine word at a time.
 inline void mask_bytes(char* data, std::size_t n, std::array<std::uint8_t, 4> const& key, std::size_t offset) noexcept
 {
-    std::uint8_t k[8];
-    for (std::size_t i = 0; i < 8; ++i) k[i] = key[(offset + i) & 3];
+    // The key repeated twice from `offset`, as it lies in memory over 8 payload bytes.
     std::uint64_t word;
-    std::memcpy(&word, k, 8);
+    if constexpr (std::endian::native == std::endian::little) {
+        std::uint32_t k;
+        std::memcpy(&k, key.data(), 4);
+        k = std::rotr(k, static_cast<int>(8 * (offset & 3)));
+        word = std::uint64_t{k} << 32 | k;
+    }
+    else {
+        std::uint8_t k[8];
+        for (std::size_t i = 0; i < 8; ++i) k[i] = key[(offset + i) & 3];
+        std::memcpy(&word, k, 8);
+    }
     auto* p = reinterpret_cast<unsigned char*>(data);
     std::size_t i = 0;
     for (; i + 32 <= n; i += 32) {
@@ -85,6 +95,9 @@ inline void mask_bytes(char* data, std::size_t n, std::array<std::uint8_t, 4> co
         v ^= word;
         std::memcpy(p + i, &v, 8);
     }
+    if (i == n) return;
+    std::uint8_t k[8];
+    std::memcpy(k, &word, 8);
     for (; i < n; ++i) p[i] ^= k[i & 7];
 }
 
@@ -198,7 +211,17 @@ public:
         std::size_t pos = 0;
         for (;;) {
             if (state_ == state::header) {
-                // Gather the header; at most 14 bytes are ever copied.
+                // A whole header in the input (the usual case): copied at once.
+                if (hdr_len_ == 0 && size - pos >= 2) {
+                    auto const need = header_size(static_cast<std::uint8_t>(data[pos + 1]));
+                    if (size - pos >= need) {
+                        std::memcpy(hdr_.data(), data + pos, need);
+                        hdr_len_ = static_cast<std::uint8_t>(need);
+                        pos += need;
+                        if (auto ec = check_first_two()) return {pos, read_event::need_more, ec};
+                    }
+                }
+                // Otherwise gather it byte by byte; at most 14 bytes are ever copied.
                 while (hdr_len_ < needed_header()) {
                     if (pos == size) return {pos, read_event::need_more, {}};
                     hdr_[hdr_len_++] = static_cast<std::uint8_t>(data[pos++]);
@@ -291,18 +314,20 @@ private:
         ctrl_len_ = static_cast<std::uint8_t>(ctrl_len_ + take);
     }
 
-    std::size_t needed_header() const noexcept
+    /// The size of a header whose second byte is `b1`.
+    static std::size_t header_size(std::uint8_t b1) noexcept
     {
-        if (hdr_len_ < 2) return 2;
         std::size_t n = 2;
-        auto const len7 = hdr_[1] & 0x7F;
+        auto const len7 = b1 & 0x7F;
         if (len7 == 126)
             n += 2;
         else if (len7 == 127)
             n += 8;
-        if (hdr_[1] & 0x80) n += 4;
+        if (b1 & 0x80) n += 4;
         return n;
     }
+
+    std::size_t needed_header() const noexcept { return hdr_len_ < 2 ? 2 : header_size(hdr_[1]); }
 
     std::error_code check_first_two() noexcept
     {

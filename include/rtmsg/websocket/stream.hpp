@@ -183,7 +183,13 @@ public:
         a close frame or a protocol violation is left for the next async_read to report, as
         it would have.  Replies sent from `f` are coalesced into one write at the batch's
         end, as with async_read.  Call on the stream's executor, with no async_read pending,
-        and do not start a read from `f`. */
+        and do not start a read from `f`.
+
+        With a `rtmsg::detail::message_view_buffer` (what the server's connections use), a
+        message that lies whole in the buffered input is not copied: `f` reads it with
+        `buffer.message()`, a view of the input that is good until `f` returns, and clears
+        it with `buffer.clear()`.  What is left in `buffer` when read_buffered returns is
+        owned by its string. */
     template <class DynamicBuffer, class F>
     std::size_t read_buffered(DynamicBuffer& buffer, F&& f);
 

@@ -366,24 +366,27 @@ public:
         this->set_subprotocol(std::move(subprotocol));
         stream_.set_initial_bytes(leftover);
         this->admitted(remote, std::move(decision));
-        stream_.async_accept(req, this->subprotocol(), [self = this->shared_from_this()](std::error_code ec) {
+        stream_.async_accept(req, this->subprotocol(), [self = this->shared_from_this()](std::error_code ec) mutable {
             if (ec) return;
             self->opened();
             if (self->b_->on_open) self->b_->on_open(self);
-            self->read_next();
+            auto& c = *self;
+            c.read_next(std::move(self));
         });
     }
 
 private:
     /// buffer_ is empty here, or holds the start of a message that read_buffered() met.
-    void read_next()
+    void read_next(std::shared_ptr<ws_connection>&& held)
     {
         rtmsg::detail::message_buffer dyn(buffer_);
-        stream_.async_read(dyn,
-                           [self = this->shared_from_this()](std::error_code ec, std::size_t) { self->on_read(ec); });
+        stream_.async_read(dyn, [self = std::move(held)](std::error_code ec, std::size_t) mutable {
+            auto& c = *self;
+            c.on_read(ec, std::move(self));
+        });
     }
 
-    void on_read(std::error_code ec)
+    void on_read(std::error_code ec, std::shared_ptr<ws_connection>&& held)
     {
         if (ec) {
             std::uint16_t code = websocket::close_code::abnormal;
@@ -396,29 +399,36 @@ private:
                 if (auto c = websocket::close_code_for(static_cast<websocket::error>(ec.value()))) code = c;
                 reason = ec.message();
             }
-            if (b_->on_close) b_->on_close(this->shared_from_this(), code, reason);
+            if (b_->on_close) b_->on_close(std::move(held), code, reason);
             return;
         }
-        auto self = this->shared_from_this();
+        // Converted once: the handler takes the interface's pointer, and a conversion per
+        // message would be a reference count up and down per message.
+        websocket::connection_ptr self = std::move(held);
         if (b_->on_message) b_->on_message(self, {stream_.got_type(), buffer_});
         buffer_.clear();
-        // The messages that came in the same read: at once, without another read operation.
-        // One cut short by the end of the input stays in buffer_ for the next async_read.
+        // The messages that came in the same read: at once, without another read operation,
+        // and those that lie whole in the input without a copy (message_view_buffer).  One
+        // cut short by the end of the input stays in buffer_ for the next async_read.
         if (!backpressured()) {
-            rtmsg::detail::message_buffer dyn(buffer_);
-            stream_.read_buffered(dyn, [this, &self](std::size_t) {
-                if (b_->on_message) b_->on_message(self, {stream_.got_type(), buffer_});
-                buffer_.clear();
+            rtmsg::detail::message_view_buffer dyn(buffer_);
+            stream_.read_buffered(dyn, [this, &self, &dyn](std::size_t) {
+                if (b_->on_message) b_->on_message(self, {stream_.got_type(), dyn.message()});
+                dyn.clear();
                 return !backpressured();
             });
         }
         // Idle connections should not pin a large buffer: it goes back to the thread's parked ones.
         if (buffer_.empty() && buffer_.capacity() > 4096) rtmsg::detail::park_buffer(buffer_);
         // Backpressure: stop reading while the peer does not read what we send it.
+        auto again = std::static_pointer_cast<ws_connection>(std::move(self));
         if (backpressured())
-            stream_.on_drained([self = std::move(self)] { self->read_next(); });
+            stream_.on_drained([again = std::move(again)]() mutable {
+                auto& c = *again;
+                c.read_next(std::move(again));
+            });
         else
-            read_next();
+            read_next(std::move(again));
     }
 
     bool backpressured() const noexcept { return stream_.queued_bytes() > stream_.get_options().send_queue_soft_limit; }

@@ -136,6 +136,14 @@ inline lent_input& thread_lent_input() noexcept
     return l;
 }
 
+/// Messages in the thread's read buffer that handlers running now see where they lie
+/// (read_buffered with a message_view_buffer): while there are any, a read reads elsewhere.
+inline std::uint32_t& thread_read_pins() noexcept
+{
+    thread_local std::uint32_t pins = 0;
+    return pins;
+}
+
 template <class NextLayer>
 class stream_impl final : public std::enable_shared_from_this<stream_impl<NextLayer>>,
                           public rtmsg::detail::tick_entry,
@@ -155,6 +163,7 @@ public:
     using write_queue::quiet;
     using write_queue::run_idle;
     using write_queue::write_in_flight;
+    using write_queue::wrote_now;
 
     template <class... Args>
     explicit stream_impl(Args&&... args)
@@ -409,6 +418,43 @@ public:
         b.bytes += n;
         b.payload_size += payload.size();
         return n;
+    }
+
+    /** send() on a quiet plain socket (server role, no compression, not corked, nothing
+        queued or in flight): the frame's header and the caller's payload go out in one
+        non-blocking send, with no frame storage and no queue, as pump() would have sent
+        them at once.  What a partial send leaves is queued (counted) for an asynchronous
+        write.  False, with nothing sent, when it does not apply or the socket took nothing
+        (would_block, an error): the caller queues the frame, and the write reports it. */
+    bool send_direct(opcode op, std::string_view payload)
+    {
+        if constexpr (!rtmsg::detail::waitable_socket<NextLayer>)
+            return false;
+        else {
+            if (role != role_type::server || pmd || corked || closed || write_in_flight || !nothing_queued())
+                return false;
+            char hdr[max_header_size];
+            auto const hn = write_frame_header(hdr, op, true, payload.size());
+            std::array<asio::const_buffer, 2> const bufs{asio::buffer(hdr, hn), asio::buffer(payload)};
+            std::error_code ec;
+            if (!next.non_blocking()) {
+                next.non_blocking(true, ec);
+                if (ec) return false;
+            }
+            auto const n = next.write_some(bufs, ec);
+            if (ec || n == 0) return false;
+            active_since_tick = true;
+            if (n == hn + payload.size()) {
+                wrote_now();
+                return true;
+            }
+            std::string rest = take_storage();
+            if (n < hn) rest.append(hdr + n, hn - n);
+            rest.append(payload.substr(n < hn ? 0 : n - hn));
+            queued_bytes += rest.size();
+            push_owned(std::move(rest), nullptr, payload.size(), false);
+            return true;
+        }
     }
 
     /// Masking keys for the client role (RFC 6455 §5.3, §10.3: unpredictable, so a script
@@ -791,8 +837,17 @@ public:
         auto& b = *busy_;
         auto const avail = b.pending.size() - b.pending_off;
         auto r = process(b.pending.data() + b.pending_off, avail, buffer, bytes);
+        keep_input(buffer); // consume_pending may free the read-ahead
         consume_pending(r.kind == step_kind::message ? r.consumed : avail);
         return r;
+    }
+
+    /// A buffer that may point into the input (detail::message_view_buffer) copies what it
+    /// points to: the input is going away.
+    template <class DynamicBuffer>
+    static void keep_input(DynamicBuffer& buffer)
+    {
+        if constexpr (requires { buffer.keep(); }) buffer.keep();
     }
 
     /// Feeds input to the reader, answering pings, until a message, close or error.
@@ -810,12 +865,27 @@ public:
             }
             bytes += chunk.size();
         };
-        if (pmd) [[unlikely]]
-            return process_inflating(data, n, sink);
+        if (pmd) [[unlikely]] {
+            // Inflated chunks lie in the inflater's output, which the next chunk overwrites:
+            // always copied, never remembered where they lie (message_view_buffer).
+            auto copy = [&](std::string_view chunk) {
+                if constexpr (requires { buffer.append_copy(chunk.data(), chunk.size()); }) {
+                    buffer.append_copy(chunk.data(), chunk.size());
+                    bytes += chunk.size();
+                }
+                else
+                    sink(chunk);
+            };
+            return process_inflating(data, n, copy);
+        }
         for (;;) {
             auto r = reader.read(data + pos, n - pos, sink);
             pos += r.consumed;
             if (r.ec) return {step_kind::error, pos, r.ec};
+            if (r.event == read_event::message) [[likely]] { // on_event's answer, without the call
+                last_type = reader.type();
+                return step{step_kind::message, pos, {}};
+            }
             if (auto const st = on_event(r.event, pos)) return *st;
         }
     }
@@ -1014,7 +1084,17 @@ struct read_op {
         if constexpr (rtmsg::detail::waitable_socket<NextLayer>) {
             auto& s = *impl;
             std::size_t cap;
-            char* buf = thread_read_buffer(cap);
+            // A handler that ran the event loop itself may still be reading a message in the
+            // thread's buffer: this read then takes a buffer of its own.
+            std::unique_ptr<char[]> own;
+            char* buf;
+            if (thread_read_pins() == 0) [[likely]]
+                buf = thread_read_buffer(cap);
+            else {
+                thread_read_buffer(cap);
+                own = std::make_unique<char[]>(cap);
+                buf = own.get();
+            }
             // Another stream's input lent in this buffer moves out first (a handler that ran
             // the event loop itself); this stream's own cannot be there: it reads only once
             // its input is consumed.
@@ -1323,6 +1403,8 @@ std::size_t stream<NextLayer>::read_buffered(DynamicBuffer& buffer, F&& f)
     RTMSG_ASSERT(!s.reading && "rtmsg: read_buffered while an async_read is pending");
     using impl_type = detail::stream_impl<NextLayer>;
     std::size_t count = 0;
+    // The handler may drop the last other reference to the stream.
+    auto keep = impl_;
     while (s.has_pending() && !s.has_held_step() && !s.closed) {
         std::size_t bytes = 0;
         auto const r = s.process_pending(buffer, bytes);
@@ -1333,13 +1415,23 @@ std::size_t stream<NextLayer>::read_buffered(DynamicBuffer& buffer, F&& f)
         }
         ++count;
         s.corked = s.has_pending();
-        if (!s.corked) {
-            if (!f(bytes)) break;
-            continue;
-        }
-        auto keep = impl_; // the handler may drop the last other reference to the stream
+        // A message seen where it lies pins the thread's buffer while `f` runs.
+        struct pin_guard {
+            std::uint32_t* pins = nullptr;
+            ~pin_guard()
+            {
+                if (pins) --*pins;
+            }
+        } pin;
+        if constexpr (requires { buffer.viewing(); })
+            if (buffer.viewing()) {
+                pin.pins = &detail::thread_read_pins();
+                ++*pin.pins;
+            }
         if (!f(bytes)) break;
     }
+    // A message cut short by the end of the input is left in `buffer`, which must own it.
+    impl_type::keep_input(buffer);
     return count;
 }
 
@@ -1437,6 +1529,10 @@ send_status stream<NextLayer>::send(message_type type, std::string_view payload)
     auto const q = s.queued_bytes.load(std::memory_order_relaxed);
     if (q + payload.size() > s.opt->send_queue_hard_limit) return send_status::dropped;
     if (rtmsg::detail::runs_inline(s.next.get_executor())) {
+        if (s.send_direct(static_cast<opcode>(type), payload))
+            return s.queued_bytes.load(std::memory_order_relaxed) > s.opt->send_queue_soft_limit
+                       ? send_status::backpressure
+                       : send_status::queued;
         std::size_t now;
         if (auto const added = s.append_to_queued(static_cast<opcode>(type), payload)) {
             now = s.queued_bytes.fetch_add(added) + added;
