@@ -1428,6 +1428,15 @@ struct tcp_peer {
         REQUIRE(ws.next_layer().available() >= bytes.size());
     }
 
+    /// Starts a read whose message is appended to `into` (the read's error fails the test).
+    void read_into(std::vector<std::string>& into)
+    {
+        ws.async_read(dyn, [this, &into](std::error_code ec, std::size_t) {
+            REQUIRE_FALSE(ec);
+            into.push_back(std::exchange(buf, {}));
+        });
+    }
+
     /// Runs the context until the client has `n` bytes from the server, and returns them.
     std::string to_client(std::size_t n)
     {
@@ -1491,10 +1500,7 @@ TEST_CASE("websocket: messages read together stay intact when the handler leaves
         tcp_peer b(ioc, acc);
         std::string const b1(1000, 'x'), b2(1000, 'y');
         std::vector<std::string> got_b;
-        b.ws.async_read(b.dyn, [&](std::error_code ec, std::size_t) {
-            REQUIRE_FALSE(ec);
-            got_b.push_back(std::exchange(b.buf, {}));
-        });
+        b.read_into(got_b);
         a.ws.async_read(a.dyn, [&](std::error_code ec, std::size_t) {
             REQUIRE_FALSE(ec);
             got.push_back(std::exchange(a.buf, {}));
@@ -1531,10 +1537,7 @@ TEST_CASE("websocket: a message seen where it lies stays intact while its handle
     a.from_client(client_frame(op_text, a1) + client_frame(op_text, a2) + client_frame(op_text, a3));
     std::vector<std::string> got, got_b;
     std::vector<bool> viewed;
-    b.ws.async_read(b.dyn, [&](std::error_code ec, std::size_t) {
-        REQUIRE_FALSE(ec);
-        got_b.push_back(std::exchange(b.buf, {}));
-    });
+    b.read_into(got_b);
     a.ws.async_read(a.dyn, [&](std::error_code ec, std::size_t) {
         REQUIRE_FALSE(ec);
         got.push_back(std::exchange(a.buf, {}));
