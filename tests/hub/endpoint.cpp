@@ -7,9 +7,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -94,6 +98,21 @@ struct sse_reader {
     }
 };
 
+/// Opens `n` WebSocket clients on `path` (an endpoint that subscribes them) and returns once
+/// the hub counts every subscription.
+std::vector<std::unique_ptr<client>> open_subscribers(running_server& s, rtmsg::hub& hub, std::string_view path, int n)
+{
+    std::vector<std::unique_ptr<client>> clients;
+    for (int i = 0; i < n; ++i) {
+        clients.push_back(std::make_unique<client>(s.port));
+        clients.back()->send(upgrade_bytes(path));
+    }
+    for (auto& c : clients) REQUIRE(c->response().starts_with("HTTP/1.1 101"));
+    for (int i = 0; i < 500 && hub.metrics().subscriptions < std::uint64_t(n); ++i) std::this_thread::sleep_for(10ms);
+    REQUIRE(hub.metrics().subscriptions == std::uint64_t(n));
+    return clients;
+}
+
 } // namespace
 
 TEST_CASE("hub: fan-out to 1,000 WebSocket subscribers delivers every message once, in order", "[hub][endpoint]")
@@ -103,15 +122,7 @@ TEST_CASE("hub: fan-out to 1,000 WebSocket subscribers delivers every message on
     s.server.routes().websocket("/b", rtmsg::raw_endpoint(hub, "broadcast"));
     s.start();
     constexpr int subscribers = 1000, messages = 20;
-    std::vector<std::unique_ptr<client>> clients;
-    for (int i = 0; i < subscribers; ++i) {
-        clients.push_back(std::make_unique<client>(s.port));
-        clients.back()->send(upgrade_bytes("/b"));
-    }
-    for (auto& c : clients) REQUIRE(c->response().starts_with("HTTP/1.1 101"));
-    // Every subscription is in place once the hub counts them all.
-    for (int i = 0; i < 500 && hub.metrics().subscriptions < subscribers; ++i) std::this_thread::sleep_for(10ms);
-    REQUIRE(hub.metrics().subscriptions == subscribers);
+    auto clients = open_subscribers(s, hub, "/b", subscribers);
     for (int m = 0; m < messages; ++m) hub.publish("broadcast", "m" + std::to_string(m), rtmsg::codec::data_kind::text);
     for (auto& c : clients)
         for (int m = 0; m < messages; ++m) {
@@ -121,6 +132,43 @@ TEST_CASE("hub: fan-out to 1,000 WebSocket subscribers delivers every message on
         }
     CHECK(hub.metrics().messages_out == std::uint64_t(subscribers) * messages);
     CHECK(hub.metrics().dropped == 0);
+}
+
+TEST_CASE("hub: on a single-threaded server, publishers on several threads reach every subscriber in order",
+          "[hub][endpoint]")
+{
+    // One io_context thread: the wake-ups of a fan-out share one posted handler, which
+    // subscribers woken from any thread join until it starts to run.
+    rtmsg::http::server_options so;
+    so.single_threaded = true;
+    running_server s(so);
+    rtmsg::hub hub;
+    s.server.routes().websocket("/b", rtmsg::raw_endpoint(hub, "t", {}, {.client_publish = true}));
+    s.start();
+    constexpr int subscribers = 50, threads = 4, per_thread = 200, from_ws = 100;
+    auto clients = open_subscribers(s, hub, "/b", subscribers);
+    std::vector<std::thread> pubs;
+    for (int t = 0; t < threads; ++t)
+        pubs.emplace_back([&hub, t] {
+            for (int i = 0; i < per_thread; ++i)
+                hub.publish("t", std::string(1, char('a' + t)) + std::to_string(i), rtmsg::codec::data_kind::text);
+        });
+    // And one subscriber publishes from the server's own thread, in bursts.
+    std::string burst;
+    for (int i = 0; i < from_ws; ++i) burst += ws_test::client_frame(ws_test::op_text, "w" + std::to_string(i));
+    clients.front()->send(burst);
+    for (auto& t : pubs) t.join();
+    for (auto& c : clients) {
+        std::map<char, int> next;
+        for (int k = 0; k < threads * per_thread + from_ws; ++k) {
+            auto const f = read_frame(c->socket, c->buf);
+            REQUIRE(f.first == 1);
+            REQUIRE(f.second.size() >= 2);
+            REQUIRE(f.second.substr(1) == std::to_string(next[f.second[0]]++)); // in order, none lost
+        }
+        CHECK(next['w'] == from_ws);
+    }
+    CHECK(hub.metrics().messages_out == std::uint64_t(subscribers) * (threads * per_thread + from_ws));
 }
 
 TEST_CASE("hub: a stalled subscriber does not delay others and its memory stays bounded", "[hub][endpoint]")

@@ -4,6 +4,8 @@
 #include <rtmsg/server/hub_endpoint.hpp>
 
 #include <rtmsg/codec/json.hpp>
+#include <rtmsg/detail/byte_lock.hpp>
+#include <rtmsg/detail/executor.hpp>
 #include <rtmsg/http/request.hpp>
 #include <rtmsg/http/response.hpp>
 #include <rtmsg/server/router.hpp>
@@ -17,6 +19,7 @@
 #include <rtmsg/websocket/frame.hpp>
 #include <rtmsg/websocket/frame_compressor.hpp>
 
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
 #include <any>
@@ -24,6 +27,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -187,15 +191,67 @@ private:
         // may outlive its io_context, and then neither a post nor an executor's destructor is safe.
         auto const conn = conn_.lock();
         if (!conn) return;
-        asio::post(conn->get_executor(), [self = shared_self()] {
-            auto c = self->conn_.lock();
-            if (!c) return;
-            // Nothing queued or in flight: drain now rather than post once more.
-            if (c->queued_bytes() == 0)
-                self->drain();
-            else
-                c->on_idle([self] { self->drain(); });
-        });
+        auto ex = conn->get_executor();
+        // Connections on a plain io_context (a single-threaded server) share one posted
+        // handler per fan-out: a post per subscriber costs two allocations (Asio recycles
+        // only a couple of blocks per thread, and a fan-out posts a thousand before the first
+        // runs) and a pass through the scheduler.  A strand's connections are posted one by one.
+        if (auto const* io = rtmsg::detail::executor_target<asio::io_context::executor_type>(ex)) {
+            auto& open = open_wakes();
+            auto* const ctx = &io->context();
+            if (open.ctx == ctx)
+                if (auto g = open.group.lock()) {
+                    std::lock_guard<rtmsg::detail::byte_lock> lock(g->m);
+                    if (!g->running) {
+                        g->boxes.push_back(shared_self());
+                        return;
+                    }
+                }
+            auto g = std::make_shared<wake_group>();
+            g->boxes.push_back(shared_self());
+            open = {ctx, g};
+            asio::post(ex, [g = std::move(g)] {
+                std::vector<std::shared_ptr<connection_outbox>> boxes;
+                {
+                    std::lock_guard<rtmsg::detail::byte_lock> lock(g->m);
+                    g->running = true; // wake-ups from now on start a group of their own
+                    boxes.swap(g->boxes);
+                }
+                for (auto const& b : boxes) b->woken();
+            });
+            return;
+        }
+        asio::post(ex, [self = shared_self()] { self->woken(); });
+    }
+
+    /// On the connection's executor, after a wake-up.
+    void woken()
+    {
+        auto c = conn_.lock();
+        if (!c) return;
+        // Nothing queued or in flight: drain now rather than post once more.
+        if (c->queued_bytes() == 0)
+            drain();
+        else
+            c->on_idle([self = shared_self()] { self->drain(); });
+    }
+
+    /// Wake-ups posted as one handler; subscribers join it until it starts to run.
+    struct wake_group {
+        rtmsg::detail::byte_lock m;
+        bool running = false;
+        std::vector<std::shared_ptr<connection_outbox>> boxes;
+    };
+    /// The group this thread last posted, and to which io_context.  Weak: the posted handler
+    /// owns the group, and a context destroyed with it pending destroys the group too.
+    struct open_wake_group {
+        asio::io_context const* ctx = nullptr;
+        std::weak_ptr<wake_group> group;
+    };
+    static open_wake_group& open_wakes()
+    {
+        thread_local open_wake_group g;
+        return g;
     }
 
     void kick() override

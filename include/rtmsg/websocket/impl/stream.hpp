@@ -106,14 +106,16 @@ struct out_frame {
     bool is_close = false;
 };
 
+/// The size of a thread's input buffer, and of the one a read takes while it is pinned.
+inline constexpr std::size_t thread_read_buffer_size = 64 * 1024;
+
 /// The input buffer of the current I/O thread: an idle connection on a plain socket holds
 /// none of its own.  Its contents never outlive one completion handler.
 inline char* thread_read_buffer(std::size_t& size)
 {
-    constexpr std::size_t n = 64 * 1024;
     thread_local std::unique_ptr<char[]> buf;
-    if (!buf) buf = std::make_unique<char[]>(n);
-    size = n;
+    if (!buf) buf = std::make_unique<char[]>(thread_read_buffer_size);
+    size = thread_read_buffer_size;
     return buf.get();
 }
 
@@ -1091,7 +1093,7 @@ struct read_op {
             if (thread_read_pins() == 0) [[likely]]
                 buf = thread_read_buffer(cap);
             else {
-                thread_read_buffer(cap);
+                cap = thread_read_buffer_size;
                 own = std::make_unique<char[]>(cap);
                 buf = own.get();
             }
